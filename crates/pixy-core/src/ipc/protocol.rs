@@ -1,0 +1,198 @@
+//! The daemon's wire protocol: what a client asks and what the daemon answers.
+//!
+//! One request per connection. The client writes one [`Request`] as a JSON line; the daemon answers
+//! with zero or more progress [`Event`]s and ends with exactly one terminal event (see
+//! [`Event::is_terminal`]). Closing a `link` connection early cancels that flow.
+//!
+//! Security: only [`Event::Token`] carries a secret, and only in answer to [`Request::Token`] from
+//! the same user (the socket checks the peer's uid). [`Event::Authorize`] carries the authorization
+//! URL, which holds the `state` and the PKCE challenge (never the verifier): the CLI prints it so a
+//! person can open it by hand; the window shows only its host.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKind;
+
+/// What a client asks the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Request {
+    /// Is the daemon alive? Answered with [`Event::Pong`].
+    Ping,
+    /// The providers one can link. Answered with [`Event::Providers`].
+    Providers,
+    /// The linked accounts and their status. Answered with [`Event::Status`].
+    Status,
+    /// Link an account: progress events, then [`Event::Linked`] or [`Event::Error`].
+    Link(LinkRequest),
+    /// A valid access token for an account, refreshed first when it has expired.
+    Token {
+        /// Account id, or a provider id that has exactly one account.
+        account: String,
+    },
+    /// Revoke and forget an account. Answered with [`Event::Unlinked`].
+    Unlink {
+        /// Account id, or a provider id that has exactly one account.
+        account: String,
+    },
+    /// Ask the daemon to exit (used by the tray's Quit and by tests).
+    Shutdown,
+}
+
+/// Which provider to link with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ProviderSelector {
+    /// A provider the daemon knows by id (`demo`, or one from providers.toml).
+    Named {
+        /// The provider id.
+        id: String,
+    },
+    /// An ad-hoc OIDC / OAuth 2.0 provider found by discovery from its issuer.
+    Issuer {
+        /// The issuer URL (https, or http on a loopback host).
+        issuer: String,
+        /// The public client id registered with the provider.
+        client_id: String,
+    },
+}
+
+/// Options of a link request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LinkRequest {
+    /// The provider.
+    pub provider: ProviderSelector,
+    /// Scopes to ask for; empty means the provider's default scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Extra authorization request parameters (`prompt=consent`, ...).
+    #[serde(default)]
+    pub auth_params: Vec<(String, String)>,
+    /// Open the system browser at the authorization URL.
+    #[serde(default = "default_true")]
+    pub open_browser: bool,
+    /// The client's `$BROWSER`, if set: a command that takes the URL as its last argument.
+    #[serde(default)]
+    pub browser: Option<String>,
+    /// How long to wait for the person, in seconds (default 300).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// What the daemon answers. Also the CLI's `--json` output, one per line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The authorization URL is ready; the browser is being opened (unless asked not to).
+    Authorize {
+        /// The full authorization URL.
+        url: String,
+    },
+    /// Waiting for the person to finish in the browser.
+    Waiting {
+        /// Seconds left before the flow times out.
+        seconds_left: u64,
+    },
+    /// The browser came back with a code; exchanging it for tokens.
+    Exchanging,
+    /// Terminal: the account is linked.
+    Linked {
+        /// The new (or re-linked) account.
+        account: AccountSummary,
+    },
+    /// Terminal: answer to [`Request::Ping`].
+    Pong {
+        /// The daemon's version.
+        version: String,
+        /// The daemon's process id.
+        pid: u32,
+    },
+    /// Terminal: answer to [`Request::Providers`].
+    Providers {
+        /// Known providers, the demo first.
+        providers: Vec<ProviderSummary>,
+    },
+    /// Terminal: answer to [`Request::Status`].
+    Status {
+        /// Linked accounts.
+        accounts: Vec<AccountSummary>,
+    },
+    /// Terminal: answer to [`Request::Token`]. The only event that carries a secret.
+    Token {
+        /// The account the token belongs to.
+        account: String,
+        /// A valid access token.
+        access_token: String,
+        /// When it expires, in seconds since the Unix epoch, if known.
+        expires_at: Option<u64>,
+    },
+    /// Terminal: answer to [`Request::Unlink`].
+    Unlinked {
+        /// The account that was removed.
+        account: String,
+        /// Whether the provider confirmed the revocation.
+        revoked: bool,
+    },
+    /// Terminal: answer to [`Request::Shutdown`].
+    ShuttingDown,
+    /// Terminal: the request failed.
+    Error {
+        /// What kind of failure, for a client to act on.
+        kind: ErrorKind,
+        /// A sentence for a person; never holds a code, token, state or full URL.
+        message: String,
+    },
+}
+
+impl Event {
+    /// Whether this event ends the answer to a request.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, Event::Authorize { .. } | Event::Waiting { .. } | Event::Exchanging)
+    }
+}
+
+/// A provider as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProviderSummary {
+    /// Stable id (`demo`, or the id in providers.toml).
+    pub id: String,
+    /// Name to show.
+    pub label: String,
+    /// The issuer or authorization server URL.
+    pub issuer: String,
+    /// True for the embedded demo provider, a fixture that is never a real account.
+    pub demo: bool,
+}
+
+/// An account as clients see it: metadata only, never a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountSummary {
+    /// Stable id, e.g. `demo-3f9a1c2b`.
+    pub id: String,
+    /// The provider id.
+    pub provider: String,
+    /// Who the account is: email, name or subject.
+    pub label: String,
+    /// Connection status.
+    pub status: AccountStatus,
+    /// When the access token expires, in seconds since the Unix epoch, if known.
+    pub expires_at: Option<u64>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+}
+
+/// Connection status of an account.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Tokens are stored and usable (or refreshable).
+    Connected,
+    /// The access token has expired and there is no refresh token.
+    Expired,
+    /// The provider refused the refresh token; the person must link again.
+    NeedsRelink,
+}
