@@ -1,0 +1,161 @@
+// A real OpenID Provider (oidc-provider) on 127.0.0.1 for Pixy's end-to-end tests.
+//
+// Usage: node server.mjs [PORT]        (or OIDC_PORT=PORT; 0 or nothing picks a free port)
+// When it listens it prints one JSON line on stdout: {"issuer": "http://127.0.0.1:PORT"}.
+//
+// Environment:
+//   OIDC_ACCESS_TTL   access-token lifetime in seconds (default 3600), for refresh tests
+//   OIDC_REFRESH_TTL  refresh-token lifetime in seconds (default 14 days)
+//
+// Clients:
+//   pixy-test  native public client (PKCE required, as oidc-provider does for every public client),
+//              redirect http://127.0.0.1/callback (any port matches for a native client)
+//   rs         confidential client used by the tests to call the introspection endpoint
+//
+// Test-only routes (never part of a real provider):
+//   GET /_test/counters  -> {"token_requests": {GRANT_TYPE: n}, "token_errors": {GRANT_TYPE: n},
+//                            "revocations": n, "introspections": n}
+//
+// Errors of the token, revocation, introspection, userinfo and authorization endpoints are
+// logged to stderr: oidc-provider answers with a generic message and keeps the cause for its log.
+// Nothing here logs a code or token value.
+
+import http from 'node:http';
+import crypto from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const portArg = process.argv[2] ?? process.env.OIDC_PORT ?? '0';
+const port = Number.parseInt(portArg, 10);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`server.mjs: not a port: ${portArg}`);
+  process.exit(2);
+}
+
+function seconds(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number.parseInt(raw, 10);
+  if (!Number.isInteger(n) || n <= 0) {
+    console.error(`server.mjs: ${name} must be a positive number of seconds, got ${raw}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const accessTtl = seconds('OIDC_ACCESS_TTL', 3600);
+const refreshTtl = seconds('OIDC_REFRESH_TTL', 14 * 24 * 3600);
+
+// A fresh signing key per run: nothing secret is committed, and no development keystore warning.
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' };
+
+const counters = { token_requests: {}, token_errors: {}, revocations: 0, introspections: 0 };
+
+function bump(map, key) {
+  map[key] = (map[key] ?? 0) + 1;
+}
+
+const configuration = {
+  clients: [
+    {
+      client_id: 'pixy-test',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: ['http://127.0.0.1/callback'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+    },
+    {
+      client_id: 'rs',
+      client_secret: 'rs-test-secret',
+      grant_types: [],
+      redirect_uris: [],
+      response_types: [],
+    },
+  ],
+  async findAccount(ctx, sub) {
+    return {
+      accountId: sub,
+      async claims() {
+        return { sub, email: `${sub}@pixy.test`, email_verified: true };
+      },
+    };
+  },
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+  },
+  scopes: ['openid', 'email', 'offline_access'],
+  features: {
+    devInteractions: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+  },
+  jwks: { keys: [signingKey] },
+  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+  ttl: {
+    AccessToken: accessTtl,
+    AuthorizationCode: 60,
+    IdToken: 3600,
+    RefreshToken: refreshTtl,
+    Interaction: 3600,
+    Session: 24 * 3600,
+    Grant: refreshTtl,
+  },
+};
+
+const server = http.createServer();
+
+server.listen(port, '127.0.0.1', () => {
+  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const provider = new Provider(issuer, configuration);
+
+  provider.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/_test/counters') {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = counters;
+      return;
+    }
+    await next();
+    const route = ctx.oidc?.route;
+    if (route === 'token') {
+      const grant = ctx.oidc.params?.grant_type ?? ctx.oidc.body?.grant_type ?? 'unknown';
+      bump(counters.token_requests, grant);
+      if (ctx.status >= 400) bump(counters.token_errors, grant);
+      console.error(`token request grant_type=${grant} status=${ctx.status}`);
+    } else if (route === 'revocation') {
+      counters.revocations += 1;
+      console.error(`revocation request status=${ctx.status}`);
+    } else if (route === 'introspection') {
+      counters.introspections += 1;
+    }
+  });
+
+  const logError = (what) => (ctx, err) => {
+    const detail = err.error_detail ? ` (${err.error_detail})` : '';
+    console.error(`${what}: ${err.error ?? err.name}: ${err.error_description ?? err.message}${detail}`);
+  };
+  provider.on('grant.error', logError('token error'));
+  provider.on('revocation.error', logError('revocation error'));
+  provider.on('introspection.error', logError('introspection error'));
+  provider.on('userinfo.error', logError('userinfo error'));
+  provider.on('authorization.error', logError('authorization error'));
+  provider.on('server_error', logError('server error'));
+  provider.on('grant.success', () => console.error('token granted'));
+
+  server.on('request', provider.callback());
+  process.stdout.write(`${JSON.stringify({ issuer })}\n`);
+});
+
+server.on('error', (err) => {
+  console.error(`server.mjs: ${err.message}`);
+  process.exit(1);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    server.close();
+    server.closeAllConnections?.();
+    process.exit(0);
+  });
+}
