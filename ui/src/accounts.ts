@@ -1,0 +1,72 @@
+// The linked accounts, each with its status and an Unlink that asks once more before it revokes.
+
+import type { Account, AccountStatus, Provider } from "./api";
+import { el } from "./dom";
+import { initial } from "./providers";
+
+export interface AccountActions {
+  /** First click arms the button; the second, while armed, unlinks. */
+  unlink(accountId: string): void;
+  reconnect(providerId: string): void;
+}
+
+const STATUS_TEXT: Record<AccountStatus, string> = {
+  connected: "Connected",
+  expired: "Expired",
+  needs_relink: "Needs relink",
+};
+
+export function renderAccounts(
+  list: HTMLElement,
+  accounts: Account[],
+  providers: Provider[],
+  armed: string | null,
+  busy: boolean,
+  actions: AccountActions,
+): void {
+  const providerLabel = new Map(providers.map((p) => [p.id, p.label]));
+  const rows = accounts.map((account) => {
+    const unlink = el(
+      "button",
+      {
+        type: "button",
+        class: armed === account.id ? "danger" : "ghost",
+        "data-action": "unlink",
+      },
+      armed === account.id ? "Really unlink?" : "Unlink",
+    );
+    unlink.addEventListener("click", () => actions.unlink(account.id));
+    let reconnect: HTMLButtonElement | null = null;
+    if (account.status !== "connected") {
+      reconnect = el("button", { type: "button", class: "primary", "data-action": "reconnect", disabled: busy }, "Reconnect");
+      reconnect.addEventListener("click", () => actions.reconnect(account.provider));
+    }
+    return el(
+      "li",
+      { class: "account", "data-account-id": account.id, "data-status": account.status },
+      el(
+        "div",
+        { class: "row" },
+        el("span", { class: "avatar", "aria-hidden": "true" }, initial(account.label)),
+        el(
+          "div",
+          { class: "who" },
+          el("span", { class: "name" }, account.label),
+          el(
+            "span",
+            { class: "muted small" },
+            providerLabel.get(account.provider) ?? account.provider,
+            " · ",
+            el("span", { class: `status ${account.status}` }, STATUS_TEXT[account.status]),
+          ),
+        ),
+        reconnect,
+        unlink,
+      ),
+    );
+  });
+  if (rows.length === 0) {
+    rows.push(el("li", { class: "empty muted" }, "No accounts yet. Connect one above; the sign-in happens in your browser."));
+  }
+  list.replaceChildren(...rows);
+}

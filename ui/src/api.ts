@@ -1,0 +1,101 @@
+// The window's only door to the Rust side: typed wrappers around the Tauri commands.
+//
+// This is the one file that imports @tauri-apps/api, so the rest of the UI is plain TypeScript
+// that can be read (and tested) without Tauri. Every value crossing this door is metadata: the Rust
+// side never sends a token, code, state, verifier or full authorization URL.
+
+import { Channel, invoke } from "@tauri-apps/api/core";
+
+/** A provider one can link, as the window shows it. */
+export interface Provider {
+  id: string;
+  label: string;
+  /** Host of the issuer, e.g. `id.example.com`. */
+  host: string;
+  /** The embedded demo provider: a fixture, never a real account. */
+  demo: boolean;
+}
+
+export type AccountStatus = "connected" | "expired" | "needs_relink";
+
+/** A linked account: who it is and whether it still works. */
+export interface Account {
+  id: string;
+  provider: string;
+  label: string;
+  status: AccountStatus;
+  /** When the access token expires, in seconds since the Unix epoch. */
+  expiresAt: number | null;
+}
+
+export type ErrorKind =
+  | "invalid_request"
+  | "provider_config"
+  | "discovery"
+  | "keyring_unavailable"
+  | "keyring_locked"
+  | "access_denied"
+  | "authorization_failed"
+  | "timeout"
+  | "cancelled"
+  | "token_endpoint"
+  | "needs_relink"
+  | "network"
+  | "listener"
+  | "daemon_unavailable"
+  | "internal";
+
+/** What failed, as a kind the UI words for a person, and the daemon's own sentence. */
+export interface PixyError {
+  kind: ErrorKind;
+  message: string;
+}
+
+/** Progress of a link flow, pushed while `connect` is pending. */
+export type FlowEvent =
+  | { event: "browser"; host: string }
+  | { event: "waiting"; secondsLeft: number }
+  | { event: "exchanging" };
+
+/** Tauri rejects with whatever the command's error serialised to, or with a bare string when the
+ *  call never reached the command (a missing permission, a crashed backend): make both one shape. */
+function asPixyError(raw: unknown): PixyError {
+  return isPixyError(raw) ? raw : { kind: "internal", message: String(raw) };
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (raw) {
+    throw asPixyError(raw);
+  }
+}
+
+export function providers(): Promise<Provider[]> {
+  return call("providers");
+}
+
+export function accounts(): Promise<Account[]> {
+  return call("accounts");
+}
+
+/** Links an account with `providerId`; resolves with it once the browser came back and the tokens
+ *  are stored. `onEvent` hears the progress in between. */
+export function connect(providerId: string, onEvent: (event: FlowEvent) => void): Promise<Account> {
+  const channel = new Channel<FlowEvent>();
+  channel.onmessage = onEvent;
+  return call("connect", { providerId, onEvent: channel });
+}
+
+/** Cancels the flow in progress, if any; its `connect` then rejects with `cancelled`. */
+export function cancel(): Promise<void> {
+  return call("cancel");
+}
+
+export function unlink(accountId: string): Promise<void> {
+  return call("unlink", { accountId });
+}
+
+export function isPixyError(value: unknown): value is PixyError {
+  return !!value && typeof value === "object" && "kind" in value && "message" in value;
+}

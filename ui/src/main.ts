@@ -1,0 +1,145 @@
+// The window: loads providers and accounts from the daemon, runs one link flow at a time, and
+// re-renders from a single state whenever something changes.
+
+import "./style.css";
+import * as api from "./api";
+import type { Account, FlowEvent, PixyError, Provider } from "./api";
+import { renderAccounts } from "./accounts";
+import { countdown, type Flow } from "./flow";
+import { describe } from "./errors";
+import { el } from "./dom";
+import { renderProviders } from "./providers";
+
+interface State {
+  providers: Provider[];
+  accounts: Account[];
+  flow: Flow;
+  /** The account whose Unlink was clicked once and now asks for a second click. */
+  armed: string | null;
+  /** Why the lists could not be loaded, if they could not. */
+  problem: PixyError | null;
+}
+
+const state: State = { providers: [], accounts: [], flow: { phase: "idle" }, armed: null, problem: null };
+
+const providerList = document.querySelector<HTMLUListElement>("#providers")!;
+const accountList = document.querySelector<HTMLUListElement>("#accounts")!;
+const notice = document.querySelector<HTMLElement>("#notice")!;
+
+function render(): void {
+  const busy = state.flow.phase === "waiting";
+  renderProviders(providerList, state.providers, state.flow, { connect, cancel, dismiss });
+  renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, { unlink, reconnect: connect });
+  if (state.problem) {
+    notice.replaceChildren(
+      el("strong", {}, describe(state.problem)),
+      " ",
+      el("span", { class: "muted" }, state.problem.message),
+    );
+    notice.hidden = false;
+  } else {
+    notice.hidden = true;
+  }
+}
+
+async function refresh(): Promise<void> {
+  try {
+    const [providers, accounts] = await Promise.all([api.providers(), api.accounts()]);
+    state.providers = providers;
+    state.accounts = accounts;
+    state.problem = null;
+  } catch (error) {
+    state.problem = error as PixyError;
+  }
+  render();
+}
+
+function onFlowEvent(providerId: string, event: FlowEvent): void {
+  const flow = state.flow;
+  // A late event of a flow that was cancelled or replaced must not bring its panel back.
+  if (flow.phase !== "waiting" || flow.providerId !== providerId) return;
+  switch (event.event) {
+    case "browser":
+      flow.host = event.host;
+      break;
+    case "waiting":
+      flow.deadline = Date.now() + event.secondsLeft * 1000;
+      break;
+    case "exchanging":
+      flow.exchanging = true;
+      break;
+  }
+  render();
+}
+
+async function connect(providerId: string): Promise<void> {
+  if (state.flow.phase === "waiting") return;
+  state.flow = { phase: "waiting", providerId, host: null, deadline: null, exchanging: false };
+  render();
+  try {
+    const account = await api.connect(providerId, (event) => onFlowEvent(providerId, event));
+    state.flow = { phase: "connected", providerId, account };
+    state.accounts = await api.accounts().catch(() => upsert(state.accounts, account));
+  } catch (error) {
+    const pixyError = error as PixyError;
+    // A Cancel the person clicked needs no message: the panel simply goes away.
+    const current = state.flow;
+    if (current.phase !== "waiting" || current.providerId !== providerId) return;
+    state.flow = { phase: "error", providerId, error: pixyError };
+  }
+  render();
+}
+
+function upsert(accounts: Account[], account: Account): Account[] {
+  return [...accounts.filter((a) => a.id !== account.id), account];
+}
+
+function cancel(): void {
+  state.flow = { phase: "idle" };
+  render();
+  void api.cancel();
+}
+
+function dismiss(): void {
+  state.flow = { phase: "idle" };
+  render();
+}
+
+let disarm: number | undefined;
+
+async function unlink(accountId: string): Promise<void> {
+  window.clearTimeout(disarm);
+  if (state.armed !== accountId) {
+    state.armed = accountId;
+    render();
+    disarm = window.setTimeout(() => {
+      state.armed = null;
+      render();
+    }, 4000);
+    return;
+  }
+  state.armed = null;
+  try {
+    await api.unlink(accountId);
+    state.problem = null;
+  } catch (error) {
+    state.problem = error as PixyError;
+  }
+  await refresh();
+}
+
+// The countdown ticks locally between the daemon's Waiting events; only its text changes, so the
+// focused button is not rebuilt every second.
+window.setInterval(() => {
+  if (state.flow.phase !== "waiting") return;
+  const text = countdown(state.flow.deadline, Date.now());
+  document.querySelectorAll("[data-countdown]").forEach((node) => (node.textContent = text));
+}, 1000);
+
+// The CLI or the tray may have changed the accounts while the window was in the background.
+window.addEventListener("focus", () => {
+  if (state.flow.phase !== "waiting") void refresh();
+});
+
+render();
+void refresh();

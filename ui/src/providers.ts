@@ -1,0 +1,62 @@
+// The providers one can link, the demo first, each with its Connect button and, while a flow runs
+// for it, the flow panel underneath.
+
+import type { Provider } from "./api";
+import { el } from "./dom";
+import { type Flow, type FlowActions, renderFlow } from "./flow";
+
+export interface ProviderActions extends FlowActions {
+  connect(providerId: string): void;
+}
+
+/** The demo leads: it is the one a person can try without an account anywhere. */
+export function ordered(providers: Provider[]): Provider[] {
+  return [...providers].sort((a, b) => Number(b.demo) - Number(a.demo));
+}
+
+export function initial(label: string): string {
+  return (label.trim()[0] ?? "?").toUpperCase();
+}
+
+export function renderProviders(
+  list: HTMLElement,
+  providers: Provider[],
+  flow: Flow,
+  actions: ProviderActions,
+): void {
+  const busy = flow.phase === "waiting";
+  const rows = ordered(providers).map((provider) => {
+    const connect = el(
+      "button",
+      { type: "button", class: "primary", "data-action": "connect", disabled: busy },
+      "Connect",
+    );
+    connect.addEventListener("click", () => actions.connect(provider.id));
+    const name = el(
+      "span",
+      { class: "name" },
+      provider.label,
+      provider.demo ? el("span", { class: "tag", title: "A built-in test provider: not a real account" }, "Demo") : null,
+    );
+    const sub = provider.demo ? "Try Pixy with a built-in test provider" : provider.host;
+    const row = el(
+      "li",
+      { class: "provider", "data-provider-id": provider.id },
+      el(
+        "div",
+        { class: "row" },
+        el("span", { class: provider.demo ? "avatar demo" : "avatar", "aria-hidden": "true" }, initial(provider.label)),
+        el("div", { class: "who" }, name, el("span", { class: "muted small" }, sub)),
+        connect,
+      ),
+    );
+    if (flow.phase !== "idle" && flow.providerId === provider.id) {
+      row.append(renderFlow(flow, actions));
+    }
+    return row;
+  });
+  if (rows.length === 0) {
+    rows.push(el("li", { class: "empty muted" }, "No providers are configured."));
+  }
+  list.replaceChildren(...rows);
+}
