@@ -1,0 +1,140 @@
+# Pixy: build, run, test and package.
+#
+#   make setup    install what building and testing need (idempotent: only what is missing)
+#   make build    the web UI, then every crate of the workspace (debug)
+#   make run      build, start the daemon if it is not running, and open the window
+#   make test     setup + build, cargo tests, the end-to-end suite in a private D-Bus session with a
+#                 real Secret Service, then the .deb/.rpm package test
+#   make package  release build, then .deb and .rpm bundles
+#   make bench    benchmarks
+#
+# The build cache lives outside the work tree so fresh clones on the same machine reuse it;
+# override with CARGO_TARGET_DIR=... . Binaries are always looked up there.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/pixy/target
+PYTHON ?= python3
+PYTEST_ARGS ?= -v -ra
+
+# Root installs system packages; anyone else goes through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900
+
+# Building the window (Tauri 2 on WebKitGTK) and the packages.
+APT_BUILD := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev libssl-dev \
+	libayatana-appindicator3-dev librsvg2-dev libgtk-3-dev rpm
+# Testing: a real X server, window tools, a real Secret Service in a private D-Bus session,
+# a tray host for the daemon's StatusNotifierItem, and WebKit's WebDriver.
+APT_TEST := xvfb xauth imagemagick webkit2gtk-driver xdotool x11-utils gnome-keyring \
+	libsecret-tools dbus-daemon dbus-bin dbus-x11 haskell-gtk-sni-tray-utils \
+	haskell-status-notifier-item-utils
+APT_PACKAGES := $(APT_BUILD) $(APT_TEST)
+
+BIN_DIR := $(CARGO_TARGET_DIR)/debug
+BUNDLE_DIR := $(CARGO_TARGET_DIR)/release/bundle
+E2E_ENV := PIXY_TARGET_DIR="$(CARGO_TARGET_DIR)"
+CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
+export PATH := $(CARGO_BIN):$(PATH)
+
+.PHONY: setup setup-apt setup-npm setup-tauri-driver setup-pytest build ui run test test-cargo \
+	test-e2e test-package package bench
+
+## setup ------------------------------------------------------------------------------------------
+
+setup: setup-apt setup-npm setup-tauri-driver setup-pytest
+
+setup-apt:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -qx 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "setup: installing apt packages:$$missing"; \
+		$(APT_GET) update; \
+		$(APT_GET) install -y $$missing; \
+	fi
+
+# npm ci runs only when node_modules is missing or older than the lock file (npm writes
+# node_modules/.package-lock.json on every install).
+setup-npm: ui/node_modules/.package-lock.json tests/oidc/node_modules/.package-lock.json
+
+ui/node_modules/.package-lock.json: ui/package-lock.json ui/package.json
+	npm --prefix ui ci --no-audit --no-fund
+	@touch $@
+
+tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json tests/oidc/package.json
+	npm --prefix tests/oidc ci --no-audit --no-fund
+	@touch $@
+
+setup-tauri-driver:
+	@if ! command -v tauri-driver >/dev/null && [ ! -x "$(CARGO_BIN)/tauri-driver" ]; then \
+		echo "setup: cargo install tauri-driver"; \
+		env -u CARGO_TARGET_DIR cargo install tauri-driver --locked; \
+	fi
+
+setup-pytest:
+	@if ! $(PYTHON) -c 'import pytest' 2>/dev/null; then \
+		echo "setup: installing pytest"; \
+		$(PYTHON) -m pip install --quiet 'pytest>=7' 2>/dev/null \
+			|| $(APT_GET) install -y python3-pytest; \
+		$(PYTHON) -c 'import pytest'; \
+	fi
+
+## build ------------------------------------------------------------------------------------------
+
+ui: setup-npm
+	npm --prefix ui run build
+
+build: setup ui
+	cargo build --workspace
+
+## run --------------------------------------------------------------------------------------------
+
+# The window starts the daemon itself; `pixy status` starts it first so the tray is there even
+# before the window opens, and shows what is linked.
+run: build
+	@if [ -z "$${DISPLAY:-}" ] && [ -z "$${WAYLAND_DISPLAY:-}" ]; then \
+		echo "make run: no display; run it in a desktop session (or: xvfb-run make run)" >&2; \
+		exit 1; \
+	fi
+	"$(BIN_DIR)/pixy" status
+	"$(BIN_DIR)/pixy-desktop"
+
+## test -------------------------------------------------------------------------------------------
+
+test: setup build
+	$(MAKE) --no-print-directory test-cargo
+	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory test-package
+
+test-cargo:
+	cargo test --workspace
+
+test-e2e:
+	$(E2E_ENV) tests/support/with-session.sh $(PYTHON) -m pytest tests/e2e -m "not package" $(PYTEST_ARGS)
+
+# Last: it needs the release packages, and installs and removes the .deb on this machine.
+test-package: package
+	$(E2E_ENV) PIXY_PACKAGES_BUILT=1 tests/support/with-session.sh \
+		$(PYTHON) -m pytest tests/e2e -m package $(PYTEST_ARGS)
+
+## package ----------------------------------------------------------------------------------------
+
+# The bundles ship both binaries: the bundler takes pixy-desktop from the release build and pixy
+# from build/pkg/ (see tauri.conf.json).
+package: setup
+	cargo build --release -p pixy-cli
+	mkdir -p build/pkg
+	cp "$(CARGO_TARGET_DIR)/release/pixy" build/pkg/pixy
+	npm --prefix ui exec -- tauri build --bundles deb,rpm
+	@ls -1 "$(BUNDLE_DIR)"/deb/*.deb "$(BUNDLE_DIR)"/rpm/*.rpm
+
+## bench ------------------------------------------------------------------------------------------
+
+bench:
+	cargo bench -p pixy-core
+	@test -f tests/bench/daemon-rss.sh || { echo "bench: tests/bench/daemon-rss.sh is not written yet" >&2; exit 1; }
+	bash tests/bench/daemon-rss.sh
