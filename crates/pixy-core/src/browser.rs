@@ -1,0 +1,40 @@
+//! Opening the system browser at the authorization URL.
+//!
+//! The client's `$BROWSER`, when it sent one, is a command that takes the URL as its last
+//! argument; it runs through `sh -c` with the URL passed as a positional parameter, never pasted
+//! into the command text. Otherwise the platform opener is used (xdg-open, open, start).
+//! The browser is not waited for: a thread reaps it so no zombie is left.
+
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Starts the browser at `url`.
+pub fn open(url: &str, browser: Option<&str>) -> Result<()> {
+    match browser.map(str::trim).filter(|b| !b.is_empty()) {
+        Some(command) => {
+            let child = Command::new("sh")
+                .arg("-c")
+                .arg(format!("{command} \"$1\""))
+                .arg("pixy-browser")
+                .arg(url)
+                .stdin(Stdio::null())
+                .spawn()
+                .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot run $BROWSER: {e}")))?;
+            reap(child);
+            Ok(())
+        }
+        None => open::that_detached(url).map_err(|e| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("cannot open a browser ({e}); open the link shown by `pixy link` yourself"),
+            )
+        }),
+    }
+}
+
+fn reap(mut child: std::process::Child) {
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+}

@@ -1,0 +1,181 @@
+//! Token endpoint requests: the code exchange (RFC 6749 §4.1.3 + RFC 7636 §4.5) and the shared
+//! request/response handling that [`crate::refresh`] uses too.
+//!
+//! A response is accepted only if it is JSON with an `access_token`; anything else (HTML, garbage,
+//! an oversized body) is a [`ErrorKind::TokenEndpoint`] error that quotes no part of the body but
+//! the OAuth `error` code. `invalid_grant` on a refresh means [`ErrorKind::NeedsRelink`].
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+use crate::error::{redact_url, Error, ErrorKind, Result};
+use crate::http::{network_error, read_capped};
+use crate::provider::Provider;
+use crate::secret::{AccessToken, AuthCode, IdToken, PkceVerifier, RefreshToken};
+
+/// The tokens a provider issued, with what Pixy keeps about them.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// The refresh token, if one was issued.
+    pub refresh_token: Option<RefreshToken>,
+    /// The ID token, if one was issued.
+    pub id_token: Option<IdToken>,
+    /// Expiry in seconds since the Unix epoch, if the provider said.
+    pub expires_at: Option<u64>,
+    /// Granted scopes, if the provider said.
+    pub scopes: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct RawTokenResponse {
+    access_token: Option<String>,
+    token_type: Option<String>,
+    expires_in: Option<serde_json::Value>,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+    scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawError {
+    error: String,
+    error_description: Option<String>,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Exchanges an authorization code and its verifier for tokens.
+pub async fn exchange_code(
+    http: &reqwest::Client,
+    provider: &Provider,
+    code: AuthCode,
+    verifier: PkceVerifier,
+    redirect_uri: &str,
+) -> Result<TokenSet> {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.expose()),
+        ("redirect_uri", redirect_uri),
+        ("client_id", &provider.client_id),
+        ("code_verifier", verifier.expose()),
+    ];
+    token_request(http, &provider.token_endpoint, &form, "code").await
+}
+
+/// POSTs a form to the token endpoint and parses the answer.
+pub async fn token_request(
+    http: &reqwest::Client,
+    endpoint: &str,
+    form: &[(&str, &str)],
+    grant: &str,
+) -> Result<TokenSet> {
+    let resp = http
+        .post(endpoint)
+        .header("accept", "application/json")
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| network_error("the token request", endpoint, &e))?;
+    let status = resp.status();
+    let body = read_capped("token endpoint", endpoint, resp).await?;
+    tracing::debug!(status = status.as_u16(), grant, bytes = body.len(), "token endpoint answered");
+    if status.is_redirection() {
+        return Err(Error::new(
+            ErrorKind::TokenEndpoint,
+            format!("the token endpoint {} answered with a redirect, which Pixy never follows", redact_url(endpoint)),
+        ));
+    }
+    if !status.is_success() {
+        if let Ok(err) = serde_json::from_slice::<RawError>(&body) {
+            return Err(oauth_error(&err, grant));
+        }
+        let kind = if status.is_server_error() { ErrorKind::Network } else { ErrorKind::TokenEndpoint };
+        return Err(Error::new(kind, format!("the token endpoint {} answered {status}", redact_url(endpoint))));
+    }
+    parse_token_response(&body, endpoint)
+}
+
+fn oauth_error(err: &RawError, grant: &str) -> Error {
+    let code: String = err.error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
+    let description = err
+        .error_description
+        .as_deref()
+        .map(|d| format!(" ({})", d.chars().take(200).collect::<String>()))
+        .unwrap_or_default();
+    if code == "invalid_grant" && grant == "refresh" {
+        return Error::new(
+            ErrorKind::NeedsRelink,
+            format!("the provider no longer accepts this account's refresh token{description}; link it again"),
+        );
+    }
+    Error::new(ErrorKind::TokenEndpoint, format!("the provider refused the {grant}: {code}{description}"))
+}
+
+/// Parses a successful token response.
+pub fn parse_token_response(body: &[u8], endpoint: &str) -> Result<TokenSet> {
+    let garbage = || {
+        Error::new(
+            ErrorKind::TokenEndpoint,
+            format!("the token endpoint {} sent a response that is not a token response", redact_url(endpoint)),
+        )
+    };
+    let raw: RawTokenResponse = serde_json::from_slice(body).map_err(|_| garbage())?;
+    let access_token = raw.access_token.filter(|t| !t.is_empty()).ok_or_else(garbage)?;
+    if let Some(tt) = &raw.token_type {
+        if !tt.eq_ignore_ascii_case("bearer") && !tt.eq_ignore_ascii_case("dpop") {
+            return Err(Error::new(ErrorKind::TokenEndpoint, format!("unsupported token type {:?}", tt.chars().take(20).collect::<String>())));
+        }
+    }
+    let expires_in = match raw.expires_in {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        // Some providers send the number as a string.
+        Some(serde_json::Value::String(s)) => s.parse().ok(),
+        _ => None,
+    };
+    Ok(TokenSet {
+        access_token: AccessToken::new(access_token),
+        refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new),
+        id_token: raw.id_token.filter(|t| !t.is_empty()).map(IdToken::new),
+        expires_at: expires_in.map(|s| now() + s),
+        scopes: raw.scope.map(|s| s.split_whitespace().map(String::from).collect()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_response_is_parsed_and_its_expiry_computed() {
+        let body = br#"{"access_token":"at","token_type":"Bearer","expires_in":"60","refresh_token":"rt","scope":"openid email"}"#;
+        let t = parse_token_response(body, "https://x/token").unwrap();
+        assert_eq!(t.access_token.expose(), "at");
+        assert_eq!(t.refresh_token.unwrap().expose(), "rt");
+        let exp = t.expires_at.unwrap();
+        assert!(exp >= now() + 59 && exp <= now() + 61);
+        assert_eq!(t.scopes.unwrap(), vec!["openid", "email"]);
+    }
+
+    #[test]
+    fn garbage_is_a_clear_error_that_quotes_nothing() {
+        for body in [&b"<html>oops</html>"[..], b"{}", b"{\"access_token\":\"\"}", b"[1,2]"] {
+            let err = parse_token_response(body, "https://x/token?secret=1").unwrap_err();
+            assert_eq!(err.kind, ErrorKind::TokenEndpoint);
+            assert!(!err.message.contains("oops") && !err.message.contains("secret=1"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn invalid_grant_on_refresh_means_relink() {
+        let e = oauth_error(&RawError { error: "invalid_grant".into(), error_description: None }, "refresh");
+        assert_eq!(e.kind, ErrorKind::NeedsRelink);
+        let e = oauth_error(&RawError { error: "invalid_grant".into(), error_description: None }, "code");
+        assert_eq!(e.kind, ErrorKind::TokenEndpoint);
+    }
+}

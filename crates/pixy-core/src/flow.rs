@@ -1,0 +1,216 @@
+//! One link flow: PKCE, the loopback listener, the browser, the callback and the code exchange.
+//!
+//! Options in, handle out: [`LinkHandle::start`] takes a provider and [`LinkOptions`] and returns
+//! a handle with progress events, `cancel()` and the awaitable result. Dropping the handle cancels
+//! the flow and releases the port. The verifier never leaves this task but to the token endpoint.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::authorize::authorization_url;
+use crate::callback::Expected;
+use crate::error::{redact_url, Error, ErrorKind, Result};
+use crate::exchange::{exchange_code, TokenSet};
+use crate::identity::{identify, Identity};
+use crate::loopback::{LoopbackOptions, Receiver};
+use crate::pkce::PkcePair;
+use crate::provider::Provider;
+use crate::secret::State;
+
+/// The default time a person has to finish in the browser.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How a flow runs.
+#[derive(Debug, Clone)]
+pub struct LinkOptions {
+    /// Scopes; empty means the provider's defaults.
+    pub scopes: Vec<String>,
+    /// Extra authorization parameters.
+    pub auth_params: Vec<(String, String)>,
+    /// Open the browser (otherwise the person opens the URL).
+    pub open_browser: bool,
+    /// A `$BROWSER` command to use instead of the platform opener.
+    pub browser: Option<String>,
+    /// How long to wait for the callback.
+    pub timeout: Duration,
+    /// Where to listen.
+    pub loopback: LoopbackOptions,
+}
+
+impl Default for LinkOptions {
+    fn default() -> Self {
+        LinkOptions {
+            scopes: Vec::new(),
+            auth_params: Vec::new(),
+            open_browser: true,
+            browser: None,
+            timeout: DEFAULT_TIMEOUT,
+            loopback: LoopbackOptions::default(),
+        }
+    }
+}
+
+/// Progress of a flow.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// The authorization URL is ready.
+    Authorize {
+        /// The URL (holds the state and challenge, never the verifier).
+        url: String,
+    },
+    /// Waiting for the person in the browser.
+    Waiting {
+        /// Seconds left.
+        seconds_left: u64,
+    },
+    /// Exchanging the code.
+    Exchanging,
+}
+
+/// A finished flow.
+#[derive(Debug)]
+pub struct Linked {
+    /// The tokens.
+    pub tokens: TokenSet,
+    /// Who they belong to.
+    pub identity: Identity,
+}
+
+/// A running flow.
+#[derive(Debug)]
+pub struct LinkHandle {
+    progress: mpsc::Receiver<Progress>,
+    task: tokio::task::JoinHandle<Result<Linked>>,
+}
+
+impl LinkHandle {
+    /// Starts a flow on the current runtime.
+    pub fn start(http: reqwest::Client, provider: Provider, options: LinkOptions) -> LinkHandle {
+        let (tx, rx) = mpsc::channel(8);
+        let task = tokio::spawn(run(http, provider, options, tx));
+        LinkHandle { progress: rx, task }
+    }
+
+    /// The next progress event; `None` once the flow has ended.
+    pub async fn progress(&mut self) -> Option<Progress> {
+        self.progress.recv().await
+    }
+
+    /// Stops the flow and releases the port.
+    pub fn cancel(&self) {
+        self.task.abort();
+    }
+
+    /// Waits for the flow's end.
+    pub async fn result(mut self) -> Result<Linked> {
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) if e.is_cancelled() => Err(Error::new(ErrorKind::Cancelled, "the sign-in was cancelled")),
+            Err(_) => Err(Error::new(ErrorKind::Internal, "the sign-in failed unexpectedly")),
+        }
+    }
+}
+
+impl Drop for LinkHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run(http: reqwest::Client, provider: Provider, options: LinkOptions, progress: mpsc::Sender<Progress>) -> Result<Linked> {
+    let pkce = PkcePair::generate();
+    let state = State::generate();
+    let url_state = State::new(state.expose());
+    let expected = Expected {
+        state,
+        issuer: provider.iss_parameter_supported.then(|| provider.issuer.clone()),
+    };
+    let receiver = Receiver::bind(&options.loopback, expected).await?;
+    let redirect_uri = receiver.redirect_uri().to_string();
+    let url = authorization_url(&provider, &redirect_uri, &url_state, &pkce.challenge, &options.scopes, &options.auth_params)?;
+    drop(url_state);
+    tracing::info!(provider = %provider.id, authorize = %redact_url(&url), open_browser = options.open_browser, "link started");
+    let _ = progress.send(Progress::Authorize { url: url.clone() }).await;
+    if options.open_browser {
+        crate::browser::open(&url, options.browser.as_deref())?;
+    }
+    let _ = progress.send(Progress::Waiting { seconds_left: options.timeout.as_secs() }).await;
+    let code = match tokio::time::timeout(options.timeout, receiver.wait()).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!("nobody finished signing in within {} s; run the link again when ready", options.timeout.as_secs()),
+            ))
+        }
+    };
+    let _ = progress.send(Progress::Exchanging).await;
+    let tokens = exchange_code(&http, &provider, code, pkce.verifier, &redirect_uri).await?;
+    let identity = identify(&http, &provider, &tokens).await;
+    tracing::info!(provider = %provider.id, has_refresh_token = tokens.refresh_token.is_some(), "link exchanged");
+    Ok(Linked { tokens, identity })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn demo_provider(demo: &pixy_demo::DemoServer) -> Provider {
+        let http = crate::http::client(Duration::from_secs(5));
+        let meta = crate::discovery::discover(&http, demo.issuer()).await.unwrap();
+        Provider::from_metadata("demo", "Demo", pixy_demo::DEMO_CLIENT_ID, &meta).unwrap()
+    }
+
+    /// Plays the person: fetches the approve page and presses Approve (or Deny).
+    async fn press(url: &str, decision: &str) {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let page = http.get(url).send().await.unwrap().text().await.unwrap();
+        let request = page.split("name=\"request\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        let base = url.split("/authorize").next().unwrap();
+        let resp = http
+            .post(format!("{base}/authorize/decision"))
+            .form(&[("request", request.as_str()), ("decision", decision)])
+            .send()
+            .await
+            .unwrap();
+        let location = resp.headers()["location"].to_str().unwrap().to_string();
+        http.get(location).send().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_whole_flow_against_the_demo_provider_yields_tokens_and_an_identity() {
+        let demo = pixy_demo::DemoServer::start(0).await.unwrap();
+        let provider = demo_provider(&demo).await;
+        let options = LinkOptions { open_browser: false, ..Default::default() };
+        let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
+        let Some(Progress::Authorize { url }) = handle.progress().await else { panic!("authorize comes first") };
+        assert!(url.contains("code_challenge_method=S256"));
+        press(&url, "approve").await;
+        let linked = handle.result().await.unwrap();
+        assert!(!linked.tokens.access_token.expose().is_empty());
+        assert!(linked.tokens.refresh_token.is_some(), "the demo issues refresh tokens");
+        assert_eq!(linked.identity.subject, "demo-user");
+        assert_eq!(demo.stats().authorization_code, 1, "exactly one code exchange");
+    }
+
+    #[tokio::test]
+    async fn declining_at_the_provider_ends_the_flow_as_access_denied() {
+        let demo = pixy_demo::DemoServer::start(0).await.unwrap();
+        let provider = demo_provider(&demo).await;
+        let options = LinkOptions { open_browser: false, ..Default::default() };
+        let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
+        let Some(Progress::Authorize { url }) = handle.progress().await else { panic!() };
+        press(&url, "deny").await;
+        assert_eq!(handle.result().await.unwrap_err().kind, ErrorKind::AccessDenied);
+    }
+
+    #[tokio::test]
+    async fn a_flow_nobody_finishes_times_out() {
+        let demo = pixy_demo::DemoServer::start(0).await.unwrap();
+        let provider = demo_provider(&demo).await;
+        let options = LinkOptions { open_browser: false, timeout: Duration::from_millis(200), ..Default::default() };
+        let handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
+        assert_eq!(handle.result().await.unwrap_err().kind, ErrorKind::Timeout);
+    }
+}

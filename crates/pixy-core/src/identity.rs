@@ -1,0 +1,123 @@
+//! Who an account is: the subject and a label, from the ID token or the userinfo endpoint.
+//!
+//! The ID token came straight from the token endpoint over a checked connection, so (OIDC Core
+//! §3.1.3.7) its signature is not needed to name the account; its `iss` and `aud` are still
+//! checked. Without an ID token, userinfo is asked. Without either, the account is anonymous and
+//! keyed by a random subject, so linking twice makes two accounts rather than merging strangers.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::exchange::TokenSet;
+use crate::provider::Provider;
+
+/// The account's identity at its provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// The provider's stable subject.
+    pub subject: String,
+    /// Email, name or subject: what a person recognises.
+    pub label: String,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    iss: Option<String>,
+    aud: Option<serde_json::Value>,
+    email: Option<String>,
+    name: Option<String>,
+    preferred_username: Option<String>,
+}
+
+impl Claims {
+    fn identity(self) -> Option<Identity> {
+        let subject = self.sub.filter(|s| !s.is_empty())?;
+        let label = self.email.or(self.preferred_username).or(self.name).unwrap_or_else(|| subject.clone());
+        Some(Identity { subject, label })
+    }
+}
+
+/// Finds out who the tokens belong to.
+pub async fn identify(http: &reqwest::Client, provider: &Provider, tokens: &TokenSet) -> Identity {
+    if let Some(id) = tokens.id_token.as_ref().and_then(|t| from_id_token(t.expose(), provider)) {
+        return id;
+    }
+    if let Some(id) = from_userinfo(http, provider, tokens).await {
+        return id;
+    }
+    let mut bytes = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let subject = format!("anonymous-{}", crate::pkce::base64url(&bytes));
+    Identity { label: format!("{} account", provider.label), subject }
+}
+
+/// The identity in an ID token whose `iss` and `aud` fit the provider.
+pub fn from_id_token(jwt: &str, provider: &Provider) -> Option<Identity> {
+    let payload = jwt.split('.').nth(1)?;
+    let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let iss_ok = claims.iss.as_deref().map(|i| i.trim_end_matches('/')) == Some(provider.issuer.trim_end_matches('/'));
+    let aud_ok = match &claims.aud {
+        Some(serde_json::Value::String(a)) => *a == provider.client_id,
+        Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&provider.client_id)),
+        _ => false,
+    };
+    if !(iss_ok && aud_ok) {
+        tracing::info!(iss_ok, aud_ok, "ID token does not fit the provider; ignoring it");
+        return None;
+    }
+    claims.identity()
+}
+
+async fn from_userinfo(http: &reqwest::Client, provider: &Provider, tokens: &TokenSet) -> Option<Identity> {
+    let endpoint = provider.userinfo_endpoint.as_ref()?;
+    let resp = http.get(endpoint).bearer_auth(tokens.access_token.expose()).send().await.ok()?;
+    if !resp.status().is_success() {
+        tracing::info!(status = resp.status().as_u16(), "userinfo refused");
+        return None;
+    }
+    let body = crate::http::read_capped("userinfo", endpoint, resp).await.ok()?;
+    serde_json::from_slice::<Claims>(&body).ok()?.identity()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> Provider {
+        crate::provider::ProviderConfig {
+            id: "p".into(),
+            label: None,
+            issuer: "https://id.example.com".into(),
+            client_id: "cid".into(),
+            scopes: vec![],
+            auth_params: Default::default(),
+            authorization_endpoint: Some("https://id.example.com/a".into()),
+            token_endpoint: Some("https://id.example.com/t".into()),
+            revocation_endpoint: None,
+            userinfo_endpoint: None,
+        }
+        .into_provider(None)
+        .unwrap()
+    }
+
+    fn jwt(claims: &str) -> String {
+        format!("e30.{}.", URL_SAFE_NO_PAD.encode(claims))
+    }
+
+    #[test]
+    fn the_id_token_names_the_account_by_email() {
+        let t = jwt(r#"{"iss":"https://id.example.com","aud":"cid","sub":"u1","email":"a@example.com"}"#);
+        assert_eq!(from_id_token(&t, &provider()), Some(Identity { subject: "u1".into(), label: "a@example.com".into() }));
+    }
+
+    #[test]
+    fn an_id_token_for_another_client_or_issuer_is_ignored() {
+        let other_aud = jwt(r#"{"iss":"https://id.example.com","aud":"other","sub":"u1"}"#);
+        let other_iss = jwt(r#"{"iss":"https://evil.example","aud":["cid"],"sub":"u1"}"#);
+        assert_eq!(from_id_token(&other_aud, &provider()), None);
+        assert_eq!(from_id_token(&other_iss, &provider()), None);
+        assert_eq!(from_id_token("not a jwt", &provider()), None);
+    }
+}

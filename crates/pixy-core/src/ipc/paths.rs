@@ -1,0 +1,79 @@
+//! Where Pixy keeps its files.
+//!
+//! - runtime: `$XDG_RUNTIME_DIR/pixy` (else `/tmp/pixy-UID`), mode 0700 and owned by the user,
+//!   checked on every use: the daemon socket and its lock file live there;
+//! - config: `$XDG_CONFIG_HOME/pixy` (else `~/.config/pixy`): providers.toml and accounts.json;
+//! - state: `$XDG_STATE_HOME/pixy` (else `~/.local/state/pixy`): the daemon's log.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, ErrorKind, Result};
+
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from).filter(|p| p.is_absolute())
+}
+
+fn home() -> PathBuf {
+    env_dir("HOME").unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The current user's uid.
+pub fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// The runtime directory, created 0700 and checked to be ours and private.
+pub fn runtime_dir() -> Result<PathBuf> {
+    let dir = match env_dir("XDG_RUNTIME_DIR") {
+        Some(base) => base.join("pixy"),
+        None => std::env::temp_dir().join(format!("pixy-{}", uid())),
+    };
+    ensure_private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// The daemon's socket.
+pub fn socket_path() -> Result<PathBuf> {
+    Ok(runtime_dir()?.join("daemon.sock"))
+}
+
+/// The daemon's single-instance lock.
+pub fn lock_path() -> Result<PathBuf> {
+    Ok(runtime_dir()?.join("daemon.lock"))
+}
+
+/// The config directory.
+pub fn config_dir() -> PathBuf {
+    env_dir("XDG_CONFIG_HOME").unwrap_or_else(|| home().join(".config")).join("pixy")
+}
+
+/// The state directory (logs).
+pub fn state_dir() -> PathBuf {
+    env_dir("XDG_STATE_HOME").unwrap_or_else(|| home().join(".local/state")).join("pixy")
+}
+
+#[cfg(unix)]
+fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let fail = |why: String| Error::new(ErrorKind::DaemonUnavailable, why);
+    match std::fs::DirBuilder::new().mode(0o700).recursive(true).create(dir) {
+        Ok(()) => {}
+        Err(e) => return Err(fail(format!("cannot create {}: {e}", dir.display()))),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| fail(format!("cannot inspect {}: {e}", dir.display())))?;
+    if !meta.is_dir() || meta.uid() != uid() {
+        return Err(fail(format!("{} is not a directory owned by you; refusing to use it", dir.display())));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| fail(format!("cannot make {} private: {e}", dir.display())))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::new(ErrorKind::DaemonUnavailable, format!("cannot create {}: {e}", dir.display())))
+}

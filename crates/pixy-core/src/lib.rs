@@ -1,0 +1,32 @@
+//! Pixy's engine: everything that links an account and keeps it linked, with no window or
+//! terminal dependency.
+//!
+//! A link is [`pkce`] + [`secret`] state, a [`loopback`] listener judging each redirect with
+//! [`callback`], the [`authorize`] URL opened in the [`browser`], and the [`exchange`] of the
+//! code; [`flow`] ties these together. Providers come from [`provider`] and [`discovery`]; tokens
+//! live in the [`store`], account metadata in the [`account`] index; [`refresh`] and [`revoke`]
+//! keep and end them. The daemon runs the [`service`] behind the [`ipc`] socket.
+#![deny(missing_docs)]
+
+pub mod account;
+pub mod authorize;
+pub mod browser;
+pub mod callback;
+pub mod discovery;
+pub mod error;
+pub mod exchange;
+pub mod flow;
+pub mod http;
+pub mod identity;
+pub mod ipc;
+pub mod loopback;
+pub mod pages;
+pub mod pkce;
+pub mod provider;
+pub mod refresh;
+pub mod revoke;
+pub mod secret;
+pub mod service;
+pub mod store;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,383 @@
+//! The owner behind the socket: the one place that links, refreshes, hands out and revokes.
+//!
+//! Invariants: only this service reads or writes tokens; refreshes of one account are
+//! single-flight (a per-account lock, and the token is re-read from the keyring under it, so a
+//! refresh another process already did is used rather than repeated); a rotated refresh token is
+//! stored before the new access token is handed out; the keyring is probed before a browser
+//! opens; unlink revokes (refresh token first) and then deletes, even when revocation fails.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::account::{AccountIndex, AccountRecord};
+use crate::discovery::discover;
+use crate::error::{Error, ErrorKind, Result};
+use crate::exchange::{now, TokenSet};
+use crate::flow::{LinkHandle, LinkOptions, Progress};
+use crate::ipc::protocol::{AccountStatus, AccountSummary, Event, LinkRequest, ProviderSelector, ProviderSummary, Request};
+use crate::provider::{load_config, Provider, ProviderConfig};
+use crate::refresh::refresh;
+use crate::revoke::revoke;
+use crate::store::{blocking, Field, TokenStore};
+
+/// A token is refreshed when it has less than this left.
+const REFRESH_MARGIN: u64 = 60;
+
+/// Where the service keeps things and what it offers.
+pub struct ServiceConfig {
+    /// The account index file.
+    pub index_path: PathBuf,
+    /// providers.toml.
+    pub providers_path: PathBuf,
+    /// The embedded demo provider's issuer, when it runs.
+    pub demo_issuer: Option<String>,
+    /// The demo provider's client id.
+    pub demo_client_id: String,
+}
+
+/// The daemon's state.
+pub struct Service {
+    http: reqwest::Client,
+    store: Arc<dyn TokenStore>,
+    index: AccountIndex,
+    accounts: tokio::sync::Mutex<Vec<AccountRecord>>,
+    config: ServiceConfig,
+    providers: tokio::sync::Mutex<HashMap<String, Provider>>,
+    account_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    summaries: watch::Sender<Vec<AccountSummary>>,
+    quit: Arc<Notify>,
+}
+
+impl Service {
+    /// Loads the account index and builds the service.
+    pub fn new(config: ServiceConfig, store: Arc<dyn TokenStore>, quit: Arc<Notify>) -> Result<Service> {
+        let index = AccountIndex::new(&config.index_path);
+        let accounts = index.load()?;
+        let (summaries, _) = watch::channel(accounts.iter().map(AccountRecord::summary).collect());
+        Ok(Service {
+            http: crate::http::client(Duration::from_secs(30)),
+            store,
+            index,
+            accounts: tokio::sync::Mutex::new(accounts),
+            config,
+            providers: tokio::sync::Mutex::new(HashMap::new()),
+            account_locks: Mutex::new(HashMap::new()),
+            summaries,
+            quit,
+        })
+    }
+
+    /// Account summaries, updated on every change (the tray watches this).
+    pub fn summaries(&self) -> watch::Receiver<Vec<AccountSummary>> {
+        self.summaries.subscribe()
+    }
+
+    /// Serves one request, sending its events to `out`; the last one sent is terminal.
+    pub async fn handle(&self, request: Request, out: mpsc::Sender<Event>) {
+        let result = match request {
+            Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),
+            Request::Providers => self.provider_list().map(|providers| Event::Providers { providers }),
+            Request::Status => Ok(Event::Status { accounts: self.accounts.lock().await.iter().map(AccountRecord::summary).collect() }),
+            Request::Link(link) => self.link(link, &out).await,
+            Request::Token { account } => self.token(&account).await,
+            Request::Unlink { account } => self.unlink(&account).await,
+            Request::Shutdown => {
+                self.quit.notify_waiters();
+                self.quit.notify_one();
+                Ok(Event::ShuttingDown)
+            }
+        };
+        let event = result.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
+        let _ = out.send(event).await;
+    }
+
+    fn provider_list(&self) -> Result<Vec<ProviderSummary>> {
+        let mut list = Vec::new();
+        if let Some(issuer) = &self.config.demo_issuer {
+            list.push(ProviderSummary { id: "demo".into(), label: "Demo".into(), issuer: issuer.clone(), demo: true });
+        }
+        for p in load_config(&self.config.providers_path)? {
+            list.push(ProviderSummary { label: p.label.clone().unwrap_or_else(|| p.id.clone()), id: p.id, issuer: p.issuer, demo: false });
+        }
+        Ok(list)
+    }
+
+    /// The provider with this id: the demo, one from providers.toml, or an ad-hoc one remembered
+    /// from an account record.
+    async fn provider(&self, id: &str, fallback: Option<(&str, &str)>) -> Result<Provider> {
+        if let Some(p) = self.providers.lock().await.get(id) {
+            return Ok(p.clone());
+        }
+        let config = if id == "demo" {
+            let issuer = self.config.demo_issuer.clone().ok_or_else(|| {
+                Error::new(ErrorKind::InvalidRequest, "the demo provider is not running in this daemon")
+            })?;
+            Some(adhoc_config("demo", "Demo", &issuer, &self.config.demo_client_id))
+        } else {
+            load_config(&self.config.providers_path)?.into_iter().find(|p| p.id == id)
+        };
+        let config = match (config, fallback) {
+            (Some(c), _) => c,
+            (None, Some((issuer, client_id))) => adhoc_config(id, id, issuer, client_id),
+            (None, None) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidRequest,
+                    format!("no provider {id:?}; `pixy providers` lists them, and providers.toml adds more"),
+                ))
+            }
+        };
+        let provider = self.build(config, id == "demo").await?;
+        self.providers.lock().await.insert(id.to_string(), provider.clone());
+        Ok(provider)
+    }
+
+    async fn build(&self, config: ProviderConfig, demo: bool) -> Result<Provider> {
+        let meta = if config.is_explicit() { None } else { Some(discover(&self.http, &config.issuer).await?) };
+        let mut provider = config.into_provider(meta.as_ref())?;
+        provider.demo = demo;
+        Ok(provider)
+    }
+
+    async fn link(&self, request: LinkRequest, out: &mpsc::Sender<Event>) -> Result<Event> {
+        let provider = match &request.provider {
+            ProviderSelector::Named { id } => self.provider(id, None).await?,
+            ProviderSelector::Issuer { issuer, client_id } => {
+                let id = provider_id_for_issuer(issuer)?;
+                let provider = self.build(adhoc_config(&id, &id, issuer, client_id), false).await?;
+                self.providers.lock().await.insert(id, provider.clone());
+                provider
+            }
+        };
+        // Found before the browser opens, not after the person has consented.
+        blocking(&self.store, |s| s.probe()).await?;
+        let options = LinkOptions {
+            scopes: request.scopes,
+            auth_params: request.auth_params,
+            open_browser: request.open_browser,
+            browser: request.browser,
+            timeout: Duration::from_secs(request.timeout_secs.unwrap_or(300).clamp(1, 3600)),
+            ..Default::default()
+        };
+        let mut handle = LinkHandle::start(self.http.clone(), provider.clone(), options);
+        while let Some(progress) = handle.progress().await {
+            let event = match progress {
+                Progress::Authorize { url } => Event::Authorize { url },
+                Progress::Waiting { seconds_left } => Event::Waiting { seconds_left },
+                Progress::Exchanging => Event::Exchanging,
+            };
+            let _ = out.send(event).await;
+        }
+        let linked = handle.result().await?;
+        let id = AccountRecord::id_for(&provider.id, &provider.issuer, &linked.identity.subject);
+        let record = AccountRecord {
+            id: id.clone(),
+            provider: provider.id.clone(),
+            subject: linked.identity.subject,
+            label: linked.identity.label,
+            scopes: linked.tokens.scopes.clone().unwrap_or_default(),
+            obtained_at: now(),
+            expires_at: linked.tokens.expires_at,
+            status: AccountStatus::Connected,
+            issuer: provider.issuer.clone(),
+            client_id: provider.client_id.clone(),
+        };
+        let lock = self.account_lock(&id);
+        let _guard = lock.lock().await;
+        let old_refresh = blocking(&self.store, {
+            let id = id.clone();
+            move |s| s.get(&id, Field::RefreshToken)
+        })
+        .await
+        .ok()
+        .flatten();
+        self.write_tokens(&id, &linked.tokens).await?;
+        self.upsert(record.clone()).await?;
+        if let Some(old) = old_refresh {
+            // Re-linking the same account: the previous grant is no longer needed.
+            if linked.tokens.refresh_token.as_ref().map(|r| r.expose()) != Some(old.as_str()) {
+                revoke(&self.http, &provider, &old, "refresh_token").await;
+            }
+        }
+        tracing::info!(account = %id, provider = %provider.id, "account linked");
+        Ok(Event::Linked { account: record.summary() })
+    }
+
+    /// Writes a token set: the refresh token first, so a crash between writes never leaves a new
+    /// access token whose refresh token was lost.
+    async fn write_tokens(&self, id: &str, tokens: &TokenSet) -> Result<()> {
+        let id = id.to_string();
+        let tokens = tokens.clone();
+        blocking(&self.store, move |s| {
+            if let Some(rt) = &tokens.refresh_token {
+                s.put(&id, Field::RefreshToken, rt.expose())?;
+            }
+            s.put(&id, Field::AccessToken, tokens.access_token.expose())?;
+            match &tokens.id_token {
+                Some(it) => s.put(&id, Field::IdToken, it.expose()),
+                None => s.delete(&id, Field::IdToken),
+            }
+        })
+        .await
+        .map_err(|e| Error::new(e.kind, format!("the new tokens could not be stored: {}", e.message)))
+    }
+
+    async fn upsert(&self, record: AccountRecord) -> Result<()> {
+        let mut accounts = self.accounts.lock().await;
+        let mut next = accounts.clone();
+        match next.iter_mut().find(|a| a.id == record.id) {
+            Some(existing) => *existing = record,
+            None => next.push(record),
+        }
+        self.index.save(&next)?;
+        *accounts = next;
+        self.summaries.send_replace(accounts.iter().map(AccountRecord::summary).collect());
+        Ok(())
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        let mut accounts = self.accounts.lock().await;
+        let next: Vec<_> = accounts.iter().filter(|a| a.id != id).cloned().collect();
+        self.index.save(&next)?;
+        *accounts = next;
+        self.summaries.send_replace(accounts.iter().map(AccountRecord::summary).collect());
+        Ok(())
+    }
+
+    fn account_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.account_locks.lock().expect("account locks").entry(id.to_string()).or_default().clone()
+    }
+
+    /// The account a person named: its id, or a provider id with exactly one account.
+    async fn find(&self, name: &str) -> Result<AccountRecord> {
+        let accounts = self.accounts.lock().await;
+        if let Some(a) = accounts.iter().find(|a| a.id == name) {
+            return Ok(a.clone());
+        }
+        let of_provider: Vec<_> = accounts.iter().filter(|a| a.provider == name).collect();
+        match of_provider.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::new(ErrorKind::InvalidRequest, format!("no linked account {name:?}; `pixy status` lists them"))),
+            many => Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "{name:?} has {} accounts; name one: {}",
+                    many.len(),
+                    many.iter().map(|a| a.id.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    async fn token(&self, name: &str) -> Result<Event> {
+        let record = self.find(name).await?;
+        let lock = self.account_lock(&record.id);
+        let _guard = lock.lock().await;
+        // Re-read under the lock: another caller (or another Pixy sharing this keyring) may
+        // have refreshed while we waited.
+        let record = self.find(&record.id).await?;
+        let id = record.id.clone();
+        let access = blocking(&self.store, move |s| s.get(&id, Field::AccessToken)).await?;
+        let fresh = record.expires_at.is_none_or(|exp| exp > now() + REFRESH_MARGIN);
+        if let (Some(access), true) = (&access, fresh) {
+            return Ok(Event::Token { account: record.id, access_token: access.to_string(), expires_at: record.expires_at });
+        }
+        let id = record.id.clone();
+        let Some(refresh_token) = blocking(&self.store, move |s| s.get(&id, Field::RefreshToken)).await? else {
+            let status = if access.is_none() { AccountStatus::NeedsRelink } else { AccountStatus::Expired };
+            self.set_status(&record, status).await;
+            return Err(Error::new(
+                ErrorKind::NeedsRelink,
+                format!("the access token of {} has expired and there is no refresh token; link it again", record.id),
+            ));
+        };
+        let provider = self.provider(&record.provider, Some((&record.issuer, &record.client_id))).await?;
+        let tokens = match refresh(&self.http, &provider, &crate::secret::RefreshToken::new(refresh_token.as_str())).await {
+            Ok(t) => t,
+            Err(e) => {
+                if e.kind == ErrorKind::NeedsRelink {
+                    self.set_status(&record, AccountStatus::NeedsRelink).await;
+                }
+                return Err(e);
+            }
+        };
+        self.write_tokens(&record.id, &tokens).await?;
+        let mut updated = record.clone();
+        updated.expires_at = tokens.expires_at;
+        updated.status = AccountStatus::Connected;
+        if let Some(scopes) = &tokens.scopes {
+            updated.scopes = scopes.clone();
+        }
+        self.upsert(updated.clone()).await?;
+        tracing::info!(account = %record.id, "refreshed");
+        Ok(Event::Token { account: record.id, access_token: tokens.access_token.expose().to_string(), expires_at: tokens.expires_at })
+    }
+
+    async fn set_status(&self, record: &AccountRecord, status: AccountStatus) {
+        let mut updated = record.clone();
+        updated.status = status;
+        if let Err(e) = self.upsert(updated).await {
+            tracing::warn!(error = %e, "cannot save the account's status");
+        }
+    }
+
+    async fn unlink(&self, name: &str) -> Result<Event> {
+        let record = self.find(name).await?;
+        let lock = self.account_lock(&record.id);
+        let _guard = lock.lock().await;
+        let id = record.id.clone();
+        let (refresh_token, access) = blocking(&self.store, move |s| {
+            Ok((s.get(&id, Field::RefreshToken)?, s.get(&id, Field::AccessToken)?))
+        })
+        .await?;
+        let mut revoked = true;
+        match self.provider(&record.provider, Some((&record.issuer, &record.client_id))).await {
+            Ok(provider) => {
+                if let Some(rt) = &refresh_token {
+                    revoked &= revoke(&self.http, &provider, rt, "refresh_token").await;
+                }
+                if let Some(at) = &access {
+                    revoked &= revoke(&self.http, &provider, at, "access_token").await;
+                }
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "provider unavailable; forgetting the tokens without revoking");
+                revoked = false;
+            }
+        }
+        let id = record.id.clone();
+        blocking(&self.store, move |s| Field::ALL.iter().try_for_each(|f| s.delete(&id, *f))).await?;
+        self.remove(&record.id).await?;
+        tracing::info!(account = %record.id, revoked, "account unlinked");
+        Ok(Event::Unlinked { account: record.id, revoked })
+    }
+}
+
+fn adhoc_config(id: &str, label: &str, issuer: &str, client_id: &str) -> ProviderConfig {
+    ProviderConfig {
+        id: id.to_string(),
+        label: Some(label.to_string()),
+        issuer: issuer.to_string(),
+        client_id: client_id.to_string(),
+        scopes: Vec::new(),
+        auth_params: Default::default(),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        revocation_endpoint: None,
+        userinfo_endpoint: None,
+    }
+}
+
+/// An id for a provider given only by its issuer: its host and port, e.g. `id.example.com`.
+fn provider_id_for_issuer(issuer: &str) -> Result<String> {
+    let url = url::Url::parse(issuer).map_err(|_| Error::new(ErrorKind::InvalidRequest, "the issuer is not a valid URL"))?;
+    let host = url.host_str().ok_or_else(|| Error::new(ErrorKind::InvalidRequest, "the issuer has no host"))?;
+    let mut id: String = host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' }).collect();
+    if let Some(port) = url.port() {
+        id.push_str(&format!("-{port}"));
+    }
+    Ok(id.trim_matches('-').to_string())
+}

@@ -1,0 +1,83 @@
+//! Where tokens live: the [`TokenStore`] trait, the OS keyring behind it ([`keyring`]) and an
+//! in-memory store for tests ([`memory`]).
+//!
+//! Each secret is its own entry (`ACCOUNT:access_token`, `ACCOUNT:refresh_token`,
+//! `ACCOUNT:id_token`) under the service [`SERVICE`], so each fits Windows' 2,560-byte limit.
+//! Store calls may block (a locked keyring can wait on an unlock prompt), so async code goes
+//! through [`blocking`], which runs them off the runtime with a timeout.
+
+pub mod keyring;
+pub mod memory;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The keyring service name: the app identifier.
+pub const SERVICE: &str = "dev.pixy.Pixy";
+
+/// How long one store call may take before it counts as a locked keyring.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One kind of secret kept for an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The access token.
+    AccessToken,
+    /// The refresh token.
+    RefreshToken,
+    /// The ID token.
+    IdToken,
+}
+
+impl Field {
+    /// Every field, in the order they are written.
+    pub const ALL: [Field; 3] = [Field::RefreshToken, Field::AccessToken, Field::IdToken];
+
+    /// The entry name for an account's field.
+    pub fn entry(self, account: &str) -> String {
+        let suffix = match self {
+            Field::AccessToken => "access_token",
+            Field::RefreshToken => "refresh_token",
+            Field::IdToken => "id_token",
+        };
+        format!("{account}:{suffix}")
+    }
+}
+
+/// A place that keeps secrets.
+pub trait TokenStore: Send + Sync + 'static {
+    /// Fails with [`ErrorKind::KeyringUnavailable`] or [`ErrorKind::KeyringLocked`] when the
+    /// store cannot be used; runs before any browser opens.
+    fn probe(&self) -> Result<()>;
+    /// Writes one secret.
+    fn put(&self, account: &str, field: Field, value: &str) -> Result<()>;
+    /// Reads one secret; `None` when it is not there.
+    fn get(&self, account: &str, field: Field) -> Result<Option<Zeroizing<String>>>;
+    /// Deletes one secret; deleting a missing one is not an error.
+    fn delete(&self, account: &str, field: Field) -> Result<()>;
+}
+
+/// Runs a store call on the blocking pool, with [`TIMEOUT`].
+pub async fn blocking<T, F>(store: &Arc<dyn TokenStore>, call: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn TokenStore) -> Result<T> + Send + 'static,
+{
+    let store = store.clone();
+    let task = tokio::task::spawn_blocking(move || call(store.as_ref()));
+    match tokio::time::timeout(TIMEOUT, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(Error::new(ErrorKind::Internal, "a keyring call panicked")),
+        Err(_) => Err(Error::new(
+            ErrorKind::KeyringLocked,
+            format!(
+                "the keyring did not answer within {} s; it may be locked and waiting for its password — unlock it and try again",
+                TIMEOUT.as_secs()
+            ),
+        )),
+    }
+}
