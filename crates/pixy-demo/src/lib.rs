@@ -1,0 +1,160 @@
+//! The Pixy Demo provider: a small OAuth 2.0 authorization server on 127.0.0.1, so Pixy's first run works with no
+//! network and no configuration, and tests have a real peer to talk to.
+//!
+//! **It is a demo and a test fixture, not a real account.** Its pages say so, its one user is "Demo User
+//! <demo@pixy.invalid>", its ID tokens are unsigned, and it must never be the default for a real account. The
+//! daemon runs it in-process; `pixy demo-server --port N` runs it alone.
+//!
+//! What it serves (see each module):
+//! - discovery metadata at `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`;
+//! - `/authorize`: an approve/deny page for the public client [`DEMO_CLIENT_ID`], PKCE S256 required, loopback
+//!   redirect URIs only, every response carrying `iss` (RFC 9207);
+//! - `/token`: `authorization_code` and `refresh_token` (rotating) grants;
+//! - `/revoke` (RFC 7009), `/userinfo`, `/introspect` (RFC 7662, no client authentication).
+//!
+//! Invariants:
+//! - It binds 127.0.0.1 only, and answers only requests addressed to its loopback host and port.
+//! - Codes are one-use and live 60 s; refresh tokens rotate; a replayed code or refresh token revokes its grant.
+//! - State lives in memory and dies with the server. Secrets are 32 bytes from the OS CSPRNG, stored as digests.
+//! - Nothing logs a code, token, verifier or state: logs carry booleans, paths and statuses.
+//! - Request bodies are capped at 64 KiB; header and body reads time out; connections are capped.
+
+#![deny(missing_docs)]
+
+mod authorize;
+mod form;
+mod introspect;
+mod metadata;
+mod pages;
+mod reply;
+mod revoke;
+mod server;
+mod store;
+mod token;
+mod userinfo;
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The public client id the demo accepts, and the only one.
+pub const DEMO_CLIENT_ID: &str = "pixy-demo";
+
+/// The demo user's subject identifier.
+const DEMO_USER_SUB: &str = "demo-user";
+/// The demo user's name.
+const DEMO_USER_NAME: &str = "Demo User";
+/// The demo user's email: `.invalid` is reserved (RFC 2606), so it can never reach anyone.
+const DEMO_USER_EMAIL: &str = "demo@pixy.invalid";
+
+/// How a [`DemoServer`] is started.
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    /// The port to bind on 127.0.0.1; 0 picks any free port.
+    pub port: u16,
+    /// How long issued access tokens live (also announced as `expires_in`, rounded up to whole seconds).
+    pub access_token_ttl: Duration,
+}
+
+impl Default for DemoConfig {
+    /// Any free port, one-hour access tokens.
+    fn default() -> DemoConfig {
+        DemoConfig { port: 0, access_token_ttl: Duration::from_secs(3600) }
+    }
+}
+
+/// What the server has done, for tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DemoStats {
+    /// Successful `authorization_code` grants (codes exchanged for tokens).
+    pub authorization_code: u64,
+    /// Successful `refresh_token` grants.
+    pub refresh_token: u64,
+    /// Revocation requests answered with 200, whether or not the token was known (RFC 7009 answers both alike).
+    pub revoked: u64,
+}
+
+/// A running demo authorization server. Dropping it stops it.
+#[derive(Debug)]
+pub struct DemoServer {
+    issuer: String,
+    port: u16,
+    provider: Arc<Provider>,
+    task: JoinHandle<()>,
+}
+
+impl DemoServer {
+    /// Binds 127.0.0.1:`port` (0 = any free port) and serves on the current tokio runtime, with one-hour access
+    /// tokens.
+    pub async fn start(port: u16) -> std::io::Result<DemoServer> {
+        DemoServer::start_with(DemoConfig { port, ..DemoConfig::default() }).await
+    }
+
+    /// Like [`DemoServer::start`], with every setting given; tests use it for short access-token lifetimes.
+    pub async fn start_with(config: DemoConfig) -> std::io::Result<DemoServer> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
+        let port = listener.local_addr()?.port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let provider = Arc::new(Provider {
+            issuer: issuer.clone(),
+            port,
+            access_token_ttl: config.access_token_ttl,
+            store: Mutex::default(),
+        });
+        let task = tokio::spawn(server::serve(listener, provider.clone()));
+        tracing::debug!(port, "demo server: listening on 127.0.0.1");
+        Ok(DemoServer { issuer, port, provider, task })
+    }
+
+    /// The issuer, e.g. `http://127.0.0.1:41234` (no trailing slash); the endpoints hang below it.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// How many grants and revocations it has served so far.
+    pub fn stats(&self) -> DemoStats {
+        self.provider.store().stats.clone()
+    }
+
+    /// Stops serving: the listener closes and open connections end. Dropping the server does the same.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The state every request handler shares.
+struct Provider {
+    issuer: String,
+    port: u16,
+    access_token_ttl: Duration,
+    store: Mutex<store::Store>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The store holds digests and pending requests' states; none of it belongs in a log.
+        f.debug_struct("Provider").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    /// The store, locked. A handler that panicked cannot leave it half-updated in a way that matters to a demo,
+    /// so a poisoned lock is taken over rather than taking the server down with it.
+    fn store(&self) -> MutexGuard<'_, store::Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

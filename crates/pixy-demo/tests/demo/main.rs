@@ -1,0 +1,7 @@
+//! The demo provider driven over real HTTP, the way a browser and Pixy's token client drive it.
+
+mod authorize;
+mod revoke;
+mod server;
+mod support;
+mod token;
