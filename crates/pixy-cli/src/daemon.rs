@@ -1,0 +1,111 @@
+//! `pixy daemon`: the one resident owner of accounts, flows and tokens.
+//!
+//! It takes the single-daemon lock, starts the embedded demo provider, serves the socket, shows
+//! the tray when a StatusNotifier host is there, and stops on Quit, `Shutdown`, SIGTERM or
+//! Ctrl-C, removing its socket.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use pixy_core::ipc::{paths, server};
+use pixy_core::service::{Service, ServiceConfig};
+use pixy_core::store::keyring::KeyringStore;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
+
+/// Arguments of `pixy daemon`.
+#[derive(Args)]
+pub struct DaemonArgs {
+    /// Do not show a tray icon.
+    #[arg(long)]
+    no_tray: bool,
+    /// Do not run the embedded demo provider.
+    #[arg(long)]
+    no_demo: bool,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIXY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs the daemon until asked to stop.
+pub async fn run(args: DaemonArgs) -> ExitCode {
+    init_logging();
+    let lock = match server::acquire_lock() {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("pixy daemon: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let demo = if args.no_demo {
+        None
+    } else {
+        let port = std::env::var("PIXY_DEMO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+        match pixy_demo::DemoServer::start(port).await {
+            Ok(demo) => Some(demo),
+            Err(e) => {
+                tracing::warn!(error = %e, "the demo provider could not start; running without it");
+                None
+            }
+        }
+    };
+    let quit = Arc::new(Notify::new());
+    let config = ServiceConfig {
+        index_path: paths::config_dir().join("accounts.json"),
+        providers_path: paths::config_dir().join("providers.toml"),
+        demo_issuer: demo.as_ref().map(|d| d.issuer().to_string()),
+        demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
+    };
+    let service = match Service::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
+        Ok(service) => Arc::new(service),
+        Err(e) => {
+            eprintln!("pixy daemon: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let listener = match server::bind(&lock) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("pixy daemon: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !args.no_tray {
+        tray::spawn(service.summaries(), quit.clone());
+    }
+    tracing::info!(pid = std::process::id(), demo = demo.is_some(), "pixy daemon ready");
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = server::serve(listener, service, quit.clone()) => {}
+        _ = term.recv() => tracing::info!("SIGTERM; stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+    }
+    if let Ok(path) = paths::socket_path() {
+        let _ = std::fs::remove_file(path);
+    }
+    drop(lock);
+    ExitCode::SUCCESS
+}
+
+/// Runs the demo provider alone until interrupted.
+pub async fn demo_server(port: u16) -> ExitCode {
+    init_logging();
+    match pixy_demo::DemoServer::start(port).await {
+        Ok(demo) => {
+            println!("Pixy demo provider (a test fixture, not a real account) at {}", demo.issuer());
+            let _ = tokio::signal::ctrl_c().await;
+            demo.shutdown();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pixy demo-server: cannot listen on 127.0.0.1:{port}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+use crate::tray;

@@ -1,0 +1,128 @@
+//! `pixy link`: asks the daemon to link an account and shows the way through the browser.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use pixy_core::ipc::{client, Event, LinkRequest, ProviderSelector, Request};
+
+use crate::output;
+
+/// Arguments of `pixy link`.
+#[derive(Args)]
+pub struct LinkArgs {
+    /// A provider id from `pixy providers` (e.g. `demo`).
+    #[arg(required_unless_present = "issuer", conflicts_with = "issuer")]
+    provider: Option<String>,
+    /// Link with a provider found by discovery from its issuer URL.
+    #[arg(long, requires = "client_id")]
+    issuer: Option<String>,
+    /// The public client id registered with that provider.
+    #[arg(long, requires = "issuer")]
+    client_id: Option<String>,
+    /// A scope to ask for (repeatable); default: the provider's.
+    #[arg(long = "scope", value_name = "S")]
+    scopes: Vec<String>,
+    /// An extra authorization parameter, K=V (repeatable).
+    #[arg(long = "auth-param", value_name = "K=V", value_parser = parse_pair)]
+    auth_params: Vec<(String, String)>,
+    /// Print the sign-in link instead of opening the browser.
+    #[arg(long)]
+    no_browser: bool,
+    /// Seconds to wait for you to finish in the browser.
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+    /// One JSON event per line on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not K=V")),
+    }
+}
+
+/// Runs the link and prints its progress.
+pub async fn run(args: LinkArgs) -> ExitCode {
+    let provider = match (args.provider, args.issuer, args.client_id) {
+        (Some(id), _, _) => ProviderSelector::Named { id },
+        (None, Some(issuer), Some(client_id)) => ProviderSelector::Issuer { issuer, client_id },
+        _ => unreachable!("clap enforces a provider or --issuer with --client-id"),
+    };
+    let request = Request::Link(LinkRequest {
+        provider,
+        scopes: args.scopes,
+        auth_params: args.auth_params,
+        open_browser: !args.no_browser,
+        browser: std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty()),
+        timeout_secs: Some(args.timeout),
+    });
+    let mut answer = match client::request(&request).await {
+        Ok(answer) => answer,
+        Err(e) => {
+            let event = Event::Error { kind: e.kind, message: e.message };
+            if args.json {
+                output::json(&event);
+            }
+            return finish(&event, args.json, None);
+        }
+    };
+    let mut spinner = None;
+    loop {
+        let event = match answer.next().await {
+            Ok(Some(event)) => event,
+            Ok(None) => break,
+            Err(e) => Event::Error { kind: e.kind, message: e.message },
+        };
+        if args.json {
+            output::json(&event);
+        } else {
+            match &event {
+                Event::Authorize { url } => {
+                    if args.no_browser {
+                        eprintln!("Open this link in your browser to sign in:\n\n  {url}\n");
+                    } else {
+                        eprintln!("Opening your browser to sign in. If it does not open, visit:\n\n  {url}\n");
+                    }
+                }
+                Event::Waiting { seconds_left } => spinner = Some(waiting(*seconds_left)),
+                Event::Exchanging => {
+                    if let Some(s) = &spinner {
+                        s.set_message("Signed in; fetching your tokens…");
+                    }
+                }
+                _ => {}
+            }
+        }
+        if event.is_terminal() {
+            return finish(&event, args.json, spinner);
+        }
+    }
+    ExitCode::from(1)
+}
+
+fn waiting(seconds: u64) -> indicatif::ProgressBar {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
+    );
+    spinner.set_message(format!("Waiting for you to finish in the browser (up to {} min)…", seconds.div_ceil(60)));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
+}
+
+fn finish(event: &Event, json: bool, spinner: Option<indicatif::ProgressBar>) -> ExitCode {
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    // In JSON mode every event, the terminal one included, was printed as it came.
+    if !json {
+        output::human(event);
+    }
+    match event {
+        Event::Linked { .. } => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    }
+}

@@ -1,0 +1,102 @@
+//! `pixy`: link accounts, hand fresh tokens to scripts, and run the daemon that owns them.
+//!
+//! Every subcommand but `daemon` and `demo-server` is a thin client of the daemon, started on
+//! demand. Exit codes: 0 done, 1 failed, 2 usage.
+
+mod daemon;
+mod link;
+mod output;
+mod tray;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pixy_core::ipc::{client, Event, Request};
+
+#[derive(Parser)]
+#[command(name = "pixy", version, about = "Link your accounts on OAuth 2.0 / OpenID Connect providers and keep them linked")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Link an account: opens your browser at the provider's sign-in page.
+    Link(link::LinkArgs),
+    /// Show linked accounts and their status.
+    Status {
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a valid access token for an account, refreshing it first if it has expired.
+    Token {
+        /// Account id, or a provider id with exactly one account.
+        account: String,
+        /// Print the JSON event instead of the bare token.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an account's tokens at the provider and forget them.
+    Unlink {
+        /// Account id, or a provider id with exactly one account.
+        account: String,
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the providers you can link with.
+    Providers {
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the daemon in the foreground (for service managers and tests).
+    Daemon(daemon::DaemonArgs),
+    /// Run the embedded demo authorization server (a test fixture, not a real account).
+    DemoServer {
+        /// Port on 127.0.0.1 (0 = any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    runtime.block_on(async {
+        match cli.command {
+            Command::Link(args) => link::run(args).await,
+            Command::Status { json } => simple(Request::Status, json).await,
+            Command::Token { account, json } => simple(Request::Token { account }, json).await,
+            Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
+            Command::Providers { json } => simple(Request::Providers, json).await,
+            Command::Daemon(args) => daemon::run(args).await,
+            Command::DemoServer { port } => daemon::demo_server(port).await,
+        }
+    })
+}
+
+/// A request with one answer, printed for a person or as JSON.
+async fn simple(request: Request, json: bool) -> ExitCode {
+    let event = match client::request(&request).await {
+        Ok(answer) => answer.terminal().await,
+        Err(e) => Err(e),
+    };
+    let event = event.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
+    if json {
+        output::json(&event);
+    } else {
+        output::human(&event);
+    }
+    if matches!(event, Event::Error { .. }) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

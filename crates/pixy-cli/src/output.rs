@@ -1,0 +1,48 @@
+//! How the CLI prints the daemon's events: one JSON object per line, or sentences for a person.
+
+use pixy_core::ipc::{AccountStatus, AccountSummary, Event};
+
+/// Prints one event as a JSON line on stdout.
+pub fn json(event: &Event) {
+    println!("{}", serde_json::to_string(event).expect("events serialize"));
+}
+
+/// Prints a terminal event for a person: results on stdout, errors on stderr.
+pub fn human(event: &Event) {
+    match event {
+        Event::Linked { account } => println!("Linked {} ({}) as {}", account.label, account.provider, account.id),
+        Event::Status { accounts } if accounts.is_empty() => {
+            println!("No linked accounts. Link one with `pixy link demo` or `pixy link PROVIDER`.")
+        }
+        Event::Status { accounts } => {
+            let width = accounts.iter().map(|a| a.id.len()).max().unwrap_or(0);
+            for a in accounts {
+                println!("{:width$}  {:<12}  {}  ({})", a.id, status_word(a), a.label, a.provider);
+            }
+        }
+        Event::Providers { providers } => {
+            let width = providers.iter().map(|p| p.id.len()).max().unwrap_or(0);
+            for p in providers {
+                let note = if p.demo { "  — demo provider, not a real account" } else { "" };
+                println!("{:width$}  {}  {}{note}", p.id, p.label, p.issuer);
+            }
+        }
+        Event::Token { access_token, .. } => println!("{access_token}"),
+        Event::Unlinked { account, revoked: true } => println!("Unlinked {account}; the provider revoked its tokens."),
+        Event::Unlinked { account, revoked: false } => {
+            println!("Unlinked {account}; its tokens are deleted here, but the provider did not confirm revoking them.")
+        }
+        Event::Pong { version, pid } => println!("pixy daemon {version} (pid {pid})"),
+        Event::ShuttingDown => println!("The daemon is stopping."),
+        Event::Error { message, .. } => eprintln!("error: {message}"),
+        Event::Authorize { .. } | Event::Waiting { .. } | Event::Exchanging => {}
+    }
+}
+
+fn status_word(account: &AccountSummary) -> &'static str {
+    match account.status {
+        AccountStatus::Connected => "connected",
+        AccountStatus::Expired => "expired",
+        AccountStatus::NeedsRelink => "needs relink",
+    }
+}
