@@ -14,6 +14,8 @@ use pixy_core::store::keyring::KeyringStore;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 
+use crate::tray;
+
 /// Arguments of `pixy daemon`.
 #[derive(Args)]
 pub struct DaemonArgs {
@@ -28,7 +30,9 @@ pub struct DaemonArgs {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PIXY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 /// Runs the daemon until asked to stop.
@@ -80,7 +84,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
     tracing::info!(pid = std::process::id(), demo = demo.is_some(), "pixy daemon ready");
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
-        _ = server::serve(listener, service, quit.clone()) => {}
+        _ = server::serve(listener, service.clone(), quit.clone()) => {}
         _ = term.recv() => tracing::info!("SIGTERM; stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
     }
@@ -88,6 +92,8 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         let _ = std::fs::remove_file(path);
     }
     drop(lock);
+    // The Secret Service connection blocks when it closes, which a runtime thread must not do.
+    let _ = tokio::task::spawn_blocking(move || drop(service)).await;
     ExitCode::SUCCESS
 }
 
@@ -107,5 +113,3 @@ pub async fn demo_server(port: u16) -> ExitCode {
         }
     }
 }
-
-use crate::tray;
