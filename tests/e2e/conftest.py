@@ -214,10 +214,19 @@ class Pixy:
         return stop_pids(pids)
 
     def collect_logs(self):
+        """Copies this user's logs to the artifacts; returns the lines around any panic in them."""
+        panics = []
         for d in (self.state_home, self.data_home, self.runtime_dir):
             for path in d.rglob("*.log"):
-                if path.is_file():
-                    shutil.copy(path, self.artifacts / f"{d.name}-{path.name}")
+                if not path.is_file():
+                    continue
+                copy = self.artifacts / f"{d.name}-{path.name}"
+                shutil.copy(path, copy)
+                lines = path.read_text(errors="replace").splitlines()
+                for i, line in enumerate(lines):
+                    if "panicked at" in line:
+                        panics.append(f"{copy}:\n" + "\n".join(lines[i:i + 3]))
+        return panics
 
 
 @pytest.fixture
@@ -233,8 +242,10 @@ def pixy(request, tmp_path):
         yield user
     finally:
         user.stop()
-        user.collect_logs()
+        panics = user.collect_logs()
         shutil.rmtree(runtime_dir, ignore_errors=True)
+    # A daemon that panics (even while stopping on SIGTERM) is a bug, whatever the test saw.
+    assert not panics, "a pixy process panicked:\n" + "\n".join(panics)
 
 
 # ------------------------------------------------------------------------------------------------
