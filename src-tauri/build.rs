@@ -1,0 +1,13 @@
+//! Build script of the window: generates Tauri's context and the permissions of the app's own
+//! commands, so capabilities/ can allow exactly those five and nothing more.
+
+/// The commands in commands.rs. A command missing here cannot be called from the window at all.
+const COMMANDS: &[&str] = &["providers", "accounts", "connect", "cancel", "unlink"];
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri build step failed: check tauri.conf.json and capabilities/");
+}

@@ -1,0 +1,89 @@
+//! What the window sees of providers and accounts: metadata only.
+//!
+//! These are the only shapes (with events.rs) that cross into the web view. They are built from the
+//! daemon's summaries, which hold no secret; an issuer URL is cut down to its host, because the UI
+//! only needs to say where the person will sign in.
+
+use pixy_core::ipc::{AccountStatus, AccountSummary, ProviderSummary};
+use serde::Serialize;
+
+/// A provider one can link.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderView {
+    pub id: String,
+    pub label: String,
+    /// Host of the issuer, e.g. `id.example.com`.
+    pub host: String,
+    /// The embedded demo provider, which the UI labels as such.
+    pub demo: bool,
+}
+
+impl From<ProviderSummary> for ProviderView {
+    fn from(p: ProviderSummary) -> Self {
+        ProviderView { host: host_of(&p.issuer), id: p.id, label: p.label, demo: p.demo }
+    }
+}
+
+/// A linked account and whether it still works.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    pub id: String,
+    pub provider: String,
+    pub label: String,
+    pub status: AccountStatus,
+    pub expires_at: Option<u64>,
+}
+
+impl From<AccountSummary> for AccountView {
+    fn from(a: AccountSummary) -> Self {
+        AccountView { id: a.id, provider: a.provider, label: a.label, status: a.status, expires_at: a.expires_at }
+    }
+}
+
+/// The host of `url`, or a neutral phrase when it has none: never the path or query, which for an
+/// authorization URL hold the state and the PKCE challenge.
+pub fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "the provider".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provider_shows_its_issuer_host_only() {
+        let view = ProviderView::from(ProviderSummary {
+            id: "corp".into(),
+            label: "Corp ID".into(),
+            issuer: "https://id.corp.example:8443/realms/staff".into(),
+            demo: false,
+        });
+        assert_eq!(view.host, "id.corp.example", "the UI names where one signs in, not the issuer's path");
+    }
+
+    #[test]
+    fn an_unparseable_url_yields_a_neutral_host() {
+        assert_eq!(host_of("not a url"), "the provider", "garbage must not be echoed into the window");
+    }
+
+    #[test]
+    fn an_account_view_is_camel_case_and_keeps_the_status_wording_of_the_wire() {
+        let view = AccountView::from(AccountSummary {
+            id: "demo-1".into(),
+            provider: "demo".into(),
+            label: "ada@example.com".into(),
+            status: AccountStatus::NeedsRelink,
+            expires_at: Some(7),
+            scopes: vec!["openid".into()],
+        });
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["status"], "needs_relink", "the UI switches on the wire's status names");
+        assert_eq!(json["expiresAt"], 7, "TypeScript reads camelCase fields");
+        assert!(json.get("scopes").is_none(), "the window has no use for scopes, so they stay home");
+    }
+}
