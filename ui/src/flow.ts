@@ -57,6 +57,7 @@ export function renderFlow(flow: Exclude<Flow, { phase: "idle" }>, actions: Flow
         : flow.host
           ? `Sign in at ${flow.host}, then come back here.`
           : "Opening your browser…";
+      // The countdown line is empty until the daemon says how long it waits.
       const cancel = el("button", { type: "button", class: "ghost", "data-action": "cancel" }, "Cancel");
       cancel.addEventListener("click", actions.cancel);
       return el(
@@ -68,8 +69,10 @@ export function renderFlow(flow: Exclude<Flow, { phase: "idle" }>, actions: Flow
           { class: "flow-text" },
           el("strong", {}, title),
           el("span", { class: "muted" }, detail),
+          flow.exchanging
+            ? null
+            : el("span", { class: "countdown muted", "data-countdown": "" }, countdown(flow.deadline, Date.now())),
         ),
-        el("span", { class: "countdown muted", "data-countdown": "" }, countdown(flow.deadline, Date.now())),
         flow.exchanging ? null : cancel,
       );
     }

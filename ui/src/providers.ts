@@ -32,13 +32,10 @@ export function renderProviders(
       "Connect",
     );
     connect.addEventListener("click", () => actions.connect(provider.id));
-    const name = el(
-      "span",
-      { class: "name" },
-      provider.label,
-      provider.demo ? el("span", { class: "tag", title: "A built-in test provider: not a real account" }, "Demo") : null,
-    );
-    const sub = provider.demo ? "Try Pixy with a built-in test provider" : provider.host;
+    // The demo is labelled as one even when its label does not say so.
+    const tagged = provider.demo && !/\bdemo\b/i.test(provider.label);
+    const name = el("span", { class: "name" }, provider.label, tagged ? el("span", { class: "tag" }, "Demo") : null);
+    const sub = provider.demo ? "Test provider, not a real account" : provider.host;
     const row = el(
       "li",
       { class: "provider", "data-provider-id": provider.id },

@@ -1,0 +1,117 @@
+"""The real window (pixy-desktop, Tauri on WebKitGTK) under Xvfb, driven over WebDriver the way a
+person would use it: Connect on the demo provider, approve in the "browser", see the account
+connected; then close the window and check that nothing of it stays behind while the daemon does.
+
+tauri-driver passes its own environment to the app, so it is started with the test user's: its
+private XDG dirs (so its own daemon) and approve.py as $BROWSER.
+"""
+
+import time
+
+import pytest
+
+from desktop import (Started, WebDriver, alive, comm, descendants, exe_name, free_port, indigo, screenshot,
+                     start_xvfb, tauri_driver_binary, wait_painted, wait_until, windows_named)
+
+WEBKIT_HELPERS = ("WebKitWebProces", "WebKitNetworkPr", "WebKitWebProcess", "WebKitNetworkProcess")
+
+
+@pytest.fixture
+def desktop(pixy):
+    started = Started(pixy.artifacts)
+    try:
+        display = start_xvfb(started)
+        yield started, display
+    finally:
+        started.stop_all()
+
+
+@pytest.fixture
+def window(pixy, desktop):
+    """A WebDriver session on a freshly started pixy-desktop; yields (driver, display, driver_proc)."""
+    started, display = desktop
+    env = dict(pixy.env, DISPLAY=display)
+    port, native_port = free_port(), free_port()
+    driver_proc = started.start("tauri-driver", [tauri_driver_binary(), "--port", str(port), "--native-port",
+                                                 str(native_port)], env=env)
+    driver = WebDriver(port)
+    assert wait_until(driver.ready, timeout=20), "tauri-driver did not answer on its port; see tauri-driver.log"
+    try:
+        driver.start(pixy.desktop_bin)
+        yield driver, display, driver_proc
+    finally:
+        driver.end()
+
+
+def app_pid(driver_proc, desktop_bin):
+    """The pixy-desktop process WebKitWebDriver launched for this session."""
+    name = desktop_bin.rsplit("/", 1)[-1]
+    found = [pid for pid in descendants(driver_proc.pid) if exe_name(pid) == name]
+    return found[0] if found else None
+
+
+def webkit_helpers(pid):
+    return [p for p in descendants(pid) if comm(p) in WEBKIT_HELPERS]
+
+
+def flow_state(driver):
+    panels = driver.find_all("[data-flow-state]")
+    return driver.attribute(panels[0], "data-flow-state") if panels else None
+
+
+def test_connect_on_demo_links_an_account_and_closing_the_window_leaves_only_the_daemon(pixy, window):
+    driver, display, driver_proc = window
+
+    rows = driver.wait_for('li.provider[data-provider-id="demo"]', timeout=60)
+    assert rows, f"the demo provider must be listed with its Connect button; the page shows:\n{driver.page_text()}"
+    first = driver.find_all("li.provider")[0]
+    assert driver.attribute(first, "data-provider-id") == "demo", "the demo provider must come first"
+    assert "Demo" in driver.text_content(first), "the demo provider must be labelled as a demo, not a real account"
+
+    pid = app_pid(driver_proc, pixy.desktop_bin)
+    assert pid, "WebDriver must have started pixy-desktop as a child of tauri-driver"
+    helpers = wait_until(lambda: webkit_helpers(pid), timeout=10)
+    assert helpers, "a WebKit window runs its web content in WebKitWebProcess children"
+
+    connect = driver.find_all('li.provider[data-provider-id="demo"] button[data-action="connect"]')
+    assert connect, "the demo row must have a Connect button"
+    driver.click(connect[0])
+
+    def settled():
+        state = flow_state(driver)
+        return state if state in ("connected", "error") else None
+
+    final = wait_until(settled, timeout=90, interval=0.3)
+    if final != "connected":
+        pytest.fail(f"after Connect the flow must end connected, it is {final!r}; "
+                    f"the window shows:\n{driver.page_text()}")
+
+    accounts = driver.wait_for('li.account[data-status="connected"]', timeout=15)
+    assert accounts, f"the new account must be listed as connected; the window shows:\n{driver.page_text()}"
+    assert "Connected" in driver.text_content(accounts[0]), "a connected account row must say Connected in words"
+    account_id = driver.attribute(accounts[0], "data-account-id")
+
+    names = windows_named(display, "^Pixy$")
+    assert names, "the app's window must be titled Pixy"
+    painted = wait_painted(display, names[0], pixy.artifacts / "window-connected-window.png", indigo)
+    assert painted is not None, "the window must show its UI on screen, not stay blank"
+    time.sleep(0.3)  # the connected panel fades in
+    screenshot(display, pixy.artifacts / "window-connected.png")
+    screenshot(display, pixy.artifacts / "window-connected-window.png", window=str(names[0]))
+
+    helpers = webkit_helpers(pid)
+    daemons = pixy.daemon_pids()
+    assert daemons, "the window must have started a daemon (its client starts one when none answers)"
+
+    driver.close_window()
+
+    gone = wait_until(lambda: not alive(pid), timeout=20)
+    assert gone, "closing the last window must end pixy-desktop: nothing may keep the process alive"
+    left = wait_until(lambda: not [p for p in helpers if alive(p)], timeout=10)
+    assert left, (f"every WebKit process of the window must end with it, still running: "
+                  f"{[(p, comm(p)) for p in helpers if alive(p)]}")
+
+    assert all(alive(p) for p in daemons), "the daemon must outlive the window: it is the resident owner"
+    listed = {a["id"]: a for a in pixy.status_accounts()}
+    assert account_id in listed, f"the daemon must still hold the account the window linked: {listed}"
+    assert listed[account_id]["status"] == "connected", f"and it must still be connected: {listed}"
