@@ -18,9 +18,18 @@ interface State {
   armed: string | null;
   /** Why the lists could not be loaded, if they could not. */
   problem: PixyError | null;
+  /** Whether the daemon has answered once: until then empty lists mean "unknown", not "none". */
+  loaded: boolean;
 }
 
-const state: State = { providers: [], accounts: [], flow: { phase: "idle" }, armed: null, problem: null };
+const state: State = {
+  providers: [],
+  accounts: [],
+  flow: { phase: "idle" },
+  armed: null,
+  problem: null,
+  loaded: false,
+};
 
 const providerList = document.querySelector<HTMLUListElement>("#providers")!;
 const accountList = document.querySelector<HTMLUListElement>("#accounts")!;
@@ -28,13 +37,26 @@ const notice = document.querySelector<HTMLElement>("#notice")!;
 
 function render(): void {
   const busy = state.flow.phase === "waiting";
-  renderProviders(providerList, state.providers, state.flow, { connect, cancel, dismiss });
-  renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, { unlink, reconnect: connect });
+  if (state.loaded) {
+    renderProviders(providerList, state.providers, state.flow, { connect, cancel, dismiss });
+    renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, { unlink, reconnect: connect });
+  } else {
+    const pending = state.problem ? "Not available until Pixy's background service answers." : "Loading…";
+    for (const list of [providerList, accountList]) {
+      list.replaceChildren(el("li", { class: "empty muted" }, pending));
+    }
+  }
   if (state.problem) {
+    const retry = el("button", { type: "button", class: "ghost", "data-action": "retry" }, "Try again");
+    retry.addEventListener("click", () => void refresh());
     notice.replaceChildren(
-      el("strong", {}, describe(state.problem)),
-      " ",
-      el("span", { class: "muted" }, state.problem.message),
+      el(
+        "div",
+        { class: "flow-text" },
+        el("strong", {}, describe(state.problem)),
+        el("span", { class: "muted" }, state.problem.message),
+      ),
+      retry,
     );
     notice.hidden = false;
   } else {
@@ -48,6 +70,7 @@ async function refresh(): Promise<void> {
     state.providers = providers;
     state.accounts = accounts;
     state.problem = null;
+    state.loaded = true;
   } catch (error) {
     state.problem = error as PixyError;
   }
@@ -122,6 +145,10 @@ async function unlink(accountId: string): Promise<void> {
   try {
     await api.unlink(accountId);
     state.problem = null;
+    // A "Connected" panel about the account just removed would now be wrong.
+    if (state.flow.phase === "connected" && state.flow.account.id === accountId) {
+      state.flow = { phase: "idle" };
+    }
   } catch (error) {
     state.problem = error as PixyError;
   }
