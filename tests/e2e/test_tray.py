@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from desktop import (Started, alive, exe_name, find_colour, indigo, pids_with_env, pixels, screenshot, start_xvfb, stop_pids,
-                     wait_painted, wait_until, windows_named, xdotool)
+from desktop import (Started, alive, exe_name, find_colour, indigo, pids_with_env, pixels, request_close,
+                     screenshot, start_xvfb, stop_pids, wait_painted, wait_until, windows_named, xdotool)
 
 WATCHER = "org.kde.StatusNotifierWatcher"
 BAR_HEIGHT = 40
@@ -138,6 +138,7 @@ def test_tray_icon_shows_the_linked_accounts_and_opens_the_window(pixy, tray_hos
     screenshot(display, pixy.artifacts / "tray-desktop.png")
     assert daemon.poll() is None, "opening the window must leave the daemon running"
 
-    stop_pids(opened)
-    assert wait_until(lambda: not any(alive(p) for p in opened), timeout=10), "the window must close when asked"
+    request_close(display, pixy_windows[0])
+    assert wait_until(lambda: not any(alive(p) for p in opened), timeout=20), \
+        "closing the window must end pixy-desktop"
     assert daemon.poll() is None, "closing the window must leave the daemon running"

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from desktop import (Started, WebDriver, alive, comm, descendants, exe_name, free_port, indigo, screenshot,
-                     start_xvfb, tauri_driver_binary, wait_painted, wait_until, windows_named)
+from desktop import (Started, WebDriver, alive, comm, descendants, exe_name, free_port, indigo, request_close,
+                     screenshot, start_xvfb, tauri_driver_binary, wait_painted, wait_until, windows_named)
 
 WEBKIT_HELPERS = ("WebKitWebProces", "WebKitNetworkPr", "WebKitWebProcess", "WebKitNetworkProcess")
 
@@ -103,10 +103,13 @@ def test_connect_on_demo_links_an_account_and_closing_the_window_leaves_only_the
     daemons = pixy.daemon_pids()
     assert daemons, "the window must have started a daemon (its client starts one when none answers)"
 
-    driver.close_window()
+    # Closed as a person closes it (the window manager's close button), while the WebDriver
+    # session is still open: the process must end by itself.
+    request_close(display, names[0])
 
     gone = wait_until(lambda: not alive(pid), timeout=20)
     assert gone, "closing the last window must end pixy-desktop: nothing may keep the process alive"
+    assert alive(driver_proc.pid), "tauri-driver must still be running, so it was not what ended the app"
     left = wait_until(lambda: not [p for p in helpers if alive(p)], timeout=10)
     assert left, (f"every WebKit process of the window must end with it, still running: "
                   f"{[(p, comm(p)) for p in helpers if alive(p)]}")
