@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from desktop import (Started, alive, exe_name, find_colour, indigo, pids_with_env, pixels, request_close,
+from desktop import (Started, alive, comm, descendants, exe_name, find_colour, indigo, pids_with_env, pixels, request_close,
                      screenshot, start_xvfb, stop_pids, wait_painted, wait_until, windows_named, xdotool)
 
 WATCHER = "org.kde.StatusNotifierWatcher"
@@ -138,7 +138,11 @@ def test_tray_icon_shows_the_linked_accounts_and_opens_the_window(pixy, tray_hos
     screenshot(display, pixy.artifacts / "tray-desktop.png")
     assert daemon.poll() is None, "opening the window must leave the daemon running"
 
+    webkit = [p for pid in opened for p in descendants(pid) if comm(p).startswith("WebKit")]
+    assert webkit, "the window runs its web content in WebKit helper processes"
     request_close(display, pixy_windows[0])
     assert wait_until(lambda: not any(alive(p) for p in opened), timeout=20), \
         "closing the window must end pixy-desktop"
+    assert wait_until(lambda: not any(alive(p) for p in webkit), timeout=10), \
+        "no WebKit process may outlive the window: the resident process is the daemon alone"
     assert daemon.poll() is None, "closing the window must leave the daemon running"
