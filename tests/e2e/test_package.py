@@ -43,7 +43,8 @@ def bundles():
 def test_deb_holds_the_window_and_the_cli(bundles):
     deb, _ = bundles
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
-    paths = {line.split()[-1].lstrip(".") for line in listing.splitlines() if line.strip()}
+    # dpkg-deb prints member names relative to the root: `./usr/bin/x` or `usr/bin/x`.
+    paths = {"/" + line.split()[-1].lstrip("./") for line in listing.splitlines() if line.strip()}
     for path in INSTALLED:
         assert path in paths, f"{deb.name} must ship {path}; it has {sorted(p for p in paths if '/bin/' in p)}"
 
