@@ -6,7 +6,7 @@ approve.py stands in for the person at the browser ($BROWSER)."""
 import time
 import urllib.parse
 
-from conftest import oidc_link_args
+from conftest import oidc_link_args, pixy_keyring_items
 
 
 def link_oidc(pixy, oidc, *extra, timeout=90):
@@ -155,3 +155,37 @@ def test_link_with_the_demo_provider(pixy):
 
     assert pixy.run("unlink", account["id"]).returncode == 0
     assert account["id"] not in [a["id"] for a in pixy.status_accounts()]
+
+
+
+def test_token_hands_out_a_valid_access_token_without_refreshing(pixy, oidc):
+    account = assert_linked(*link_oidc(pixy, oidc))
+    before = oidc.counters()["token_requests"].get("refresh_token", 0)
+    first = pixy.run("token", account["id"]).stdout.strip()
+    second = pixy.run("token", account["id"]).stdout.strip()
+    assert first and first == second, "a valid access token (1 h left) is handed out as is"
+    assert oidc.counters()["token_requests"].get("refresh_token", 0) == before, \
+        "no refresh request for a token that is far from expiry"
+
+
+def test_token_refreshes_an_expired_access_token_and_keeps_the_rotated_tokens(pixy, oidc_factory):
+    server = oidc_factory(OIDC_ACCESS_TTL=2)
+    account = assert_linked(*link_oidc(pixy, server))
+    stored = pixy_keyring_items(account["id"])
+    assert {"access_token", "refresh_token"} <= set(stored), f"link must store both tokens: {sorted(stored)}"
+    original = stored["access_token"]["secret"]
+
+    time.sleep(3)  # the access token lives 2 s
+    assert server.introspect(original).get("active") is False, "the linked access token must have expired"
+    proc = pixy.run("token", account["id"])
+    assert proc.returncode == 0, f"pixy token must refresh an expired token: {proc.stderr}"
+    fresh = proc.stdout.strip()
+    assert fresh and fresh != original, "an expired access token must be replaced by a new one"
+    status, info = server.userinfo(fresh)
+    assert status == 200 and info.get("sub") == "alice", f"the refreshed token must work: {status} {info}"
+    assert server.counters()["token_requests"].get("refresh_token", 0) >= 1, "a refresh must reach the provider"
+
+    now = pixy_keyring_items(account["id"])
+    assert now["access_token"]["secret"] == fresh, "the keyring must hold the refreshed access token"
+    assert now["refresh_token"]["secret"] != stored["refresh_token"]["secret"], \
+        "the provider rotates refresh tokens of public clients: the new one must replace the old"
