@@ -62,11 +62,11 @@ setup-apt:
 setup-npm: ui/node_modules/.package-lock.json tests/oidc/node_modules/.package-lock.json
 
 ui/node_modules/.package-lock.json: ui/package-lock.json ui/package.json
-	npm --prefix ui ci --no-audit --no-fund
+	tests/support/npm-ci.sh ui
 	@touch $@
 
 tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json tests/oidc/package.json
-	npm --prefix tests/oidc ci --no-audit --no-fund
+	tests/support/npm-ci.sh tests/oidc
 	@touch $@
 
 setup-tauri-driver:
@@ -79,7 +79,7 @@ setup-pytest:
 	@if ! $(PYTHON) -c 'import pytest' 2>/dev/null; then \
 		echo "setup: installing pytest"; \
 		$(PYTHON) -m pip install --quiet 'pytest>=7' 2>/dev/null \
-			|| $(APT_GET) install -y python3-pytest; \
+			|| { $(APT_GET) update && $(APT_GET) install -y python3-pytest; }; \
 		$(PYTHON) -c 'import pytest'; \
 	fi
 
