@@ -150,14 +150,15 @@ pub async fn unlink(account_id: String) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oneshot::error::TryRecvError::{Closed, Empty};
 
     #[test]
     fn a_new_flow_cancels_the_one_before_it() {
         let slot = FlowSlot::default();
         let (_, mut first) = slot.begin();
         let (_, mut second) = slot.begin();
-        assert!(first.try_recv().is_err_and(|e| e == oneshot::error::TryRecvError::Closed), "the first flow must be told to stop");
-        assert_eq!(second.try_recv(), Err(oneshot::error::TryRecvError::Empty), "the new flow must keep running");
+        assert_eq!(first.try_recv(), Err(Closed), "the first flow must be told to stop");
+        assert_eq!(second.try_recv(), Err(Empty), "the new flow must keep running");
     }
 
     #[test]
@@ -166,8 +167,8 @@ mod tests {
         let (first, _rx1) = slot.begin();
         let (_, mut second) = slot.begin();
         slot.end(first);
-        assert_eq!(second.try_recv(), Err(oneshot::error::TryRecvError::Empty), "cancel must still reach the running flow");
+        assert_eq!(second.try_recv(), Err(Empty), "cancel must still reach the running flow");
         slot.cancel();
-        assert_eq!(second.try_recv(), Err(oneshot::error::TryRecvError::Closed), "cancel must stop the running flow");
+        assert_eq!(second.try_recv(), Err(Closed), "cancel must stop the running flow");
     }
 }

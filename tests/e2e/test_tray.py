@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from desktop import (Started, alive, comm, descendants, exe_name, find_colour, indigo, pids_with_env, pixels, request_close,
-                     screenshot, start_xvfb, stop_pids, wait_painted, wait_until, windows_named, xdotool)
+from desktop import (Started, alive, comm, descendants, exe_name, find_colour, indigo, pids_with_env, pixels,
+                     request_close, screenshot, start_xvfb, stop_pids, wait_painted, wait_until, windows_named,
+                     xdotool)
 
 WATCHER = "org.kde.StatusNotifierWatcher"
 BAR_HEIGHT = 40
@@ -90,7 +91,8 @@ def test_tray_icon_shows_the_linked_accounts_and_opens_the_window(pixy, tray_hos
 
     daemon = started.start("daemon", [pixy.bin, "daemon"], env=env)
     items = wait_until(registered_items, timeout=20)
-    assert items, f"pixy daemon must register its StatusNotifierItem with the watcher (alive: {daemon.poll() is None})"
+    assert items, ("pixy daemon must register its StatusNotifierItem with the watcher "
+                   f"(daemon running: {daemon.poll() is None}; see daemon.log)")
     assert item_title(items[0]) == "Pixy — no accounts linked", \
         f"the icon's title must count the accounts, got {item_title(items[0])!r}"
 
@@ -126,7 +128,8 @@ def test_tray_icon_shows_the_linked_accounts_and_opens_the_window(pixy, tray_hos
     xdotool(display, "click", "1")
 
     def window_process():
-        return [p for p in pids_with_env("XDG_RUNTIME_DIR", str(pixy.runtime_dir)) if exe_name(p) == "pixy-desktop"]
+        mine = pids_with_env("XDG_RUNTIME_DIR", str(pixy.runtime_dir))
+        return [p for p in mine if exe_name(p) == "pixy-desktop"]
 
     opened = wait_until(window_process, timeout=20)
     assert opened, "Open Pixy must start pixy-desktop"

@@ -183,7 +183,8 @@ impl Tray for PixyTray {
             MenuItem::Separator,
         ];
         if self.accounts.is_empty() {
-            items.push(StandardItem { label: "No accounts linked".into(), enabled: false, ..Default::default() }.into());
+            let none = StandardItem { label: "No accounts linked".into(), enabled: false, ..Default::default() };
+            items.push(none.into());
         }
         for account in &self.accounts {
             // Disabled: the menu reports; linking and unlinking happen in the window.
@@ -425,7 +426,8 @@ mod tests {
             // The left ring's leftmost stroke: x = 25 - 12 = 13 of 64, at mid height.
             let s = size as f32 / 64.0;
             let ring = pixel(&icon, (13.0 * s) as i32, (32.0 * s) as i32);
-            assert!(ring[1] > 200 && ring[2] > 200 && ring[3] > 200, "ring must be white at {size} px, got {ring:?}");
+            let white = ring[1] > 200 && ring[2] > 200 && ring[3] > 200;
+            assert!(white, "ring must be white at {size} px, got {ring:?}");
             let ground = pixel(&icon, (6.0 * s) as i32, (32.0 * s) as i32);
             assert_eq!(ground[0], 255, "the ground is opaque");
             assert!(ground[3] > 180 && ground[1] < 120 && ground[2] < 120, "the ground is indigo, got {ground:?}");
