@@ -22,6 +22,7 @@ pub mod ipc;
 pub mod loopback;
 pub mod pages;
 pub mod pkce;
+pub mod port_holder;
 pub mod provider;
 pub mod refresh;
 pub mod revoke;

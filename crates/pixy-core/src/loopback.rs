@@ -1,20 +1,28 @@
 //! The loopback redirect listener (RFC 8252 §7.3): catches exactly one valid callback.
 //!
 //! Rules:
-//! - binds 127.0.0.1 only (never 0.0.0.0), on port 0 or the provider's registered ports in order;
-//! - only `GET` on the exact callback path is considered; other paths get 404, other methods 405,
-//!   and the flow keeps waiting;
-//! - `Host` must be the loopback host:port in use; a request carrying `Origin` is refused
-//!   (DNS rebinding and cross-site requests);
-//! - the state decides before anything else ([`crate::callback::judge`]): a stray request gets a
-//!   400 page and never ends the flow;
-//! - every connection has a header-read timeout, a bounded buffer and `Connection: close`; at most
-//!   [`MAX_CONNECTIONS`] are served at once, more are dropped;
-//! - one-shot: after the callback that ends the flow, the port is released at once; dropping the
-//!   [`Receiver`] releases it too.
+//! - addresses: binds loopback only — 127.0.0.1 and [::1] on the same port when both are
+//!   available — never 0.0.0.0 or ::; the redirect host is what the provider registered
+//!   (`127.0.0.1` by default, `localhost` or `[::1]`);
+//! - ports: port 0 by default, or the provider's registered ports tried in order; when every one
+//!   is busy the error names the port and, where the OS tells, the process holding it;
+//! - requests: only `GET` on the exact callback path is considered; other paths get 404, other
+//!   methods 405, and the flow keeps waiting; `Host` must be the redirect host:port in use; a
+//!   request carrying `Origin` is refused (DNS rebinding and cross-site requests);
+//! - state: it decides before anything else ([`crate::callback::judge`]), in constant time; a
+//!   stray request gets a 400 page and never ends the flow; `error=` counts only with a valid
+//!   state; RFC 9207 `iss` is compared when the provider advertises it;
+//! - limits: a header-read timeout, a bounded request buffer, `Connection: close`, and at most
+//!   [`MAX_CONNECTIONS`] connections: over the cap the oldest is closed to make room, so idle
+//!   or slowloris connections cannot keep the browser's callback out;
+//! - lifetime: one-shot — after the callback that ends the flow the port is released at once;
+//!   dropping the [`Receiver`] releases it too; the flow's timeout is the caller's
+//!   (see [`crate::flow`]);
+//! - logs: booleans only (`has_code`, `state_valid`, ...), never a code or state value.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,21 +31,56 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Notify, Semaphore};
+use tokio::sync::{oneshot, watch};
 
 use crate::callback::{judge, Expected, Verdict};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pages;
 use crate::secret::AuthCode;
 
-/// Connections served at once; more are closed unanswered.
+/// Connections served at once; past this the oldest is closed to make room.
 pub const MAX_CONNECTIONS: usize = 64;
 /// How long a client may take to send its request headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest request head read.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+
+/// The host the redirect URI names, as registered with the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedirectHost {
+    /// `http://127.0.0.1:PORT/...` (RFC 8252's recommendation).
+    #[default]
+    Ipv4,
+    /// `http://localhost:PORT/...`: the browser may resolve it to either address, so both are bound.
+    Localhost,
+    /// `http://[::1]:PORT/...`.
+    Ipv6,
+}
+
+impl RedirectHost {
+    fn name(self) -> &'static str {
+        match self {
+            RedirectHost::Ipv4 => "127.0.0.1",
+            RedirectHost::Localhost => "localhost",
+            RedirectHost::Ipv6 => "[::1]",
+        }
+    }
+
+    /// The address that must be bound; the other loopback address is bound when it can be.
+    fn required(self) -> Option<IpAddr> {
+        match self {
+            RedirectHost::Ipv4 => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            RedirectHost::Ipv6 => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            RedirectHost::Localhost => None,
+        }
+    }
+}
 
 /// Where to listen.
 #[derive(Debug, Clone)]
 pub struct LoopbackOptions {
+    /// The redirect host.
+    pub host: RedirectHost,
     /// Ports to try in order; empty means any free port.
     pub ports: Vec<u16>,
     /// The callback path.
@@ -46,7 +89,7 @@ pub struct LoopbackOptions {
 
 impl Default for LoopbackOptions {
     fn default() -> Self {
-        LoopbackOptions { ports: Vec::new(), path: "/callback".to_string() }
+        LoopbackOptions { host: RedirectHost::Ipv4, ports: Vec::new(), path: "/callback".to_string() }
     }
 }
 
@@ -57,39 +100,55 @@ struct Shared {
     path: String,
     host: String,
     outcome: Mutex<Option<oneshot::Sender<Outcome>>>,
-    done: Notify,
+    /// Flips to true when the flow has its answer: every accept loop then stops.
+    done: watch::Sender<bool>,
 }
 
 /// A listening receiver; [`Receiver::wait`] yields the code of the one valid callback.
 #[derive(Debug)]
 pub struct Receiver {
     redirect_uri: String,
+    port: u16,
+    addresses: Vec<SocketAddr>,
     outcome: oneshot::Receiver<Outcome>,
-    accept_loop: tokio::task::JoinHandle<()>,
+    accept_loops: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Receiver {
-    /// Binds the listener and starts serving.
+    /// Binds the listener(s) and starts serving.
     pub async fn bind(options: &LoopbackOptions, expected: Expected) -> Result<Receiver> {
-        let listener = bind_first(&options.ports).await?;
-        let port = listener.local_addr().map_err(listener_error)?.port();
-        let host = format!("127.0.0.1:{port}");
+        let listeners = bind_first(options.host, &options.ports).await?;
+        let port = listeners[0].local_addr().map_err(listener_error)?.port();
+        let addresses: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+        let host = format!("{}:{port}", options.host.name());
         let (tx, rx) = oneshot::channel();
         let shared = Arc::new(Shared {
             expected,
             path: options.path.clone(),
             host: host.clone(),
             outcome: Mutex::new(Some(tx)),
-            done: Notify::new(),
+            done: watch::channel(false).0,
         });
-        tracing::debug!(port, "loopback listener bound");
-        let accept_loop = tokio::spawn(accept_loop(listener, shared));
-        Ok(Receiver { redirect_uri: format!("http://{host}{}", options.path), outcome: rx, accept_loop })
+        tracing::debug!(port, ipv4 = addresses.iter().any(|a| a.is_ipv4()), ipv6 = addresses.iter().any(|a| a.is_ipv6()), "loopback listener bound");
+        let slots = Arc::new(Slots::default());
+        let accept_loops =
+            listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone(), slots.clone()))).collect();
+        Ok(Receiver { redirect_uri: format!("http://{host}{}", options.path), port, addresses, outcome: rx, accept_loops })
     }
 
     /// The redirect URI to register in the authorization request.
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
+    }
+
+    /// The port in use.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The addresses actually bound (127.0.0.1 and/or [::1]).
+    pub fn addresses(&self) -> &[SocketAddr] {
+        &self.addresses
     }
 
     /// Waits for the callback that ends the flow.
@@ -103,39 +162,96 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        // Releases the port: the accept loop owns the listening socket.
-        self.accept_loop.abort();
+        // Releases the port: the accept loops own the listening sockets.
+        for task in &self.accept_loops {
+            task.abort();
+        }
     }
 }
 
-async fn bind_first(ports: &[u16]) -> Result<TcpListener> {
+async fn bind_first(host: RedirectHost, ports: &[u16]) -> Result<Vec<TcpListener>> {
     let candidates: Vec<u16> = if ports.is_empty() { vec![0] } else { ports.to_vec() };
     let mut last = None;
     for port in &candidates {
-        match TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, *port))).await {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some((port, e)),
+        match bind_pair(host, *port).await {
+            Ok(listeners) => return Ok(listeners),
+            Err(e) => last = Some((*port, e)),
         }
     }
     let (port, e) = last.expect("at least one candidate");
+    let holder = crate::port_holder::describe(port).map(|h| format!(", held by {h}")).unwrap_or_default();
     Err(Error::new(
         ErrorKind::Listener,
         format!(
-            "cannot listen on 127.0.0.1:{port} for the browser's redirect ({e}); \
-             close the program using that port or cancel the other sign-in, then try again"
+            "cannot listen on {}:{port} for the browser's redirect ({e}{holder}); \
+             close that program or cancel its sign-in, then try again",
+            host.name()
         ),
     ))
+}
+
+/// Binds the required address (if any) and the other loopback address on the same port.
+async fn bind_pair(host: RedirectHost, port: u16) -> std::io::Result<Vec<TcpListener>> {
+    let v4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+    let (first, second) = match host.required() {
+        Some(ip) if ip == v6 => (v6, v4),
+        _ => (v4, v6),
+    };
+    let primary = match TcpListener::bind(SocketAddr::new(first, port)).await {
+        Ok(l) => l,
+        Err(e) if host.required().is_none() => {
+            // localhost: either address will do.
+            return TcpListener::bind(SocketAddr::new(second, port)).await.map(|l| vec![l]).map_err(|_| e);
+        }
+        Err(e) => return Err(e),
+    };
+    let bound = primary.local_addr()?.port();
+    let mut listeners = vec![primary];
+    // Best effort: a host without IPv6 (or with the port taken there) still works on the first.
+    if let Ok(other) = TcpListener::bind(SocketAddr::new(second, bound)).await {
+        listeners.push(other);
+    }
+    Ok(listeners)
 }
 
 fn listener_error(e: std::io::Error) -> Error {
     Error::new(ErrorKind::Listener, format!("the loopback listener failed: {e}"))
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+/// Open connections, oldest first, each with the switch that closes it.
+#[derive(Default)]
+struct Slots {
+    open: Mutex<VecDeque<(u64, oneshot::Sender<()>)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Slots {
+    /// Registers a connection, closing the oldest when at the cap.
+    fn admit(&self) -> (u64, oneshot::Receiver<()>) {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let mut open = self.open.lock().expect("slots lock");
+        while open.len() >= MAX_CONNECTIONS {
+            open.pop_front(); // Dropping its sender closes that connection.
+        }
+        open.push_back((id, tx));
+        (id, rx)
+    }
+
+    fn release(&self, id: u64) {
+        self.open.lock().expect("slots lock").retain(|(i, _)| *i != id);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, slots: Arc<Slots>) {
+    let mut done = shared.done.subscribe();
     loop {
+        if *done.borrow_and_update() {
+            return;
+        }
         let stream = tokio::select! {
-            _ = shared.done.notified() => return,
+            _ = done.changed() => continue,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
@@ -145,67 +261,102 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 }
             },
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            continue; // Over the cap: dropping the stream closes it.
-        };
+        let (id, evicted) = slots.admit();
         let shared = shared.clone();
+        let slots = slots.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(|req| {
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(respond(&shared, &req)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .keep_alive(false)
-                .max_buf_size(16 * 1024)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            drop(permit);
+                .max_buf_size(MAX_REQUEST_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = evicted => {}
+            }
+            slots.release(id);
         });
     }
 }
 
-fn respond(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let host_ok = req
-        .headers()
-        .get(hyper::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| h.eq_ignore_ascii_case(&shared.host));
-    if !host_ok {
-        return html(StatusCode::BAD_REQUEST, false, "Wrong address", "This address is not Pixy's sign-in listener.");
+/// What the listener answers to one request, and whether it ends the flow.
+#[derive(Debug)]
+pub struct Decision {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Success page or error page.
+    pub ok: bool,
+    /// The page's heading.
+    pub heading: &'static str,
+    /// The page's sentence.
+    pub text: String,
+    /// `Some` when this request ends the flow.
+    pub outcome: Option<std::result::Result<AuthCode, Error>>,
+}
+
+/// Decides on one request from its method, target (path and query), `Host` and whether it
+/// carries `Origin`. Pure, so it is unit-tested and fuzzed directly.
+pub fn decide(method: &Method, target: &str, host: Option<&str>, has_origin: bool, expected_host: &str, path: &str, expected: &Expected) -> Decision {
+    let refuse = |status, heading, text: &str| Decision { status, ok: false, heading, text: text.to_string(), outcome: None };
+    if !host.is_some_and(|h| h.eq_ignore_ascii_case(expected_host)) {
+        return refuse(StatusCode::BAD_REQUEST, "Wrong address", "This address is not Pixy's sign-in listener.");
     }
-    if req.headers().contains_key(hyper::header::ORIGIN) {
-        return html(StatusCode::FORBIDDEN, false, "Refused", "Pixy only accepts the provider's redirect, not requests from other pages.");
+    if has_origin {
+        return refuse(StatusCode::FORBIDDEN, "Refused", "Pixy only accepts the provider's redirect, not requests from other pages.");
     }
-    if req.uri().path() != shared.path {
-        return html(StatusCode::NOT_FOUND, false, "Not found", "Nothing here. Return to Pixy.");
+    let (req_path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    if req_path != path {
+        return refuse(StatusCode::NOT_FOUND, "Not found", "Nothing here. Return to Pixy.");
     }
-    if req.method() != Method::GET {
-        return html(StatusCode::METHOD_NOT_ALLOWED, false, "Not allowed", "Return to Pixy.");
+    if method != Method::GET {
+        return refuse(StatusCode::METHOD_NOT_ALLOWED, "Not allowed", "Return to Pixy.");
     }
-    match judge(req.uri().query(), &shared.expected) {
+    match judge(query, expected) {
         Verdict::Stray(why) => {
             tracing::debug!(why, "stray callback; still waiting");
-            html(
+            refuse(
                 StatusCode::BAD_REQUEST,
-                false,
                 "This link is not for this sign-in",
-                &format!("{why}. If you started a sign-in, finish it from Pixy's latest browser tab."),
+                &format!("{}. If you started a sign-in, finish it from Pixy's latest browser tab.", capitalise(why)),
             )
         }
-        Verdict::Finished(outcome) => {
-            let page = match &outcome {
-                Ok(_) => html(StatusCode::OK, true, "You're connected", "You can close this tab and return to Pixy."),
-                Err(e) => html(StatusCode::OK, false, "Sign-in did not complete", &format!("{}. Return to Pixy to try again.", capitalise(&e.message))),
-            };
-            if let Some(tx) = shared.outcome.lock().expect("outcome lock").take() {
-                let _ = tx.send(outcome);
-            }
-            shared.done.notify_one();
-            page
-        }
+        Verdict::Finished(Ok(code)) => Decision {
+            status: StatusCode::OK,
+            ok: true,
+            heading: "You're connected",
+            text: "You can close this tab and return to Pixy.".to_string(),
+            outcome: Some(Ok(code)),
+        },
+        Verdict::Finished(Err(e)) => Decision {
+            status: StatusCode::OK,
+            ok: false,
+            heading: "Sign-in did not complete",
+            text: format!("{}. Return to Pixy to try again.", capitalise(&e.message)),
+            outcome: Some(Err(e)),
+        },
     }
+}
+
+fn respond(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let host = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok());
+    let target = req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let has_origin = req.headers().contains_key(hyper::header::ORIGIN);
+    let decision = decide(req.method(), target, host, has_origin, &shared.host, &shared.path, &shared.expected);
+    if let Some(outcome) = decision.outcome {
+        if let Some(tx) = shared.outcome.lock().expect("outcome lock").take() {
+            let _ = tx.send(outcome);
+        }
+        shared.done.send_replace(true);
+    }
+    html(decision.status, decision.ok, decision.heading, &decision.text)
 }
 
 fn capitalise(s: &str) -> String {
@@ -310,10 +461,68 @@ mod tests {
     async fn a_busy_fixed_port_is_a_clear_listener_error() {
         let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = held.local_addr().unwrap().port();
-        let options = LoopbackOptions { ports: vec![port], path: "/callback".into() };
+        let options = LoopbackOptions { ports: vec![port], ..Default::default() };
         let expected = Expected { state: State::new("s"), issuer: None };
         let err = Receiver::bind(&options, expected).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Listener);
         assert!(err.message.contains(&port.to_string()), "the port is named: {}", err.message);
+    }
+
+    #[tokio::test]
+    async fn binds_127_0_0_1_and_ipv6_loopback_on_one_port_and_nothing_else() {
+        let r = receiver().await;
+        let ips: Vec<IpAddr> = r.addresses().iter().map(|a| a.ip()).collect();
+        assert!(ips.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)), "127.0.0.1 is always bound: {ips:?}");
+        assert!(ips.iter().all(|ip| ip.is_loopback()), "only loopback addresses: {ips:?}");
+        assert!(r.addresses().iter().all(|a| a.port() == r.port()), "one port for both");
+    }
+
+    #[tokio::test]
+    async fn the_redirect_host_is_the_one_registered() {
+        for (host, uri) in [(RedirectHost::Localhost, "http://localhost:"), (RedirectHost::Ipv6, "http://[::1]:")] {
+            let expected = Expected { state: State::new("s1"), issuer: None };
+            let options = LoopbackOptions { host, ..Default::default() };
+            let Ok(r) = Receiver::bind(&options, expected).await else {
+                assert_eq!(host, RedirectHost::Ipv6, "localhost always binds");
+                continue; // A machine without IPv6 loopback cannot serve [::1].
+            };
+            assert!(r.redirect_uri().starts_with(uri), "{}", r.redirect_uri());
+            let port = r.port();
+            let target = format!("{}:{port}", if host == RedirectHost::Ipv6 { "[::1]" } else { "127.0.0.1" });
+            let wrong = raw(&target, format!("GET /callback?code=c&state=s1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")).await;
+            assert!(wrong.starts_with("HTTP/1.1 400"), "Host must name the registered host: {wrong}");
+            let host_header = if host == RedirectHost::Ipv6 { format!("[::1]:{port}") } else { format!("localhost:{port}") };
+            let ok = raw(&target, format!("GET /callback?code=c&state=s1 HTTP/1.1\r\nHost: {host_header}\r\n\r\n")).await;
+            assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+            assert_eq!(r.wait().await.unwrap().expose(), "c");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_valid_callback_gets_through_500_idle_connections() {
+        let r = receiver().await;
+        let a = addr(&r);
+        let mut idle = Vec::new();
+        for _ in 0..500 {
+            let mut s = tokio::net::TcpStream::connect(&a).await.unwrap();
+            // Half a request line, never finished: a slowloris client.
+            s.write_all(b"GET /callback?co").await.unwrap();
+            idle.push(s);
+        }
+        let ok = tokio::time::timeout(Duration::from_secs(10), get(&a, "/callback?code=c&state=s1", "")).await.expect("answered despite the idle connections");
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        assert_eq!(r.wait().await.unwrap().expose(), "c");
+    }
+
+    #[test]
+    fn decide_checks_host_origin_path_and_method_before_the_state() {
+        let e = Expected { state: State::new("s1"), issuer: None };
+        let d = |m: Method, t: &str, h: Option<&str>, o: bool| decide(&m, t, h, o, "127.0.0.1:9", "/callback", &e);
+        assert_eq!(d(Method::GET, "/callback?code=c&state=s1", Some("127.0.0.1:9"), false).status, StatusCode::OK);
+        assert_eq!(d(Method::GET, "/callback?code=c&state=s1", None, false).status, StatusCode::BAD_REQUEST);
+        assert_eq!(d(Method::GET, "/callback?code=c&state=s1", Some("127.0.0.1:9"), true).status, StatusCode::FORBIDDEN);
+        assert_eq!(d(Method::POST, "/callback?code=c&state=s1", Some("127.0.0.1:9"), false).status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(d(Method::GET, "/callback/?code=c&state=s1", Some("127.0.0.1:9"), false).status, StatusCode::NOT_FOUND);
+        assert!(d(Method::GET, "/callback?code=c&state=s2", Some("127.0.0.1:9"), false).outcome.is_none());
     }
 }
