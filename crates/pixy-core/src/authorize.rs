@@ -74,6 +74,7 @@ mod tests {
             auth_params: vec![],
             iss_parameter_supported: false,
             demo: false,
+            loopback: Default::default(),
         }
     }
 

@@ -97,6 +97,9 @@ mod tests {
             token_endpoint: Some("https://id.example.com/t".into()),
             revocation_endpoint: None,
             userinfo_endpoint: None,
+            redirect_host: None,
+            redirect_ports: Vec::new(),
+            redirect_path: None,
         }
         .into_provider(None)
         .unwrap()

@@ -77,7 +77,7 @@ impl RedirectHost {
 }
 
 /// Where to listen.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoopbackOptions {
     /// The redirect host.
     pub host: RedirectHost,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::discovery::Metadata;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::check_endpoint;
+use crate::loopback::{LoopbackOptions, RedirectHost};
 
 /// A provider ready to link with.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +40,8 @@ pub struct Provider {
     pub iss_parameter_supported: bool,
     /// The embedded demo provider: a fixture, never a real account.
     pub demo: bool,
+    /// The registered redirect: host, fixed ports (or any) and path.
+    pub loopback: LoopbackOptions,
 }
 
 impl Provider {
@@ -57,6 +60,7 @@ impl Provider {
             auth_params: Vec::new(),
             iss_parameter_supported: meta.authorization_response_iss_parameter_supported,
             demo: false,
+            loopback: LoopbackOptions::default(),
         };
         provider.check()?;
         Ok(provider)
@@ -127,6 +131,13 @@ pub struct ProviderConfig {
     pub revocation_endpoint: Option<String>,
     /// Explicit userinfo endpoint.
     pub userinfo_endpoint: Option<String>,
+    /// The redirect host registered with the provider: `127.0.0.1` (default), `localhost` or `[::1]`.
+    pub redirect_host: Option<String>,
+    /// Fixed redirect ports registered with the provider, tried in order (default: any free port).
+    #[serde(default)]
+    pub redirect_ports: Vec<u16>,
+    /// The registered redirect path (default `/callback`).
+    pub redirect_path: Option<String>,
 }
 
 impl ProviderConfig {
@@ -153,6 +164,7 @@ impl ProviderConfig {
                 auth_params: Vec::new(),
                 iss_parameter_supported: false,
                 demo: false,
+                loopback: LoopbackOptions::default(),
             },
         };
         // Explicit settings win over discovered ones.
@@ -172,6 +184,27 @@ impl ProviderConfig {
             provider.default_scopes = self.scopes;
         }
         provider.auth_params = self.auth_params.into_iter().collect();
+        provider.loopback = LoopbackOptions {
+            host: match self.redirect_host.as_deref() {
+                None | Some("127.0.0.1") => RedirectHost::Ipv4,
+                Some("localhost") => RedirectHost::Localhost,
+                Some("[::1]") | Some("::1") => RedirectHost::Ipv6,
+                Some(other) => {
+                    return Err(Error::new(
+                        ErrorKind::ProviderConfig,
+                        format!("provider {:?}: redirect_host {other:?} must be 127.0.0.1, localhost or [::1]", provider.id),
+                    ))
+                }
+            },
+            ports: self.redirect_ports,
+            path: self.redirect_path.unwrap_or_else(|| "/callback".to_string()),
+        };
+        if !provider.loopback.path.starts_with('/') {
+            return Err(Error::new(
+                ErrorKind::ProviderConfig,
+                format!("provider {:?}: redirect_path must start with /", provider.id),
+            ));
+        }
         provider.check()?;
         Ok(provider)
     }
@@ -243,6 +276,8 @@ scopes = ["openid", "email"]
 auth_params = { prompt = "consent" }
 authorization_endpoint = "https://id.example.com/authorize"
 token_endpoint = "https://id.example.com/token"
+redirect_host = "localhost"
+redirect_ports = [1455, 1457]
 "#;
 
     #[test]
@@ -253,6 +288,17 @@ token_endpoint = "https://id.example.com/token"
         assert_eq!(p.label, "Work SSO");
         assert_eq!(p.token_endpoint, "https://id.example.com/token");
         assert_eq!(p.auth_params, vec![("prompt".to_string(), "consent".to_string())]);
+        assert_eq!(p.loopback.host, RedirectHost::Localhost);
+        assert_eq!(p.loopback.ports, vec![1455, 1457], "registered ports are tried in order");
+        assert_eq!(p.loopback.path, "/callback");
+    }
+
+    #[test]
+    fn an_unknown_redirect_host_is_refused() {
+        let bad = GOOD.replace("redirect_host = \"localhost\"", "redirect_host = \"0.0.0.0\"");
+        let err = parse_config(&bad).unwrap()[0].clone().into_provider(None).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ProviderConfig);
+        assert!(err.message.contains("0.0.0.0"), "{}", err.message);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::account::{AccountIndex, AccountRecord};
 use crate::discovery::discover;
@@ -48,6 +48,9 @@ pub struct Service {
     config: ServiceConfig,
     providers: tokio::sync::Mutex<HashMap<String, Provider>>,
     account_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Links waiting for the person, by provider id, with the switch that stops each.
+    running: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
+    flow_numbers: std::sync::atomic::AtomicU64,
     summaries: watch::Sender<Vec<AccountSummary>>,
     quit: Arc<Notify>,
 }
@@ -66,6 +69,8 @@ impl Service {
             config,
             providers: tokio::sync::Mutex::new(HashMap::new()),
             account_locks: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            flow_numbers: Default::default(),
             summaries,
             quit,
         })
@@ -160,10 +165,27 @@ impl Service {
             open_browser: request.open_browser,
             browser: request.browser,
             timeout: Duration::from_secs(request.timeout_secs.unwrap_or(300).clamp(1, 3600)),
-            ..Default::default()
+            loopback: provider.loopback.clone(),
         };
+        // A new link with a provider replaces one still waiting: that frees its fixed port, and
+        // this request came through the peer-checked socket, so the stop is authenticated.
+        let (stop_tx, mut stop_rx) = oneshot::channel();
+        let number = self.flow_numbers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let earlier = self.running.lock().expect("running lock").insert(provider.id.clone(), (number, stop_tx));
+        if let Some((_, earlier)) = earlier {
+            let _ = earlier.send(());
+            tracing::info!(provider = %provider.id, "an earlier link with this provider was replaced");
+        }
         let mut handle = LinkHandle::start(self.http.clone(), provider.clone(), options);
-        while let Some(progress) = handle.progress().await {
+        loop {
+            let progress = tokio::select! {
+                p = handle.progress() => p,
+                _ = &mut stop_rx => {
+                    handle.cancel();
+                    return Err(Error::new(ErrorKind::Cancelled, "a newer link with this provider replaced this one"));
+                }
+            };
+            let Some(progress) = progress else { break };
             let event = match progress {
                 Progress::Authorize { url } => Event::Authorize { url },
                 Progress::Waiting { seconds_left } => Event::Waiting { seconds_left },
@@ -171,7 +193,14 @@ impl Service {
             };
             let _ = out.send(event).await;
         }
-        let linked = handle.result().await?;
+        let linked = handle.result().await;
+        {
+            let mut running = self.running.lock().expect("running lock");
+            if running.get(&provider.id).is_some_and(|(n, _)| *n == number) {
+                running.remove(&provider.id);
+            }
+        }
+        let linked = linked?;
         let id = AccountRecord::id_for(&provider.id, &provider.issuer, &linked.identity.subject);
         let record = AccountRecord {
             id: id.clone(),
@@ -368,6 +397,9 @@ fn adhoc_config(id: &str, label: &str, issuer: &str, client_id: &str) -> Provide
         token_endpoint: None,
         revocation_endpoint: None,
         userinfo_endpoint: None,
+        redirect_host: None,
+        redirect_ports: Vec::new(),
+        redirect_path: None,
     }
 }
 

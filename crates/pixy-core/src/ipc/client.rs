@@ -76,6 +76,12 @@ async fn connect_or_start() -> Result<UnixStream> {
     if let Ok(stream) = connect().await {
         return Ok(stream);
     }
+    // Clients starting at once take turns, so exactly one of them starts the daemon; the others
+    // find it running once they hold the lock.
+    let _turn = start_lock().await?;
+    if let Ok(stream) = connect().await {
+        return Ok(stream);
+    }
     start_daemon()?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
@@ -90,6 +96,27 @@ async fn connect_or_start() -> Result<UnixStream> {
             Err(_) => tokio::time::sleep(Duration::from_millis(40)).await,
         }
     }
+}
+
+/// An exclusive lock on the runtime directory's start.lock, released when dropped.
+async fn start_lock() -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let path = paths::runtime_dir()?.join("start.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::new(ErrorKind::DaemonUnavailable, format!("cannot open {}: {e}", path.display())))?;
+    tokio::task::spawn_blocking(move || {
+        // SAFETY: flock on a descriptor this closure owns; it blocks until the turn comes.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
+        locked.then_some(file)
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or_else(|| Error::new(ErrorKind::DaemonUnavailable, "cannot take the daemon start lock"))
 }
 
 /// The daemon's log file.

@@ -1,0 +1,155 @@
+//! The daemon's service driven as its socket does, against the embedded demo provider, with the
+//! in-memory store standing in for the keyring (the real keyring is exercised end to end).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
+use pixy_core::service::{Service, ServiceConfig};
+use pixy_core::store::memory::MemoryStore;
+use pixy_core::store::TokenStore;
+use pixy_core::ErrorKind;
+use tokio::sync::{mpsc, Notify};
+
+struct Fixture {
+    service: Arc<Service>,
+    store: Arc<MemoryStore>,
+    _demo: pixy_demo::DemoServer,
+}
+
+async fn fixture(name: &str) -> Fixture {
+    let demo = pixy_demo::DemoServer::start(0).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("pixy-service-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Arc::new(MemoryStore::new());
+    let config = ServiceConfig {
+        index_path: dir.join("accounts.json"),
+        providers_path: dir.join("providers.toml"),
+        demo_issuer: Some(demo.issuer().to_string()),
+        demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
+    };
+    let service = Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap();
+    Fixture { service: Arc::new(service), store, _demo: demo }
+}
+
+fn link_demo() -> Request {
+    Request::Link(LinkRequest {
+        provider: ProviderSelector::Named { id: "demo".into() },
+        scopes: vec![],
+        auth_params: vec![],
+        open_browser: false,
+        browser: None,
+        timeout_secs: Some(30),
+    })
+}
+
+/// Starts a request; returns the receiving end of its events.
+fn start(service: &Arc<Service>, request: Request) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::channel(16);
+    let service = service.clone();
+    tokio::spawn(async move { service.handle(request, tx).await });
+    rx
+}
+
+async fn terminal(rx: &mut mpsc::Receiver<Event>) -> Event {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("answered in time").expect("an event");
+        if event.is_terminal() {
+            return event;
+        }
+    }
+}
+
+async fn authorize_url(rx: &mut mpsc::Receiver<Event>) -> String {
+    match rx.recv().await {
+        Some(Event::Authorize { url }) => url,
+        other => panic!("the first event of a link is authorize, got {other:?}"),
+    }
+}
+
+/// Plays the person on the demo's approve page.
+async fn approve(url: &str) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(url).send().await.unwrap().text().await.unwrap();
+    let request = page.split("name=\"request\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let base = url.split("/authorize").next().unwrap();
+    let resp = http
+        .post(format!("{base}/authorize/decision"))
+        .form(&[("request", request.as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    http.get(location).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn link_token_and_unlink_through_the_service() {
+    let f = fixture("lifecycle").await;
+    let mut link = start(&f.service, link_demo());
+    let url = authorize_url(&mut link).await;
+    approve(&url).await;
+    let Event::Linked { account } = terminal(&mut link).await else { panic!("the link should succeed") };
+    assert_eq!(account.provider, "demo");
+    assert_eq!(f.store.len(), 3, "access, refresh and id token are stored as separate entries");
+
+    let Event::Token { access_token, .. } = terminal(&mut start(&f.service, Request::Token { account: "demo".into() })).await else {
+        panic!("a token for the only demo account")
+    };
+    assert!(!access_token.is_empty());
+
+    let Event::Unlinked { revoked, .. } = terminal(&mut start(&f.service, Request::Unlink { account: account.id.clone() })).await else {
+        panic!("unlink answers unlinked")
+    };
+    assert!(revoked, "the demo provider confirms revocation");
+    assert!(f.store.is_empty(), "no secret is left after unlink");
+    let Event::Status { accounts } = terminal(&mut start(&f.service, Request::Status)).await else { panic!() };
+    assert!(accounts.is_empty());
+}
+
+#[tokio::test]
+async fn a_second_client_is_served_while_a_link_waits() {
+    let f = fixture("concurrent").await;
+    let mut link = start(&f.service, link_demo());
+    authorize_url(&mut link).await;
+    let status = tokio::time::timeout(Duration::from_secs(2), terminal(&mut start(&f.service, Request::Status))).await;
+    assert!(matches!(status, Ok(Event::Status { .. })), "status must not wait for the running link");
+}
+
+#[tokio::test]
+async fn a_new_link_with_the_same_provider_replaces_the_waiting_one() {
+    let f = fixture("replace").await;
+    let mut first = start(&f.service, link_demo());
+    authorize_url(&mut first).await;
+    let mut second = start(&f.service, link_demo());
+    let url = authorize_url(&mut second).await;
+    match terminal(&mut first).await {
+        Event::Error { kind, .. } => assert_eq!(kind, ErrorKind::Cancelled),
+        other => panic!("the first link should be cancelled, got {other:?}"),
+    }
+    approve(&url).await;
+    assert!(matches!(terminal(&mut second).await, Event::Linked { .. }), "the newer link completes");
+}
+
+#[tokio::test]
+async fn a_locked_keyring_is_reported_before_any_browser_opens() {
+    let f = fixture("locked").await;
+    f.store.set_locked(true);
+    let mut link = start(&f.service, link_demo());
+    match link.recv().await {
+        Some(Event::Error { kind, .. }) => assert_eq!(kind, ErrorKind::KeyringLocked),
+        other => panic!("the first and only event must be the keyring error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_account_is_a_clear_error() {
+    let f = fixture("unknown").await;
+    match terminal(&mut start(&f.service, Request::Token { account: "nobody".into() })).await {
+        Event::Error { kind, message } => {
+            assert_eq!(kind, ErrorKind::InvalidRequest);
+            assert!(message.contains("pixy status"), "the message says where to look: {message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
