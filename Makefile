@@ -30,7 +30,7 @@ APT_BUILD := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev lib
 # a tray host for the daemon's StatusNotifierItem, and WebKit's WebDriver.
 APT_TEST := xvfb xauth imagemagick webkit2gtk-driver xdotool x11-utils gnome-keyring \
 	libsecret-tools libglib2.0-bin dbus-daemon dbus-bin dbus-x11 haskell-gtk-sni-tray-utils \
-	haskell-status-notifier-item-utils
+	haskell-status-notifier-item-utils chromium chromium-driver
 APT_PACKAGES := $(APT_BUILD) $(APT_TEST)
 
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
@@ -40,7 +40,7 @@ CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 export PATH := $(CARGO_BIN):$(PATH)
 
 .PHONY: setup setup-apt setup-npm setup-tauri-driver setup-pytest build ui run test test-cargo \
-	test-e2e test-package package bench
+	test-e2e test-package package bench fuzz
 
 ## setup ------------------------------------------------------------------------------------------
 
@@ -135,6 +135,19 @@ package: setup
 ## bench ------------------------------------------------------------------------------------------
 
 bench:
-	cargo bench -p pixy-core
-	@test -f tests/bench/daemon-rss.sh || { echo "bench: tests/bench/daemon-rss.sh is not written yet" >&2; exit 1; }
+	cargo bench -p pixy-core --bench pkce
+	cargo bench -p pixy-core --bench receiver
 	bash tests/bench/daemon-rss.sh
+
+## fuzz -------------------------------------------------------------------------------------------
+
+# The callback request parser under libFuzzer, time-bounded. cargo-fuzz needs nightly features;
+# RUSTC_BOOTSTRAP lets the stable toolchain provide them. The fuzzer keeps its own target dir.
+FUZZ_RUNS ?= 10000000
+FUZZ_SECONDS ?= 1200
+
+fuzz:
+	@command -v cargo-fuzz >/dev/null || env -u CARGO_TARGET_DIR cargo install cargo-fuzz --locked
+	mkdir -p fuzz/corpus/callback_request
+	cd fuzz && env -u CARGO_TARGET_DIR RUSTC_BOOTSTRAP=1 cargo fuzz run callback_request \
+		corpus/callback_request seeds/callback_request -- -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS)
