@@ -34,11 +34,20 @@ pub struct AccountView {
     pub label: String,
     pub status: AccountStatus,
     pub expires_at: Option<u64>,
+    /// Why the account needs attention (a sentence, never a secret).
+    pub reason: Option<String>,
 }
 
 impl From<AccountSummary> for AccountView {
     fn from(a: AccountSummary) -> Self {
-        AccountView { id: a.id, provider: a.provider, label: a.label, status: a.status, expires_at: a.expires_at }
+        AccountView {
+            id: a.id,
+            provider: a.provider,
+            label: a.label,
+            status: a.status,
+            expires_at: a.expires_at,
+            reason: a.reason,
+        }
     }
 }
 
@@ -78,6 +87,8 @@ mod tests {
             provider: "demo".into(),
             label: "ada@example.com".into(),
             status: AccountStatus::NeedsRelink,
+            reason: None,
+            last_error: None,
             expires_at: Some(7),
             scopes: vec!["openid".into()],
         });

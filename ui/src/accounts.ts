@@ -12,8 +12,10 @@ export interface AccountActions {
 
 const STATUS_TEXT: Record<AccountStatus, string> = {
   connected: "Connected",
+  refreshing: "Refreshing…",
   expired: "Expired",
   needs_relink: "Needs relink",
+  error: "Can't refresh",
 };
 
 export function renderAccounts(
@@ -37,7 +39,7 @@ export function renderAccounts(
     );
     unlink.addEventListener("click", () => actions.unlink(account.id));
     let reconnect: HTMLButtonElement | null = null;
-    if (account.status !== "connected") {
+    if (account.status !== "connected" && account.status !== "refreshing") {
       reconnect = el("button", { type: "button", class: "primary", "data-action": "reconnect", disabled: busy }, "Reconnect");
       reconnect.addEventListener("click", () => actions.reconnect(account.provider));
     }
@@ -59,6 +61,7 @@ export function renderAccounts(
             " · ",
             el("span", { class: `status ${account.status}` }, STATUS_TEXT[account.status]),
           ),
+          account.reason ? el("span", { class: "muted small reason" }, account.reason) : null,
         ),
         reconnect,
         unlink,

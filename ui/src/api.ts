@@ -16,7 +16,7 @@ export interface Provider {
   demo: boolean;
 }
 
-export type AccountStatus = "connected" | "expired" | "needs_relink";
+export type AccountStatus = "connected" | "refreshing" | "expired" | "needs_relink" | "error";
 
 /** A linked account: who it is and whether it still works. */
 export interface Account {
@@ -24,6 +24,7 @@ export interface Account {
   provider: string;
   label: string;
   status: AccountStatus;
+  reason?: string | null;
   /** When the access token expires, in seconds since the Unix epoch. */
   expiresAt: number | null;
 }

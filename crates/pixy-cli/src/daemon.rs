@@ -78,6 +78,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    tokio::spawn(service.clone().keep_fresh());
     if !args.no_tray {
         tray::spawn(service.summaries(), quit.clone());
     }

@@ -18,6 +18,9 @@ pub fn human(event: &Event) {
             let width = accounts.iter().map(|a| a.id.len()).max().unwrap_or(0);
             for a in accounts {
                 println!("{:width$}  {:<12}  {}  ({})", a.id, status_word(a), a.label, a.provider);
+                if let Some(reason) = &a.reason {
+                    println!("{:width$}  {reason}", "");
+                }
             }
         }
         Event::Providers { providers } => {
@@ -42,7 +45,9 @@ pub fn human(event: &Event) {
 fn status_word(account: &AccountSummary) -> &'static str {
     match account.status {
         AccountStatus::Connected => "connected",
+        AccountStatus::Refreshing => "refreshing",
         AccountStatus::Expired => "expired",
         AccountStatus::NeedsRelink => "needs relink",
+        AccountStatus::Error => "error",
     }
 }

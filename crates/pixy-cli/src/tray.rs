@@ -61,7 +61,7 @@ struct PixyTray {
 
 impl PixyTray {
     fn needing_relink(&self) -> usize {
-        self.accounts.iter().filter(|a| a.status != AccountStatus::Connected).count()
+        self.accounts.iter().filter(|a| a.status.needs_attention()).count()
     }
 
     fn open_window(&self) {
@@ -113,7 +113,7 @@ fn title(accounts: &[AccountSummary]) -> String {
         1 => "1 account linked".to_owned(),
         n => format!("{n} accounts linked"),
     };
-    let relink = accounts.iter().filter(|a| a.status != AccountStatus::Connected).count();
+    let relink = accounts.iter().filter(|a| a.status.needs_attention()).count();
     match relink {
         0 => format!("Pixy — {linked}"),
         1 => format!("Pixy — {linked}, 1 needs relinking"),
@@ -124,8 +124,10 @@ fn title(accounts: &[AccountSummary]) -> String {
 fn status_word(status: AccountStatus) -> &'static str {
     match status {
         AccountStatus::Connected => "Connected",
+        AccountStatus::Refreshing => "Refreshing",
         AccountStatus::Expired => "Expired",
         AccountStatus::NeedsRelink => "Needs relink",
+        AccountStatus::Error => "Error",
     }
 }
 
@@ -160,7 +162,7 @@ impl Tray for PixyTray {
         let description = self
             .accounts
             .iter()
-            .filter(|a| a.status != AccountStatus::Connected)
+            .filter(|a| a.status.needs_attention())
             .map(|a| format!("{}: {}", a.label, status_word(a.status)))
             .collect::<Vec<_>>()
             .join("\n");
@@ -354,6 +356,8 @@ mod tests {
             status,
             expires_at: None,
             scopes: Vec::new(),
+            reason: None,
+            last_error: None,
         }
     }
 

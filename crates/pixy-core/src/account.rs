@@ -39,6 +39,19 @@ pub struct AccountRecord {
     pub issuer: String,
     /// The client id the tokens were issued to.
     pub client_id: String,
+    /// Whether a refresh token is stored.
+    #[serde(default)]
+    pub has_refresh_token: bool,
+    /// A fingerprint of the stored refresh token (not the token): a different one in the keyring
+    /// means another Pixy sharing the keyring refreshed, so its tokens are used as they are.
+    #[serde(default)]
+    pub refresh_fingerprint: Option<String>,
+    /// Why the status is what it is (NeedsRelink, Error).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The kind of the last refresh failure, until a refresh succeeds.
+    #[serde(default)]
+    pub last_error: Option<crate::error::ErrorKind>,
 }
 
 impl AccountRecord {
@@ -58,7 +71,25 @@ impl AccountRecord {
             status: self.status,
             expires_at: self.expires_at,
             scopes: self.scopes.clone(),
+            reason: self.reason.clone(),
+            last_error: self.last_error,
         }
+    }
+
+    /// When to refresh: at 80% of the token's lifetime or 2 minutes before it expires, whichever
+    /// is earlier — but never before half its lifetime, so a token shorter than 4 minutes is not
+    /// refreshed on every use; `None` when the expiry is unknown.
+    pub fn refresh_due(&self) -> Option<u64> {
+        let expires_at = self.expires_at?;
+        let lifetime = expires_at.saturating_sub(self.obtained_at);
+        let ahead = (self.obtained_at + lifetime * 8 / 10).min(expires_at.saturating_sub(120));
+        Some(ahead.max(self.obtained_at + lifetime / 2))
+    }
+
+    /// A fingerprint of a refresh token: 8 bytes of its SHA-256, enough to notice a change and
+    /// useless for recovering it.
+    pub fn fingerprint(refresh_token: &str) -> String {
+        Sha256::digest(refresh_token.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 }
 
@@ -165,7 +196,25 @@ mod tests {
             status: AccountStatus::Connected,
             issuer: "http://i".into(),
             client_id: "c".into(),
+            has_refresh_token: true,
+            refresh_fingerprint: None,
+            reason: None,
+            last_error: None,
         }
+    }
+
+    #[test]
+    fn refresh_is_due_at_80_percent_or_2_minutes_before_expiry() {
+        let mut r = record("a");
+        r.obtained_at = 1000;
+        r.expires_at = Some(1000 + 3600);
+        assert_eq!(r.refresh_due(), Some(1000 + 2880), "80% of an hour comes first");
+        r.expires_at = Some(1000 + 300);
+        assert_eq!(r.refresh_due(), Some(1000 + 180), "2 minutes before a 5-minute token's end");
+        r.expires_at = Some(1000 + 60);
+        assert_eq!(r.refresh_due(), Some(1000 + 30), "a one-minute token is refreshed at half its life, not on every use");
+        r.expires_at = None;
+        assert_eq!(r.refresh_due(), None);
     }
 
     #[test]

@@ -213,4 +213,20 @@ mod tests {
         let handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
         assert_eq!(handle.result().await.unwrap_err().kind, ErrorKind::Timeout);
     }
+
+    #[tokio::test]
+    async fn cancel_ends_the_flow_and_releases_the_port() {
+        let demo = pixy_demo::DemoServer::start(0).await.unwrap();
+        let provider = demo_provider(&demo).await;
+        let options = LinkOptions { open_browser: false, ..Default::default() };
+        let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
+        let Some(Progress::Authorize { url }) = handle.progress().await else { panic!("authorize comes first") };
+        let redirect = url::Url::parse(&url).unwrap().query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+        let port = url::Url::parse(&redirect).unwrap().port().unwrap();
+        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok(), "listening before cancel");
+        handle.cancel();
+        assert_eq!(handle.result().await.unwrap_err().kind, ErrorKind::Cancelled);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "the port is released");
+    }
 }

@@ -24,9 +24,6 @@ use crate::refresh::refresh;
 use crate::revoke::revoke;
 use crate::store::{blocking, Field, TokenStore};
 
-/// A token is refreshed when it has less than this left.
-const REFRESH_MARGIN: u64 = 60;
-
 /// Where the service keeps things and what it offers.
 pub struct ServiceConfig {
     /// The account index file.
@@ -213,6 +210,10 @@ impl Service {
             status: AccountStatus::Connected,
             issuer: provider.issuer.clone(),
             client_id: provider.client_id.clone(),
+            has_refresh_token: linked.tokens.refresh_token.is_some(),
+            refresh_fingerprint: linked.tokens.refresh_token.as_ref().map(|r| AccountRecord::fingerprint(r.expose())),
+            reason: None,
+            last_error: None,
         };
         let lock = self.account_lock(&id);
         let _guard = lock.lock().await;
@@ -303,51 +304,167 @@ impl Service {
 
     async fn token(&self, name: &str) -> Result<Event> {
         let record = self.find(name).await?;
-        let lock = self.account_lock(&record.id);
+        let (access_token, expires_at) = self.fresh_access_token(&record.id, false).await?;
+        Ok(Event::Token { account: record.id, access_token, expires_at })
+    }
+
+    /// A usable access token for an account, refreshed first when due (or always, for the
+    /// scheduler's `ahead` refresh). Single-flight per account: callers queue on the account's
+    /// lock and find the token their predecessor refreshed.
+    async fn fresh_access_token(&self, id: &str, ahead: bool) -> Result<(String, Option<u64>)> {
+        let lock = self.account_lock(id);
         let _guard = lock.lock().await;
-        // Re-read under the lock: another caller (or another Pixy sharing this keyring) may
-        // have refreshed while we waited.
-        let record = self.find(&record.id).await?;
-        let id = record.id.clone();
-        let access = blocking(&self.store, move |s| s.get(&id, Field::AccessToken)).await?;
-        let fresh = record.expires_at.is_none_or(|exp| exp > now() + REFRESH_MARGIN);
-        if let (Some(access), true) = (&access, fresh) {
-            return Ok(Event::Token { account: record.id, access_token: access.to_string(), expires_at: record.expires_at });
+        let record = self.find(id).await?;
+        let key = record.id.clone();
+        // Read under the lock, from the keyring: another caller, or another Pixy sharing this
+        // keyring, may have refreshed while we waited.
+        let (access, refresh_token) = blocking(&self.store, move |s| {
+            Ok((s.get(&key, Field::AccessToken)?, s.get(&key, Field::RefreshToken)?))
+        })
+        .await?;
+        let Some(access) = access else {
+            return Err(self.lost(&record, "its access token is missing from the keyring").await);
+        };
+        let due = record.refresh_due().is_some_and(|due| now() >= due);
+        if !due && !ahead {
+            return Ok((access.to_string(), record.expires_at));
         }
-        let id = record.id.clone();
-        let Some(refresh_token) = blocking(&self.store, move |s| s.get(&id, Field::RefreshToken)).await? else {
-            let status = if access.is_none() { AccountStatus::NeedsRelink } else { AccountStatus::Expired };
-            self.set_status(&record, status).await;
+        let still_valid = record.expires_at.is_some_and(|exp| now() < exp);
+        let Some(refresh_token) = refresh_token else {
+            if still_valid {
+                return Ok((access.to_string(), record.expires_at));
+            }
+            if record.has_refresh_token {
+                return Err(self.lost(&record, "its refresh token is missing from the keyring").await);
+            }
+            self.set_status(&record, AccountStatus::Expired, Some("the access token expired and the provider gave no refresh token".into()), None).await;
             return Err(Error::new(
                 ErrorKind::NeedsRelink,
                 format!("the access token of {} has expired and there is no refresh token; link it again", record.id),
             ));
         };
+        let fingerprint = AccountRecord::fingerprint(&refresh_token);
+        if record.refresh_fingerprint.as_ref().is_some_and(|known| *known != fingerprint) {
+            // Another Pixy refreshed through the shared keyring: use its tokens, do not spend its
+            // refresh token a second time. Its expiry is unknown here, so check again soon.
+            let mut adopted = record.clone();
+            adopted.refresh_fingerprint = Some(fingerprint);
+            adopted.obtained_at = now();
+            adopted.expires_at = Some(now() + 300);
+            adopted.status = AccountStatus::Connected;
+            adopted.last_error = None;
+            adopted.reason = None;
+            self.upsert(adopted.clone()).await?;
+            tracing::info!(account = %record.id, "tokens refreshed elsewhere were adopted");
+            return Ok((access.to_string(), adopted.expires_at));
+        }
         let provider = self.provider(&record.provider, Some((&record.issuer, &record.client_id))).await?;
-        let tokens = match refresh(&self.http, &provider, &crate::secret::RefreshToken::new(refresh_token.as_str())).await {
-            Ok(t) => t,
+        self.set_status(&record, AccountStatus::Refreshing, None, record.last_error).await;
+        let tokens = match self.refresh_with_retries(&provider, &refresh_token, ahead).await {
+            Ok(tokens) => tokens,
+            Err(e) if e.kind == ErrorKind::NeedsRelink => {
+                self.set_status(&record, AccountStatus::NeedsRelink, Some(e.message.clone()), Some(e.kind)).await;
+                return Err(e);
+            }
+            Err(e) if still_valid => {
+                // Stale but linked: the current token still works; the scheduler retries.
+                self.set_status(&record, AccountStatus::Connected, None, Some(e.kind)).await;
+                tracing::info!(account = %record.id, kind = ?e.kind, "refresh failed; the current token is still valid");
+                return Ok((access.to_string(), record.expires_at));
+            }
             Err(e) => {
-                if e.kind == ErrorKind::NeedsRelink {
-                    self.set_status(&record, AccountStatus::NeedsRelink).await;
-                }
+                self.set_status(&record, AccountStatus::Error, Some(e.message.clone()), Some(e.kind)).await;
                 return Err(e);
             }
         };
-        self.write_tokens(&record.id, &tokens).await?;
+        // The rotated refresh token is stored before the new access token is handed out; if the
+        // keyring refuses, the old tokens stay as they were and the error says so.
+        if let Err(e) = self.write_tokens(&record.id, &tokens).await {
+            self.set_status(&record, AccountStatus::Error, Some(e.message.clone()), Some(e.kind)).await;
+            return Err(e);
+        }
         let mut updated = record.clone();
+        updated.obtained_at = now();
         updated.expires_at = tokens.expires_at;
         updated.status = AccountStatus::Connected;
+        updated.reason = None;
+        updated.last_error = None;
+        updated.has_refresh_token = tokens.refresh_token.is_some();
+        updated.refresh_fingerprint = tokens.refresh_token.as_ref().map(|r| AccountRecord::fingerprint(r.expose()));
         if let Some(scopes) = &tokens.scopes {
             updated.scopes = scopes.clone();
         }
-        self.upsert(updated.clone()).await?;
+        self.upsert(updated).await?;
         tracing::info!(account = %record.id, "refreshed");
-        Ok(Event::Token { account: record.id, access_token: tokens.access_token.expose().to_string(), expires_at: tokens.expires_at })
+        Ok((tokens.access_token.expose().to_string(), tokens.expires_at))
     }
 
-    async fn set_status(&self, record: &AccountRecord, status: AccountStatus) {
+    /// One refresh; a caller waiting on `pixy token` gets two quick retries on network errors
+    /// and 5xx, the scheduler none (it backs off between its own attempts).
+    async fn refresh_with_retries(&self, provider: &Provider, refresh_token: &str, ahead: bool) -> Result<TokenSet> {
+        let token = crate::secret::RefreshToken::new(refresh_token);
+        let mut delay = Duration::from_millis(250);
+        let attempts = if ahead { 1 } else { 3 };
+        for attempt in 1..=attempts {
+            match refresh(&self.http, provider, &token).await {
+                Err(e) if e.kind == ErrorKind::Network && attempt < attempts => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// The keyring lost a secret of this account: it must be linked again.
+    async fn lost(&self, record: &AccountRecord, what: &str) -> Error {
+        let message = format!("{} {what}; link it again", record.id);
+        self.set_status(record, AccountStatus::NeedsRelink, Some(message.clone()), Some(ErrorKind::NeedsRelink)).await;
+        Error::new(ErrorKind::NeedsRelink, message)
+    }
+
+    /// Keeps every account fresh: refreshes each one ahead of expiry (see
+    /// [`AccountRecord::refresh_due`]), backing off exponentially (30 s doubling, capped at
+    /// 30 min) after failures. Runs until the daemon stops.
+    pub async fn keep_fresh(self: Arc<Self>) {
+        let mut changes = self.summaries.subscribe();
+        let mut backoff: HashMap<String, (u32, u64)> = HashMap::new();
+        loop {
+            let accounts = self.accounts.lock().await.clone();
+            let mut next_wake = now() + 3600;
+            for record in accounts.iter().filter(|a| a.has_refresh_token && matches!(a.status, AccountStatus::Connected | AccountStatus::Error)) {
+                let Some(due) = record.refresh_due() else { continue };
+                let due = backoff.get(&record.id).map_or(due, |(_, retry_at)| due.max(*retry_at));
+                if due > now() {
+                    next_wake = next_wake.min(due);
+                    continue;
+                }
+                match self.fresh_access_token(&record.id, true).await {
+                    Ok(_) if self.find(&record.id).await.is_ok_and(|r| r.last_error.is_none()) => {
+                        backoff.remove(&record.id);
+                    }
+                    _ => {
+                        let (failures, _) = backoff.get(&record.id).copied().unwrap_or((0, 0));
+                        let wait = (30u64 << failures.min(6)).min(1800);
+                        backoff.insert(record.id.clone(), (failures + 1, now() + wait));
+                        next_wake = next_wake.min(now() + wait);
+                    }
+                }
+            }
+            let sleep = Duration::from_secs(next_wake.saturating_sub(now()).max(1));
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                changed = changes.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+
+    async fn set_status(&self, record: &AccountRecord, status: AccountStatus, reason: Option<String>, last_error: Option<ErrorKind>) {
         let mut updated = record.clone();
         updated.status = status;
+        updated.reason = reason;
+        updated.last_error = last_error;
         if let Err(e) = self.upsert(updated).await {
             tracing::warn!(error = %e, "cannot save the account's status");
         }

@@ -183,6 +183,12 @@ pub struct AccountSummary {
     pub expires_at: Option<u64>,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// Why the status is what it is, for NeedsRelink and Error (a sentence, never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The kind of the last refresh failure, while it is not resolved (stale but linked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ErrorKind>,
 }
 
 /// Connection status of an account.
@@ -191,8 +197,19 @@ pub struct AccountSummary {
 pub enum AccountStatus {
     /// Tokens are stored and usable (or refreshable).
     Connected,
+    /// A refresh is under way.
+    Refreshing,
     /// The access token has expired and there is no refresh token.
     Expired,
-    /// The provider refused the refresh token; the person must link again.
+    /// The provider refused the refresh token, or the keyring lost it; the person must link again.
     NeedsRelink,
+    /// Refreshing fails for another reason (see `last_error`); retried with backoff.
+    Error,
+}
+
+impl AccountStatus {
+    /// Whether the person should look at this account (the tray marks it).
+    pub fn needs_attention(self) -> bool {
+        matches!(self, AccountStatus::Expired | AccountStatus::NeedsRelink | AccountStatus::Error)
+    }
 }
