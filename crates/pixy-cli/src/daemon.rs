@@ -63,6 +63,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         providers_path: paths::config_dir().join("providers.toml"),
         demo_issuer: demo.as_ref().map(|d| d.issuer().to_string()),
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
+        http_timeout: std::time::Duration::from_secs(30),
     };
     let service = match Service::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
         Ok(service) => Arc::new(service),

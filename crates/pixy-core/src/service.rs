@@ -34,6 +34,8 @@ pub struct ServiceConfig {
     pub demo_issuer: Option<String>,
     /// The demo provider's client id.
     pub demo_client_id: String,
+    /// How long one request to a provider may take.
+    pub http_timeout: Duration,
 }
 
 /// The daemon's state.
@@ -59,7 +61,7 @@ impl Service {
         let accounts = index.load()?;
         let (summaries, _) = watch::channel(accounts.iter().map(AccountRecord::summary).collect());
         Ok(Service {
-            http: crate::http::client(Duration::from_secs(30)),
+            http: crate::http::client(config.http_timeout),
             store,
             index,
             accounts: tokio::sync::Mutex::new(accounts),

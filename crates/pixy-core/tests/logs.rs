@@ -59,6 +59,7 @@ async fn a_whole_flow_at_trace_level_logs_no_secret() {
         providers_path: dir.join("providers.toml"),
         demo_issuer: Some(demo.issuer().to_string()),
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
+        http_timeout: Duration::from_secs(10),
     };
     let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
     let service = Arc::new(Service::new(config, store, Arc::new(Notify::new())).unwrap());

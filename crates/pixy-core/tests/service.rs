@@ -27,6 +27,7 @@ async fn fixture(name: &str) -> Fixture {
         providers_path: dir.join("providers.toml"),
         demo_issuer: Some(demo.issuer().to_string()),
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
+        http_timeout: Duration::from_secs(10),
     };
     let service = Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap();
     Fixture { service: Arc::new(service), store, _demo: demo }

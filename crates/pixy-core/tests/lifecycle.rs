@@ -1,0 +1,303 @@
+//! Keeping an account linked: single-flight refresh, and what each token-endpoint fault does.
+//!
+//! The faults come from a scripted stand-in token endpoint — the one place a stand-in is right,
+//! since no real server returns garbage or hangs on demand. Sign-in itself uses the real demo
+//! provider's pages. The in-memory store shows exactly what is (and stays) stored.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pixy_core::ipc::{AccountStatus, Event, LinkRequest, ProviderSelector, Request};
+use pixy_core::service::{Service, ServiceConfig};
+use pixy_core::store::memory::MemoryStore;
+use pixy_core::store::{Field, TokenStore};
+use pixy_core::ErrorKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, Notify};
+
+/// One scripted answer of the stand-in token endpoint.
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+    delay: Duration,
+}
+
+fn reply(status: u16, body: &str) -> Reply {
+    Reply { status, body: body.as_bytes().to_vec(), delay: Duration::ZERO }
+}
+
+fn tokens(access: &str, refresh: &str, expires_in: u64) -> Reply {
+    reply(200, &format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":{expires_in},"refresh_token":"{refresh}"}}"#))
+}
+
+/// A token endpoint that answers from a script and counts requests.
+struct StandIn {
+    url: String,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    requests: Arc<AtomicUsize>,
+}
+
+impl StandIn {
+    async fn start() -> StandIn {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        let script: Arc<Mutex<VecDeque<Reply>>> = Arc::default();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (s, r) = (script.clone(), requests.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let (s, r) = (s.clone(), r.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // Read the head, then the body its content-length announces.
+                    loop {
+                        let n = conn.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len = text[..end]
+                                .lines()
+                                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                                .unwrap_or(0);
+                            if buf.len() >= end + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let next = s.lock().unwrap().pop_front().unwrap_or_else(|| reply(500, "{}"));
+                    tokio::time::sleep(next.delay).await;
+                    let head = format!(
+                        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        next.status,
+                        next.body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let _ = conn.write_all(&next.body).await;
+                });
+            }
+        });
+        StandIn { url, script, requests }
+    }
+
+    fn then(&self, reply: Reply) {
+        self.script.lock().unwrap().push_back(reply);
+    }
+}
+
+struct Linked {
+    service: Arc<Service>,
+    store: Arc<MemoryStore>,
+    stand_in: StandIn,
+    account: String,
+    _demo: pixy_demo::DemoServer,
+}
+
+async fn run(service: &Arc<Service>, request: Request) -> Vec<Event> {
+    let (tx, mut rx) = mpsc::channel(16);
+    let s = service.clone();
+    tokio::spawn(async move { s.handle(request, tx).await });
+    let mut events = Vec::new();
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("answered") {
+        let end = e.is_terminal();
+        events.push(e);
+        if end {
+            break;
+        }
+    }
+    events
+}
+
+/// Plays the person on the demo's approve page.
+async fn approve(url: &str) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(url).send().await.unwrap().text().await.unwrap();
+    let request = page.split("name=\"request\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let base = url.split("/authorize").next().unwrap();
+    let resp = http
+        .post(format!("{base}/authorize/decision"))
+        .form(&[("request", request.as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    http.get(location).send().await.unwrap();
+}
+
+/// Links an account whose token endpoint is the stand-in; the first tokens live 2 s.
+async fn linked(name: &str, http_timeout: Duration) -> Linked {
+    let demo = pixy_demo::DemoServer::start(0).await.unwrap();
+    let stand_in = StandIn::start().await;
+    stand_in.then(tokens("a1", "r1", 2));
+    let dir = std::env::temp_dir().join(format!("pixy-lifecycle-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("providers.toml"),
+        format!(
+            "[[provider]]\nid = \"faulty\"\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\n\
+             authorization_endpoint = \"{issuer}/authorize\"\ntoken_endpoint = \"{token}\"\n",
+            issuer = demo.issuer(),
+            client = pixy_demo::DEMO_CLIENT_ID,
+            token = stand_in.url
+        ),
+    )
+    .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let config = ServiceConfig {
+        index_path: dir.join("accounts.json"),
+        providers_path: dir.join("providers.toml"),
+        demo_issuer: None,
+        demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
+        http_timeout,
+    };
+    let service = Arc::new(Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap());
+    let (tx, mut rx) = mpsc::channel(16);
+    let s = service.clone();
+    let link = Request::Link(LinkRequest {
+        provider: ProviderSelector::Named { id: "faulty".into() },
+        scopes: vec![],
+        auth_params: vec![],
+        open_browser: false,
+        browser: None,
+        timeout_secs: Some(30),
+    });
+    tokio::spawn(async move { s.handle(link, tx).await });
+    let Some(Event::Authorize { url }) = rx.recv().await else { panic!("authorize first") };
+    approve(&url).await;
+    let mut account = None;
+    while let Some(e) = rx.recv().await {
+        match e {
+            Event::Linked { account: a } => account = Some(a.id),
+            Event::Error { message, .. } => panic!("link failed: {message}"),
+            _ => {}
+        }
+    }
+    Linked { service, store, stand_in, account: account.expect("linked"), _demo: demo }
+}
+
+impl Linked {
+    fn stored(&self, field: Field) -> Option<String> {
+        self.store.get(&self.account, field).unwrap().map(|s| s.to_string())
+    }
+
+    async fn token(&self) -> Event {
+        run(&self.service, Request::Token { account: self.account.clone() }).await.pop().unwrap()
+    }
+
+    async fn status(&self) -> (AccountStatus, Option<ErrorKind>) {
+        let Some(Event::Status { accounts }) = run(&self.service, Request::Status).await.pop() else { panic!() };
+        let a = accounts.into_iter().find(|a| a.id == self.account).unwrap();
+        (a.status, a.last_error)
+    }
+
+    /// The first tokens are kept exactly as they were.
+    fn nothing_lost(&self) {
+        assert_eq!(self.stored(Field::AccessToken).as_deref(), Some("a1"), "the access token must survive the fault");
+        assert_eq!(self.stored(Field::RefreshToken).as_deref(), Some("r1"), "the refresh token must survive the fault");
+    }
+}
+
+async fn expire() {
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+}
+
+fn error_kind(event: &Event) -> ErrorKind {
+    match event {
+        Event::Error { kind, .. } => *kind,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_500_then_a_200_refreshes_and_stores_the_rotated_tokens() {
+    let l = linked("retry", Duration::from_secs(5)).await;
+    expire().await;
+    l.stand_in.then(reply(500, "{}"));
+    l.stand_in.then(tokens("a2", "r2", 3600));
+    let Event::Token { access_token, .. } = l.token().await else { panic!("the retry should succeed") };
+    assert_eq!(access_token, "a2");
+    assert_eq!(l.stored(Field::RefreshToken).as_deref(), Some("r2"), "the rotated refresh token is stored");
+    assert_eq!(l.status().await, (AccountStatus::Connected, None));
+}
+
+#[tokio::test]
+async fn a_garbage_response_is_an_error_and_loses_nothing() {
+    let l = linked("garbage", Duration::from_secs(5)).await;
+    expire().await;
+    l.stand_in.then(reply(200, "<html>not a token response</html>"));
+    assert_eq!(error_kind(&l.token().await), ErrorKind::TokenEndpoint);
+    l.nothing_lost();
+    assert_eq!(l.status().await, (AccountStatus::Error, Some(ErrorKind::TokenEndpoint)));
+}
+
+#[tokio::test]
+async fn an_oversized_response_is_refused_and_loses_nothing() {
+    let l = linked("oversized", Duration::from_secs(5)).await;
+    expire().await;
+    let huge = format!(r#"{{"access_token":"{}","token_type":"Bearer"}}"#, "x".repeat(400 * 1024));
+    l.stand_in.then(reply(200, &huge));
+    assert_eq!(error_kind(&l.token().await), ErrorKind::TokenEndpoint);
+    l.nothing_lost();
+}
+
+#[tokio::test]
+async fn a_token_endpoint_that_hangs_times_out_and_loses_nothing() {
+    let l = linked("hang", Duration::from_millis(500)).await;
+    expire().await;
+    for _ in 0..3 {
+        l.stand_in.then(Reply { delay: Duration::from_secs(3), ..reply(200, "{}") });
+    }
+    assert_eq!(error_kind(&l.token().await), ErrorKind::Network);
+    l.nothing_lost();
+    assert_eq!(l.status().await, (AccountStatus::Error, Some(ErrorKind::Network)));
+}
+
+#[tokio::test]
+async fn invalid_grant_means_relink_without_losing_the_tokens() {
+    let l = linked("invalid-grant", Duration::from_secs(5)).await;
+    expire().await;
+    l.stand_in.then(reply(400, r#"{"error":"invalid_grant","error_description":"refresh token already used"}"#));
+    assert_eq!(error_kind(&l.token().await), ErrorKind::NeedsRelink);
+    l.nothing_lost();
+    assert_eq!(l.status().await.0, AccountStatus::NeedsRelink);
+    assert_eq!(l.stand_in.requests.load(Ordering::SeqCst), 2, "one exchange and one refresh; no retry of a refused grant");
+}
+
+#[tokio::test]
+async fn a_network_error_before_expiry_hands_out_the_current_token() {
+    let l = linked("stale", Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // Due (half of 2 s) but not expired.
+    for _ in 0..3 {
+        l.stand_in.then(reply(503, "{}"));
+    }
+    let Event::Token { access_token, .. } = l.token().await else { panic!("stale but linked") };
+    assert_eq!(access_token, "a1", "the still-valid token is handed out");
+    assert_eq!(l.status().await, (AccountStatus::Connected, Some(ErrorKind::Network)), "linked, with the failure noted");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_callers_on_an_expired_token_cause_one_refresh() {
+    let l = linked("single-flight", Duration::from_secs(5)).await;
+    expire().await;
+    l.stand_in.then(tokens("a2", "r2", 3600));
+    let calls: Vec<_> = (0..100)
+        .map(|_| {
+            let service = l.service.clone();
+            let account = l.account.clone();
+            tokio::spawn(async move { run(&service, Request::Token { account }).await.pop().unwrap() })
+        })
+        .collect();
+    for call in calls {
+        let Event::Token { access_token, .. } = call.await.unwrap() else { panic!("every caller gets a token") };
+        assert_eq!(access_token, "a2", "every caller gets the one refreshed token");
+    }
+    assert_eq!(l.stand_in.requests.load(Ordering::SeqCst), 2, "one code exchange and exactly one refresh");
+}
