@@ -38,3 +38,25 @@ fn reap(mut child: std::process::Child) {
         let _ = child.wait();
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_gets_the_url_as_one_argument_never_as_shell_text() {
+        let dir = std::env::temp_dir().join(format!("pixy-browser-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("url");
+        let marker = dir.join("injected");
+        let url = format!("http://127.0.0.1:1/cb?a=1;touch {}&b=$(touch {})", marker.display(), marker.display());
+        let command = format!("printf %s >'{}'", out.display());
+        open(&url, Some(&command)).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read_to_string(&out).map(|s| s.is_empty()).unwrap_or(true) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), url, "the browser receives the exact URL");
+        assert!(!marker.exists(), "nothing in the URL may run as a shell command");
+    }
+}

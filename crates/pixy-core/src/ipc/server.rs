@@ -137,3 +137,27 @@ async fn connection(stream: UnixStream, service: Arc<Service>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One test: it sets XDG_RUNTIME_DIR, which nothing else in this test binary reads.
+    #[test]
+    fn the_runtime_dir_is_private_and_a_second_daemon_is_refused_naming_the_first() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("pixy-runtime-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        std::env::set_var("XDG_RUNTIME_DIR", &base);
+        let dir = paths::runtime_dir().unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the socket's directory is private");
+
+        let first = acquire_lock().unwrap();
+        let second = acquire_lock().unwrap_err();
+        assert_eq!(second.kind, ErrorKind::DaemonUnavailable);
+        assert!(second.message.contains(&std::process::id().to_string()), "names the first: {}", second.message);
+        drop(first);
+        assert!(acquire_lock().is_ok(), "the lock is free once the first daemon is gone");
+    }
+}
