@@ -30,7 +30,7 @@ pub fn human(event: &Event) {
                 println!("{:width$}  {}  {}{note}", p.id, p.label, p.issuer);
             }
         }
-        Event::Token { access_token, .. } => println!("{access_token}"),
+        Event::Token { access_token, .. } => println!("{}", access_token.expose()),
         Event::Unlinked { account, revoked: true } => println!("Unlinked {account}; the provider revoked its tokens."),
         Event::Unlinked { account, revoked: false } => {
             println!("Unlinked {account}; its tokens are deleted here, but the provider did not confirm revoking them.")

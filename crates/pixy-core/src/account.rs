@@ -82,8 +82,10 @@ impl AccountRecord {
     pub fn refresh_due(&self) -> Option<u64> {
         let expires_at = self.expires_at?;
         let lifetime = expires_at.saturating_sub(self.obtained_at);
-        let ahead = (self.obtained_at + lifetime * 8 / 10).min(expires_at.saturating_sub(120));
-        Some(ahead.max(self.obtained_at + lifetime / 2))
+        let ahead = (self.obtained_at.saturating_add(lifetime / 10 * 8)).min(expires_at.saturating_sub(120));
+        // At least a second after the tokens were obtained, so a provider sending `expires_in: 0`
+        // cannot make the scheduler refresh in a tight loop.
+        Some(ahead.max(self.obtained_at + lifetime / 2).max(self.obtained_at + 1))
     }
 
     /// A fingerprint of a refresh token: 8 bytes of its SHA-256, enough to notice a change and
@@ -209,6 +211,8 @@ mod tests {
         r.obtained_at = 1000;
         r.expires_at = Some(1000 + 3600);
         assert_eq!(r.refresh_due(), Some(1000 + 2880), "80% of an hour comes first");
+        r.expires_at = Some(1000);
+        assert_eq!(r.refresh_due(), Some(1001), "a zero lifetime still waits between refreshes");
         r.expires_at = Some(1000 + 300);
         assert_eq!(r.refresh_due(), Some(1000 + 180), "2 minutes before a 5-minute token's end");
         r.expires_at = Some(1000 + 60);

@@ -91,11 +91,15 @@ pub async fn token_request(
             format!("the token endpoint {} answered with a redirect, which Pixy never follows", redact_url(endpoint)),
         ));
     }
+    if status.is_server_error() {
+        // Transient by nature (RFC 6749's server_error, temporarily_unavailable): retried.
+        return Err(Error::new(ErrorKind::Network, format!("the token endpoint {} answered {status}", redact_url(endpoint))));
+    }
     if !status.is_success() {
         if let Ok(err) = serde_json::from_slice::<RawError>(&body) {
             return Err(oauth_error(&err, grant));
         }
-        let kind = if status.is_server_error() { ErrorKind::Network } else { ErrorKind::TokenEndpoint };
+        let kind = ErrorKind::TokenEndpoint;
         return Err(Error::new(kind, format!("the token endpoint {} answered {status}", redact_url(endpoint))));
     }
     parse_token_response(&body, endpoint)
@@ -142,7 +146,8 @@ pub fn parse_token_response(body: &[u8], endpoint: &str) -> Result<TokenSet> {
         access_token: AccessToken::new(access_token),
         refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new),
         id_token: raw.id_token.filter(|t| !t.is_empty()).map(IdToken::new),
-        expires_at: expires_in.map(|s| now() + s),
+        // Clamped to a year: a nonsense value must not overflow or mean "forever".
+        expires_at: expires_in.map(|s| now() + s.min(365 * 24 * 3600)),
         scopes: raw.scope.map(|s| s.split_whitespace().map(String::from).collect()),
     })
 }

@@ -133,7 +133,10 @@ async fn run(http: reqwest::Client, provider: Provider, options: LinkOptions, pr
     tracing::info!(provider = %provider.id, authorize = %redact_url(&url), open_browser = options.open_browser, "link started");
     let _ = progress.send(Progress::Authorize { url: url.clone() }).await;
     if options.open_browser {
-        crate::browser::open(&url, options.browser.as_deref())?;
+        if let Err(e) = crate::browser::open(&url, options.browser.as_deref()) {
+            // The person can still open the link the client shows; keep listening for it.
+            tracing::warn!(error = %e, "the browser could not be opened");
+        }
     }
     let _ = progress.send(Progress::Waiting { seconds_left: options.timeout.as_secs() }).await;
     let code = match tokio::time::timeout(options.timeout, receiver.wait()).await {

@@ -173,11 +173,20 @@ impl Drop for Receiver {
 async fn bind_first(host: RedirectHost, ports: &[u16]) -> Result<Vec<TcpListener>> {
     let candidates: Vec<u16> = if ports.is_empty() { vec![0] } else { ports.to_vec() };
     let mut last = None;
-    for port in &candidates {
-        match bind_pair(host, *port).await {
-            Ok(listeners) => return Ok(listeners),
-            Err(e) => last = Some((*port, e)),
+    // A flow of this process that was just cancelled frees its port a moment later: wait briefly
+    // for it, never for another program's.
+    for _ in 0..20 {
+        for port in &candidates {
+            match bind_pair(host, *port).await {
+                Ok(listeners) => return Ok(listeners),
+                Err(e) => last = Some((*port, e)),
+            }
         }
+        let ours = last.as_ref().and_then(|(port, _)| crate::port_holder::describe(*port)).is_some_and(|h| h.starts_with("this Pixy"));
+        if !ours {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (port, e) = last.expect("at least one candidate");
     let holder = crate::port_holder::describe(port).map(|h| format!(", held by {h}")).unwrap_or_default();

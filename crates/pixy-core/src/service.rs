@@ -48,7 +48,7 @@ pub struct Service {
     providers: tokio::sync::Mutex<HashMap<String, Provider>>,
     account_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Links waiting for the person, by provider id, with the switch that stops each.
-    running: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
+    running: Mutex<HashMap<String, (u64, oneshot::Sender<()>, oneshot::Receiver<()>)>>,
     flow_numbers: std::sync::atomic::AtomicU64,
     summaries: watch::Sender<Vec<AccountSummary>>,
     quit: Arc<Notify>,
@@ -58,7 +58,11 @@ impl Service {
     /// Loads the account index and builds the service.
     pub fn new(config: ServiceConfig, store: Arc<dyn TokenStore>, quit: Arc<Notify>) -> Result<Service> {
         let index = AccountIndex::new(&config.index_path);
-        let accounts = index.load()?;
+        let mut accounts = index.load()?;
+        for a in accounts.iter_mut().filter(|a| a.status == AccountStatus::Refreshing) {
+            // A refresh the last daemon did not finish: the scheduler tries again.
+            a.status = AccountStatus::Connected;
+        }
         let (summaries, _) = watch::channel(accounts.iter().map(AccountRecord::summary).collect());
         Ok(Service {
             http: crate::http::client(config.http_timeout),
@@ -169,10 +173,13 @@ impl Service {
         // A new link with a provider replaces one still waiting: that frees its fixed port, and
         // this request came through the peer-checked socket, so the stop is authenticated.
         let (stop_tx, mut stop_rx) = oneshot::channel();
+        let (_ended_tx, ended_rx) = oneshot::channel::<()>();
         let number = self.flow_numbers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let earlier = self.running.lock().expect("running lock").insert(provider.id.clone(), (number, stop_tx));
-        if let Some((_, earlier)) = earlier {
-            let _ = earlier.send(());
+        let earlier = self.running.lock().expect("running lock").insert(provider.id.clone(), (number, stop_tx, ended_rx));
+        if let Some((_, stop, ended)) = earlier {
+            let _ = stop.send(());
+            // Its port must be free before this flow binds (a provider's fixed port).
+            let _ = tokio::time::timeout(Duration::from_secs(3), ended).await;
             tracing::info!(provider = %provider.id, "an earlier link with this provider was replaced");
         }
         let mut handle = LinkHandle::start(self.http.clone(), provider.clone(), options);
@@ -181,6 +188,7 @@ impl Service {
                 p = handle.progress() => p,
                 _ = &mut stop_rx => {
                     handle.cancel();
+                    let _ = handle.result().await;
                     return Err(Error::new(ErrorKind::Cancelled, "a newer link with this provider replaced this one"));
                 }
             };
@@ -195,7 +203,7 @@ impl Service {
         let linked = handle.result().await;
         {
             let mut running = self.running.lock().expect("running lock");
-            if running.get(&provider.id).is_some_and(|(n, _)| *n == number) {
+            if running.get(&provider.id).is_some_and(|(n, _, _)| *n == number) {
                 running.remove(&provider.id);
             }
         }
@@ -219,28 +227,18 @@ impl Service {
         };
         let lock = self.account_lock(&id);
         let _guard = lock.lock().await;
-        let old_refresh = blocking(&self.store, {
-            let id = id.clone();
-            move |s| s.get(&id, Field::RefreshToken)
-        })
-        .await
-        .ok()
-        .flatten();
-        self.write_tokens(&id, &linked.tokens).await?;
+        // Re-linking the same account replaces its tokens. The old refresh token is not revoked:
+        // providers that reuse the grant for a new sign-in (oidc-provider, Google) revoke the
+        // whole grant with it, which would kill the tokens just obtained.
+        self.write_tokens(&id, &linked.tokens, true).await?;
         self.upsert(record.clone()).await?;
-        if let Some(old) = old_refresh {
-            // Re-linking the same account: the previous grant is no longer needed.
-            if linked.tokens.refresh_token.as_ref().map(|r| r.expose()) != Some(old.as_str()) {
-                revoke(&self.http, &provider, &old, "refresh_token").await;
-            }
-        }
         tracing::info!(account = %id, provider = %provider.id, "account linked");
         Ok(Event::Linked { account: record.summary() })
     }
 
     /// Writes a token set: the refresh token first, so a crash between writes never leaves a new
     /// access token whose refresh token was lost.
-    async fn write_tokens(&self, id: &str, tokens: &TokenSet) -> Result<()> {
+    async fn write_tokens(&self, id: &str, tokens: &TokenSet, new_link: bool) -> Result<()> {
         let id = id.to_string();
         let tokens = tokens.clone();
         blocking(&self.store, move |s| {
@@ -250,7 +248,9 @@ impl Service {
             s.put(&id, Field::AccessToken, tokens.access_token.expose())?;
             match &tokens.id_token {
                 Some(it) => s.put(&id, Field::IdToken, it.expose()),
-                None => s.delete(&id, Field::IdToken),
+                // A refresh may leave the ID token out (OIDC Core §12.2): keep the one we have.
+                None if new_link => s.delete(&id, Field::IdToken),
+                None => Ok(()),
             }
         })
         .await
@@ -307,13 +307,14 @@ impl Service {
     async fn token(&self, name: &str) -> Result<Event> {
         let record = self.find(name).await?;
         let (access_token, expires_at) = self.fresh_access_token(&record.id, false).await?;
-        Ok(Event::Token { account: record.id, access_token, expires_at })
+        Ok(Event::Token { account: record.id, access_token: crate::ipc::protocol::TokenText(access_token), expires_at })
     }
 
-    /// A usable access token for an account, refreshed first when due (or always, for the
-    /// scheduler's `ahead` refresh). Single-flight per account: callers queue on the account's
-    /// lock and find the token their predecessor refreshed.
-    async fn fresh_access_token(&self, id: &str, ahead: bool) -> Result<(String, Option<u64>)> {
+    /// A usable access token for an account, refreshed first when due. Single-flight per account:
+    /// callers queue on the account's lock and find the token their predecessor refreshed.
+    /// `scheduled` refreshes (the daemon's own, ahead of expiry) make one attempt; a waiting
+    /// caller gets quick retries.
+    async fn fresh_access_token(&self, id: &str, scheduled: bool) -> Result<(String, Option<u64>)> {
         let lock = self.account_lock(id);
         let _guard = lock.lock().await;
         let record = self.find(id).await?;
@@ -324,14 +325,17 @@ impl Service {
             Ok((s.get(&key, Field::AccessToken)?, s.get(&key, Field::RefreshToken)?))
         })
         .await?;
-        let Some(access) = access else {
-            return Err(self.lost(&record, "its access token is missing from the keyring").await);
-        };
-        let due = record.refresh_due().is_some_and(|due| now() >= due);
-        if !due && !ahead {
+        if access.is_none() && refresh_token.is_none() {
+            return Err(self.lost(&record, "its tokens are missing from the keyring").await);
+        }
+        let expired = record.expires_at.is_some_and(|exp| now() >= exp);
+        let due = expired || record.refresh_due().is_some_and(|due| now() >= due);
+        // Checked under the lock: a caller that queued behind a refresh finds it done.
+        if let (Some(access), false) = (&access, due) {
             return Ok((access.to_string(), record.expires_at));
         }
-        let still_valid = record.expires_at.is_some_and(|exp| now() < exp);
+        let still_valid = access.is_some() && !expired;
+        let access = access.unwrap_or_default();
         let Some(refresh_token) = refresh_token else {
             if still_valid {
                 return Ok((access.to_string(), record.expires_at));
@@ -362,7 +366,7 @@ impl Service {
         }
         let provider = self.provider(&record.provider, Some((&record.issuer, &record.client_id))).await?;
         self.set_status(&record, AccountStatus::Refreshing, None, record.last_error).await;
-        let tokens = match self.refresh_with_retries(&provider, &refresh_token, ahead).await {
+        let tokens = match self.refresh_with_retries(&provider, &refresh_token, scheduled).await {
             Ok(tokens) => tokens,
             Err(e) if e.kind == ErrorKind::NeedsRelink => {
                 self.set_status(&record, AccountStatus::NeedsRelink, Some(e.message.clone()), Some(e.kind)).await;
@@ -381,7 +385,7 @@ impl Service {
         };
         // The rotated refresh token is stored before the new access token is handed out; if the
         // keyring refuses, the old tokens stay as they were and the error says so.
-        if let Err(e) = self.write_tokens(&record.id, &tokens).await {
+        if let Err(e) = self.write_tokens(&record.id, &tokens, false).await {
             self.set_status(&record, AccountStatus::Error, Some(e.message.clone()), Some(e.kind)).await;
             return Err(e);
         }
@@ -403,10 +407,10 @@ impl Service {
 
     /// One refresh; a caller waiting on `pixy token` gets two quick retries on network errors
     /// and 5xx, the scheduler none (it backs off between its own attempts).
-    async fn refresh_with_retries(&self, provider: &Provider, refresh_token: &str, ahead: bool) -> Result<TokenSet> {
+    async fn refresh_with_retries(&self, provider: &Provider, refresh_token: &str, scheduled: bool) -> Result<TokenSet> {
         let token = crate::secret::RefreshToken::new(refresh_token);
         let mut delay = Duration::from_millis(250);
-        let attempts = if ahead { 1 } else { 3 };
+        let attempts = if scheduled { 1 } else { 3 };
         for attempt in 1..=attempts {
             match refresh(&self.http, provider, &token).await {
                 Err(e) if e.kind == ErrorKind::Network && attempt < attempts => {

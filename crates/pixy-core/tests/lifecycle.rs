@@ -223,7 +223,7 @@ async fn a_500_then_a_200_refreshes_and_stores_the_rotated_tokens() {
     l.stand_in.then(reply(500, "{}"));
     l.stand_in.then(tokens("a2", "r2", 3600));
     let Event::Token { access_token, .. } = l.token().await else { panic!("the retry should succeed") };
-    assert_eq!(access_token, "a2");
+    assert_eq!(access_token.expose(), "a2");
     assert_eq!(l.stored(Field::RefreshToken).as_deref(), Some("r2"), "the rotated refresh token is stored");
     assert_eq!(l.status().await, (AccountStatus::Connected, None));
 }
@@ -279,7 +279,7 @@ async fn a_network_error_before_expiry_hands_out_the_current_token() {
         l.stand_in.then(reply(503, "{}"));
     }
     let Event::Token { access_token, .. } = l.token().await else { panic!("stale but linked") };
-    assert_eq!(access_token, "a1", "the still-valid token is handed out");
+    assert_eq!(access_token.expose(), "a1", "the still-valid token is handed out");
     assert_eq!(l.status().await, (AccountStatus::Connected, Some(ErrorKind::Network)), "linked, with the failure noted");
 }
 
@@ -297,7 +297,7 @@ async fn a_hundred_concurrent_callers_on_an_expired_token_cause_one_refresh() {
         .collect();
     for call in calls {
         let Event::Token { access_token, .. } = call.await.unwrap() else { panic!("every caller gets a token") };
-        assert_eq!(access_token, "a2", "every caller gets the one refreshed token");
+        assert_eq!(access_token.expose(), "a2", "every caller gets the one refreshed token");
     }
     assert_eq!(l.stand_in.requests.load(Ordering::SeqCst), 2, "one code exchange and exactly one refresh");
 }

@@ -101,7 +101,7 @@ async fn a_whole_flow_at_trace_level_logs_no_secret() {
 
     for e in run(&service, Request::Token { account: account.id.clone() }).await {
         if let Event::Token { access_token, .. } = e {
-            secrets.push(access_token);
+            secrets.push(access_token.0);
         }
     }
     run(&service, Request::Unlink { account: account.id.clone() }).await;

@@ -97,7 +97,7 @@ async fn link_token_and_unlink_through_the_service() {
     let Event::Token { access_token, .. } = terminal(&mut start(&f.service, Request::Token { account: "demo".into() })).await else {
         panic!("a token for the only demo account")
     };
-    assert!(!access_token.is_empty());
+    assert!(!access_token.expose().is_empty());
 
     let Event::Unlinked { revoked, .. } = terminal(&mut start(&f.service, Request::Unlink { account: account.id.clone() })).await else {
         panic!("unlink answers unlinked")
@@ -128,6 +128,39 @@ async fn a_new_link_with_the_same_provider_replaces_the_waiting_one() {
         Event::Error { kind, .. } => assert_eq!(kind, ErrorKind::Cancelled),
         other => panic!("the first link should be cancelled, got {other:?}"),
     }
+    approve(&url).await;
+    assert!(matches!(terminal(&mut second).await, Event::Linked { .. }), "the newer link completes");
+}
+
+#[tokio::test]
+async fn a_new_link_takes_over_the_fixed_port_of_the_one_it_replaces() {
+    let f = fixture("fixed-port").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let Some(Event::Providers { providers }) = start(&f.service, Request::Providers).recv().await else { panic!() };
+    let issuer = &providers[0].issuer;
+    let dir = std::env::temp_dir().join(format!("pixy-service-fixed-port-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("providers.toml"),
+        format!("[[provider]]\nid = \"fixed\"\nissuer = \"{issuer}\"\nclient_id = \"pixy-demo\"\nredirect_ports = [{port}]\n"),
+    )
+    .unwrap();
+    let link = || {
+        Request::Link(LinkRequest {
+            provider: ProviderSelector::Named { id: "fixed".into() },
+            scopes: vec![],
+            auth_params: vec![],
+            open_browser: false,
+            browser: None,
+            timeout_secs: Some(30),
+        })
+    };
+    let mut first = start(&f.service, link());
+    let url = authorize_url(&mut first).await;
+    assert!(url.contains(&format!("127.0.0.1%3A{port}")), "the registered port is used");
+    let mut second = start(&f.service, link());
+    let url = authorize_url(&mut second).await;
+    assert!(url.contains(&format!("127.0.0.1%3A{port}")), "the replacing link gets the same port");
     approve(&url).await;
     assert!(matches!(terminal(&mut second).await, Event::Linked { .. }), "the newer link completes");
 }

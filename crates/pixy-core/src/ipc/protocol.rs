@@ -126,7 +126,7 @@ pub enum Event {
         /// The account the token belongs to.
         account: String,
         /// A valid access token.
-        access_token: String,
+        access_token: TokenText,
         /// When it expires, in seconds since the Unix epoch, if known.
         expires_at: Option<u64>,
     },
@@ -152,6 +152,24 @@ impl Event {
     /// Whether this event ends the answer to a request.
     pub fn is_terminal(&self) -> bool {
         !matches!(self, Event::Authorize { .. } | Event::Waiting { .. } | Event::Exchanging)
+    }
+}
+
+/// An access token on the wire: serialized as a plain string, but `Debug` never shows it.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct TokenText(pub String);
+
+impl TokenText {
+    /// The token itself, for the one place it is meant to go (stdout of `pixy token`).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TokenText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenText([redacted])")
     }
 }
 
@@ -211,5 +229,18 @@ impl AccountStatus {
     /// Whether the person should look at this account (the tray marks it).
     pub fn needs_attention(self) -> bool {
         matches!(self, AccountStatus::Expired | AccountStatus::NeedsRelink | AccountStatus::Error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_event_serializes_the_token_but_never_debug_prints_it() {
+        let event = Event::Token { account: "a".into(), access_token: TokenText("secret-at".into()), expires_at: None };
+        assert!(!format!("{event:?}").contains("secret-at"), "Debug must redact the token");
+        let json = serde_json::to_string(&event).unwrap();
+        assert!(json.contains(r#""access_token":"secret-at""#), "the wire carries it as a string: {json}");
     }
 }

@@ -114,7 +114,20 @@ async fn connection(stream: UnixStream, service: Arc<Service>) {
             return;
         }
     };
+    // Only a link is cancelled by a hang-up. A refresh or an unlink that has begun at the
+    // provider finishes, or the rotated tokens would be lost.
+    let cancellable = matches!(request, Request::Link(_));
     let (tx, mut rx) = mpsc::channel(16);
+    if !cancellable {
+        tokio::spawn(async move { service.handle(request, tx).await });
+        while let Some(event) = rx.recv().await {
+            let terminal = event.is_terminal();
+            if write_message(&mut write, &event).await.is_err() || terminal {
+                return;
+            }
+        }
+        return;
+    }
     let work = service.handle(request, tx);
     tokio::pin!(work);
     let mut work_done = false;
