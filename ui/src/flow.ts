@@ -12,6 +12,8 @@ export type Flow =
   | {
       phase: "waiting";
       providerId: string;
+      /** Which Connect this is: a late answer of an earlier, cancelled one carries another. */
+      serial: number;
       /** Host the person continues at; unknown until the daemon has built the URL. */
       host: string | null;
       /** When the daemon gives up, in ms since the epoch; null until it said so. */

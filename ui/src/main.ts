@@ -77,10 +77,12 @@ async function refresh(): Promise<void> {
   render();
 }
 
-function onFlowEvent(providerId: string, event: FlowEvent): void {
+let flowSerial = 0;
+
+function onFlowEvent(serial: number, event: FlowEvent): void {
   const flow = state.flow;
   // A late event of a flow that was cancelled or replaced must not bring its panel back.
-  if (flow.phase !== "waiting" || flow.providerId !== providerId) return;
+  if (flow.phase !== "waiting" || flow.serial !== serial) return;
   switch (event.event) {
     case "browser":
       flow.host = event.host;
@@ -97,17 +99,20 @@ function onFlowEvent(providerId: string, event: FlowEvent): void {
 
 async function connect(providerId: string): Promise<void> {
   if (state.flow.phase === "waiting") return;
-  state.flow = { phase: "waiting", providerId, host: null, deadline: null, exchanging: false };
+  const serial = ++flowSerial;
+  state.flow = { phase: "waiting", providerId, serial, host: null, deadline: null, exchanging: false };
   render();
   try {
-    const account = await api.connect(providerId, (event) => onFlowEvent(providerId, event));
-    state.flow = { phase: "connected", providerId, account };
+    const account = await api.connect(providerId, (event) => onFlowEvent(serial, event));
+    if (state.flow.phase === "waiting" && state.flow.serial === serial) {
+      state.flow = { phase: "connected", providerId, account };
+    }
     state.accounts = await api.accounts().catch(() => upsert(state.accounts, account));
   } catch (error) {
     const pixyError = error as PixyError;
     // A Cancel the person clicked needs no message: the panel simply goes away.
     const current = state.flow;
-    if (current.phase !== "waiting" || current.providerId !== providerId) return;
+    if (current.phase !== "waiting" || current.serial !== serial) return;
     state.flow = { phase: "error", providerId, error: pixyError };
   }
   render();
@@ -150,7 +155,11 @@ async function unlink(accountId: string): Promise<void> {
       state.flow = { phase: "idle" };
     }
   } catch (error) {
+    // Show the failure after the lists are reloaded, which would otherwise clear it.
+    await refresh();
     state.problem = error as PixyError;
+    render();
+    return;
   }
   await refresh();
 }
