@@ -138,6 +138,7 @@ bench:
 	cargo bench -p pixy-core --bench pkce
 	cargo bench -p pixy-core --bench receiver
 	bash tests/bench/daemon-rss.sh
+	bash tests/bench/token-wall-time.sh
 
 ## fuzz -------------------------------------------------------------------------------------------
 
