@@ -94,8 +94,6 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         let _ = std::fs::remove_file(path);
     }
     drop(lock);
-    // The Secret Service connection blocks when it closes, which a runtime thread must not do.
-    let _ = tokio::task::spawn_blocking(move || drop(service)).await;
     ExitCode::SUCCESS
 }
 

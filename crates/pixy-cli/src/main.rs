@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("the async runtime starts");
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         match cli.command {
             Command::Link(args) => link::run(args).await,
             Command::Status { json } => simple(Request::Status, json).await,
@@ -79,7 +79,10 @@ fn main() -> ExitCode {
             Command::Daemon(args) => daemon::run(args).await,
             Command::DemoServer { port } => daemon::demo_server(port).await,
         }
-    })
+    });
+    // A keyring call stuck on an unlock prompt nobody answers must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 /// A request with one answer, printed for a person or as JSON.

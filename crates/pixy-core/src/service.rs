@@ -38,6 +38,10 @@ pub struct ServiceConfig {
     pub http_timeout: Duration,
 }
 
+/// A link waiting for the person: its number, the switch that stops it, and what tells that it
+/// has ended.
+type RunningLink = (u64, oneshot::Sender<()>, oneshot::Receiver<()>);
+
 /// The daemon's state.
 pub struct Service {
     http: reqwest::Client,
@@ -48,7 +52,7 @@ pub struct Service {
     providers: tokio::sync::Mutex<HashMap<String, Provider>>,
     account_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Links waiting for the person, by provider id, with the switch that stops each.
-    running: Mutex<HashMap<String, (u64, oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+    running: Mutex<HashMap<String, RunningLink>>,
     flow_numbers: std::sync::atomic::AtomicU64,
     summaries: watch::Sender<Vec<AccountSummary>>,
     quit: Arc<Notify>,
@@ -350,7 +354,8 @@ impl Service {
             ));
         };
         let fingerprint = AccountRecord::fingerprint(&refresh_token);
-        if record.refresh_fingerprint.as_ref().is_some_and(|known| *known != fingerprint) {
+        let changed_elsewhere = record.refresh_fingerprint.as_ref().is_some_and(|known| *known != fingerprint);
+        if changed_elsewhere && still_valid {
             // Another Pixy refreshed through the shared keyring: use its tokens, do not spend its
             // refresh token a second time. Its expiry is unknown here, so check again soon.
             let mut adopted = record.clone();

@@ -47,6 +47,16 @@ impl KeyringStore {
     }
 }
 
+impl Drop for KeyringStore {
+    fn drop(&mut self) {
+        // Closing the Secret Service connection blocks on D-Bus, which panics on an async
+        // runtime's thread; the process is ending anyway, so the OS closes it.
+        if let Some(store) = self.inner.get_mut().ok().and_then(Option::take) {
+            std::mem::forget(store);
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn open_platform_store() -> keyring_core::Result<Arc<CredentialStore>> {
     Ok(zbus_secret_service_keyring_store::Store::new()?)
