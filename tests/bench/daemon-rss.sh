@@ -4,7 +4,8 @@
 # provider with the scripted browser, waits, reads /proc, and stops the daemon it started.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$HOME/.cache/pixy/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pixy/target}"
+target="$CARGO_TARGET_DIR"
 cargo build --release -p pixy-cli --quiet
 bin="$target/release/pixy"
 
