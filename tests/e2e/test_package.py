@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop import indigo, wait_painted
 from conftest import APPROVE, ARTIFACTS, REPO, pids_with_env, process_cmdline, stop_pids, target_dir
 
 pytestmark = pytest.mark.package
@@ -103,9 +104,10 @@ def test_installed_package_opens_the_window_and_starts_the_daemon(bundles, tmp_p
             pytest.fail(f"no window named Pixy appeared in 90 s; window exit {window.poll()}, "
                         f"log in {artifacts / 'pixy-desktop.log'}")
         assert found.returncode == 0 and found.stdout.split(), "a window named Pixy must appear"
-        time.sleep(2)  # let WebKit paint, for the screenshot
-        subprocess.run(["import", "-display", display, "-window", "root", str(artifacts / "installed-window.png")],
-                       env=env, timeout=30)
+        # The installed UI must load (not an "asset not found" page): Pixy's indigo appears.
+        shot = artifacts / "installed-window.png"
+        painted = wait_painted(display, found.stdout.split()[0], shot, indigo, timeout=60)
+        assert painted is not None, f"the installed window never showed Pixy's UI (see {shot})"
         assert window.poll() is None, "the window process must still be running"
 
         daemons = []
