@@ -137,6 +137,7 @@ package: setup
 bench:
 	cargo bench -p pixy-core --bench pkce
 	cargo bench -p pixy-core --bench receiver
+	cargo bench -p pixy-core --bench access_token
 	bash tests/bench/daemon-rss.sh
 	bash tests/bench/token-wall-time.sh
 

@@ -1,0 +1,99 @@
+//! The daemon's side of `pixy token`: one Token request answered with a fresh token (index and
+//! store reads included, with the in-memory store), in ns per call; and, once, how many refresh
+//! requests 100 concurrent callers on an expired token cause (the goal is exactly one).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
+use pixy_core::service::{Service, ServiceConfig};
+use pixy_core::store::memory::MemoryStore;
+use pixy_core::store::TokenStore;
+use tokio::sync::{mpsc, Notify};
+
+async fn ask(service: &Arc<Service>, request: Request) -> Event {
+    let (tx, mut rx) = mpsc::channel(16);
+    let s = service.clone();
+    tokio::spawn(async move { s.handle(request, tx).await });
+    let mut last = None;
+    while let Some(e) = rx.recv().await {
+        last = Some(e);
+    }
+    last.expect("an answer")
+}
+
+/// A service with one demo account linked (the person's approval played over HTTP).
+async fn linked(demo: &pixy_demo::DemoServer, name: &str) -> (Arc<Service>, String) {
+    let dir = std::env::temp_dir().join(format!("pixy-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = ServiceConfig {
+        index_path: dir.join("accounts.json"),
+        providers_path: dir.join("providers.toml"),
+        demo_issuer: Some(demo.issuer().to_string()),
+        demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
+        http_timeout: Duration::from_secs(10),
+    };
+    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
+    let service = Arc::new(Service::new(config, store, Arc::new(Notify::new())).unwrap());
+    let (tx, mut rx) = mpsc::channel(16);
+    let s = service.clone();
+    let link = Request::Link(LinkRequest {
+        provider: ProviderSelector::Named { id: "demo".into() },
+        scopes: vec![],
+        auth_params: vec![],
+        open_browser: false,
+        browser: None,
+        timeout_secs: Some(30),
+    });
+    tokio::spawn(async move { s.handle(link, tx).await });
+    let Some(Event::Authorize { url }) = rx.recv().await else { panic!("authorize first") };
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    let request = page.split("name=\"request\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let resp = http
+        .post(format!("{}/authorize/decision", demo.issuer()))
+        .form(&[("request", request.as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    http.get(resp.headers()["location"].to_str().unwrap()).send().await.unwrap();
+    let mut id = None;
+    while let Some(e) = rx.recv().await {
+        if let Event::Linked { account } = e {
+            id = Some(account.id);
+        }
+    }
+    (service, id.expect("linked"))
+}
+
+fn access_token(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let demo = runtime.block_on(pixy_demo::DemoServer::start(0)).unwrap();
+    let (service, id) = runtime.block_on(linked(&demo, "fresh"));
+    c.bench_function("token_request_fresh", |b| {
+        b.iter(|| runtime.block_on(ask(&service, Request::Token { account: id.clone() })))
+    });
+
+    let short = runtime
+        .block_on(pixy_demo::DemoServer::start_with(pixy_demo::DemoConfig { port: 0, access_token_ttl: Duration::from_secs(2) }))
+        .unwrap();
+    let (service, id) = runtime.block_on(linked(&short, "expired"));
+    std::thread::sleep(Duration::from_millis(2100));
+    let before = short.stats().refresh_token;
+    runtime.block_on(async {
+        let calls: Vec<_> = (0..100)
+            .map(|_| {
+                let (s, id) = (service.clone(), id.clone());
+                tokio::spawn(async move { ask(&s, Request::Token { account: id }).await })
+            })
+            .collect();
+        for call in calls {
+            assert!(matches!(call.await.unwrap(), Event::Token { .. }), "every caller gets a token");
+        }
+    });
+    println!("100 concurrent token requests on an expired token -> {} refresh request(s) (goal: 1)", short.stats().refresh_token - before);
+}
+
+criterion_group!(benches, access_token);
+criterion_main!(benches);
