@@ -48,16 +48,7 @@ async fn linked(demo: &pixy_demo::DemoServer, name: &str) -> (Arc<Service>, Stri
     });
     tokio::spawn(async move { s.handle(link, tx).await });
     let Some(Event::Authorize { url }) = rx.recv().await else { panic!("authorize first") };
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
-    let request = page.split("name=\"request\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let resp = http
-        .post(format!("{}/authorize/decision", demo.issuer()))
-        .form(&[("request", request.as_str()), ("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
-    http.get(resp.headers()["location"].to_str().unwrap()).send().await.unwrap();
+    pixy_demo::person::answer(&url, pixy_demo::person::Decision::Approve).await;
     let mut id = None;
     while let Some(e) = rx.recv().await {
         if let Event::Linked { account } = e {

@@ -165,21 +165,6 @@ mod tests {
         Provider::from_metadata("demo", "Demo", pixy_demo::DEMO_CLIENT_ID, &meta).unwrap()
     }
 
-    /// Plays the person: fetches the approve page and presses Approve (or Deny).
-    async fn press(url: &str, decision: &str) {
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let page = http.get(url).send().await.unwrap().text().await.unwrap();
-        let request = page.split("name=\"request\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-        let base = url.split("/authorize").next().unwrap();
-        let resp = http
-            .post(format!("{base}/authorize/decision"))
-            .form(&[("request", request.as_str()), ("decision", decision)])
-            .send()
-            .await
-            .unwrap();
-        let location = resp.headers()["location"].to_str().unwrap().to_string();
-        http.get(location).send().await.unwrap();
-    }
 
     #[tokio::test]
     async fn a_whole_flow_against_the_demo_provider_yields_tokens_and_an_identity() {
@@ -189,7 +174,7 @@ mod tests {
         let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
         let Some(Progress::Authorize { url }) = handle.progress().await else { panic!("authorize comes first") };
         assert!(url.contains("code_challenge_method=S256"));
-        press(&url, "approve").await;
+        pixy_demo::person::answer(&url, pixy_demo::person::Decision::Approve).await;
         let linked = handle.result().await.unwrap();
         assert!(!linked.tokens.access_token.expose().is_empty());
         assert!(linked.tokens.refresh_token.is_some(), "the demo issues refresh tokens");
@@ -204,7 +189,7 @@ mod tests {
         let options = LinkOptions { open_browser: false, ..Default::default() };
         let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
         let Some(Progress::Authorize { url }) = handle.progress().await else { panic!() };
-        press(&url, "deny").await;
+        pixy_demo::person::answer(&url, pixy_demo::person::Decision::Deny).await;
         assert_eq!(handle.result().await.unwrap_err().kind, ErrorKind::AccessDenied);
     }
 

@@ -115,20 +115,8 @@ async fn run(service: &Arc<Service>, request: Request) -> Vec<Event> {
     events
 }
 
-/// Plays the person on the demo's approve page.
 async fn approve(url: &str) {
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = http.get(url).send().await.unwrap().text().await.unwrap();
-    let request = page.split("name=\"request\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let base = url.split("/authorize").next().unwrap();
-    let resp = http
-        .post(format!("{base}/authorize/decision"))
-        .form(&[("request", request.as_str()), ("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
-    let location = resp.headers()["location"].to_str().unwrap().to_string();
-    http.get(location).send().await.unwrap();
+    pixy_demo::person::answer(url, pixy_demo::person::Decision::Approve).await;
 }
 
 /// Links an account whose token endpoint is the stand-in; the first tokens live 2 s.

@@ -79,18 +79,8 @@ async fn a_whole_flow_at_trace_level_logs_no_secret() {
     let mut secrets = vec![query_value(&url, "state")];
 
     // The person approves; the redirect carries the code.
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
-    let request = page.split("name=\"request\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let resp = http
-        .post(format!("{}/authorize/decision", demo.issuer()))
-        .form(&[("request", request.as_str()), ("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
-    let callback = resp.headers()["location"].to_str().unwrap().to_string();
+    let callback = pixy_demo::person::answer(&url, pixy_demo::person::Decision::Approve).await;
     secrets.push(query_value(&callback, "code"));
-    http.get(&callback).send().await.unwrap();
     let mut linked = None;
     while let Some(e) = rx.recv().await {
         if let Event::Linked { account } = e {

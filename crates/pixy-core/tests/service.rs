@@ -68,20 +68,8 @@ async fn authorize_url(rx: &mut mpsc::Receiver<Event>) -> String {
     }
 }
 
-/// Plays the person on the demo's approve page.
 async fn approve(url: &str) {
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = http.get(url).send().await.unwrap().text().await.unwrap();
-    let request = page.split("name=\"request\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let base = url.split("/authorize").next().unwrap();
-    let resp = http
-        .post(format!("{base}/authorize/decision"))
-        .form(&[("request", request.as_str()), ("decision", "approve")])
-        .send()
-        .await
-        .unwrap();
-    let location = resp.headers()["location"].to_str().unwrap().to_string();
-    http.get(location).send().await.unwrap();
+    pixy_demo::person::answer(url, pixy_demo::person::Decision::Approve).await;
 }
 
 #[tokio::test]

@@ -26,6 +26,8 @@ mod form;
 mod introspect;
 mod metadata;
 mod pages;
+#[cfg(feature = "person")]
+pub mod person;
 mod reply;
 mod revoke;
 mod server;

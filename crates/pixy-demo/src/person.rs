@@ -1,0 +1,42 @@
+//! A stand-in for the person at the demo's approve page, for tests and benches of the apps that
+//! link with it: it opens the authorization URL, presses Approve or Deny, and follows the demo's
+//! redirect to the app's callback like a browser would.
+
+/// What the person presses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Approve.
+    Approve,
+    /// Deny.
+    Deny,
+}
+
+/// Answers the approve page at `authorization_url`; returns the callback URL the browser was sent
+/// to (it holds the code or the error, so a test can check what may not leak).
+pub async fn answer(authorization_url: &str, decision: Decision) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a plain HTTP client");
+    let page = http.get(authorization_url).send().await.expect("the approve page").text().await.expect("its HTML");
+    let request = page
+        .split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the approve page carries its request id")
+        .to_string();
+    let base = authorization_url.split("/authorize").next().expect("the demo's authorize URL");
+    let pressed = match decision {
+        Decision::Approve => "approve",
+        Decision::Deny => "deny",
+    };
+    let resp = http
+        .post(format!("{base}/authorize/decision"))
+        .form(&[("request", request.as_str()), ("decision", pressed)])
+        .send()
+        .await
+        .expect("the decision is posted");
+    let callback = resp.headers()["location"].to_str().expect("an ASCII Location").to_string();
+    http.get(&callback).send().await.expect("the app's callback answers");
+    callback
+}
