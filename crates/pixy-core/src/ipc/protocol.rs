@@ -25,7 +25,7 @@ pub enum Request {
     Status,
     /// Link an account: progress events, then [`Event::Linked`] or [`Event::Error`].
     Link(LinkRequest),
-    /// A valid access token for an account, refreshed first when it has expired.
+    /// A valid access token for an account, refreshed first when its refresh is due.
     Token {
         /// Account id, or a provider id that has exactly one account.
         account: String,
