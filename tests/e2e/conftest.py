@@ -59,7 +59,7 @@ def _slug(nodeid):
 
 
 def pids_with_env(name, value):
-    """PIDs of this user's processes whose environment has name=value (never this process)."""
+    """PIDs of this user's live processes whose environment has name=value (never this process)."""
     wanted = f"{name}={value}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -73,7 +73,8 @@ def pids_with_env(name, value):
             continue
         if wanted in environ.split(b"\0"):
             found.append(int(entry.name))
-    return found
+    # A zombie is already gone: it cannot be stopped and holds nothing.
+    return [pid for pid in found if _alive(pid)]
 
 
 def process_cmdline(pid):

@@ -11,13 +11,14 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from conftest import pids_with_env, stop_pids  # noqa: F401 (shared with the tests that import them from here)
 
 # ------------------------------------------------------------------------------------------------
 # Processes
@@ -103,40 +104,6 @@ def descendants(pid):
             out.append(child)
             todo.append(child)
     return out
-
-
-def pids_with_env(name, value):
-    """This user's processes whose environment holds name=value."""
-    wanted = f"{name}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if entry.stat().st_uid != os.getuid():
-                continue
-            if wanted in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return [pid for pid in found if alive(pid)]
-
-
-def stop_pids(pids, grace=5.0):
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.05)
-    for pid in pids:
-        if alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def wait_until(predicate, timeout, interval=0.1):

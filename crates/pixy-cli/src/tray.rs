@@ -8,7 +8,6 @@
 //! tray logs that once and gives up, and the daemon runs on without it. The tray sees account
 //! summaries only, never a secret.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -76,21 +75,11 @@ impl PixyTray {
     }
 }
 
-/// `pixy-desktop` beside the running binary (an install or a build tree keeps both together),
-/// else the name alone for a PATH lookup.
-fn window_binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(WINDOW_BINARY)))
-        .filter(|path| path.is_file())
-        .unwrap_or_else(|| PathBuf::from(WINDOW_BINARY))
-}
-
 /// Starts the window detached from the daemon's terminal and process group. The child is reaped
 /// in a plain thread: waiting on it must not hold a runtime worker, and an unreaped child would
 /// linger as a zombie for the daemon's lifetime.
 fn spawn_window(open: Arc<AtomicBool>) -> std::io::Result<()> {
-    let mut command = Command::new(window_binary());
+    let mut command = Command::new(pixy_core::ipc::client::sibling_binary(WINDOW_BINARY));
     command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     #[cfg(unix)]
     {

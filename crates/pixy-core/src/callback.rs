@@ -62,7 +62,7 @@ pub fn judge(query: Option<&str>, expected: &Expected) -> Verdict {
         return Verdict::Stray("the state is missing or does not match this sign-in");
     }
     if let Some(issuer) = &expected.issuer {
-        if iss.as_deref().map(|i| i.trim_end_matches('/')) != Some(issuer.trim_end_matches('/')) {
+        if !iss.as_deref().is_some_and(|i| crate::discovery::same_issuer(i, issuer)) {
             return Verdict::Finished(Err(Error::new(
                 ErrorKind::AuthorizationFailed,
                 "the response did not come from the expected provider (RFC 9207 issuer mismatch); refused",

@@ -62,6 +62,11 @@ impl Metadata {
     }
 }
 
+/// Whether two issuer identifiers name the same issuer (a trailing slash is not a difference).
+pub fn same_issuer(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
 /// The OIDC Discovery URL of an issuer.
 pub fn oidc_url(issuer: &str) -> String {
     format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
@@ -120,7 +125,7 @@ async fn fetch(http: &reqwest::Client, url: &str, issuer: &str) -> Result<Metada
     let meta: Metadata = serde_json::from_slice(&body).map_err(|e| {
         Error::new(ErrorKind::Discovery, format!("{} is not valid metadata: {e}", redact_url(url)))
     })?;
-    if meta.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+    if !same_issuer(&meta.issuer, issuer) {
         return Err(Error::new(
             ErrorKind::Discovery,
             format!(

@@ -57,7 +57,7 @@ pub async fn identify(http: &reqwest::Client, provider: &Provider, tokens: &Toke
 pub fn from_id_token(jwt: &str, provider: &Provider) -> Option<Identity> {
     let payload = jwt.split('.').nth(1)?;
     let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    let iss_ok = claims.iss.as_deref().map(|i| i.trim_end_matches('/')) == Some(provider.issuer.trim_end_matches('/'));
+    let iss_ok = claims.iss.as_deref().is_some_and(|i| crate::discovery::same_issuer(i, &provider.issuer));
     let aud_ok = match &claims.aud {
         Some(serde_json::Value::String(a)) => *a == provider.client_id,
         Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&provider.client_id)),

@@ -129,7 +129,13 @@ pub fn pixy_binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("PIXY_BIN").filter(|b| !b.is_empty()) {
         return PathBuf::from(bin);
     }
-    let name = format!("pixy{}", std::env::consts::EXE_SUFFIX);
+    sibling_binary("pixy")
+}
+
+/// The program `name` beside the running one (an install or a build tree keeps Pixy's binaries
+/// together), else the bare name for a PATH lookup.
+pub fn sibling_binary(name: &str) -> PathBuf {
+    let name = format!("{name}{}", std::env::consts::EXE_SUFFIX);
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join(&name)))
