@@ -61,11 +61,12 @@ export function renderAccounts(
             " · ",
             el("span", { class: `status ${account.status}` }, STATUS_TEXT[account.status]),
           ),
-          account.reason ? el("span", { class: "muted small reason" }, account.reason) : null,
         ),
         reconnect,
         unlink,
       ),
+      // Under the row, across its width: a sentence needs more room than the label beside the buttons.
+      account.reason ? el("p", { class: "muted small reason" }, account.reason) : null,
     );
   });
   if (rows.length === 0) {

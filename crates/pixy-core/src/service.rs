@@ -347,7 +347,7 @@ impl Service {
             if record.has_refresh_token {
                 return Err(self.lost(&record, "its refresh token is missing from the keyring").await);
             }
-            self.set_status(&record, AccountStatus::Expired, Some("the access token expired and the provider gave no refresh token".into()), None).await;
+            self.set_status(&record, AccountStatus::Expired, Some("The access token expired and the provider gave no refresh token; link it again".into()), None).await;
             return Err(Error::new(
                 ErrorKind::NeedsRelink,
                 format!("the access token of {} has expired and there is no refresh token; link it again", record.id),
@@ -430,9 +430,10 @@ impl Service {
 
     /// The keyring lost a secret of this account: it must be linked again.
     async fn lost(&self, record: &AccountRecord, what: &str) -> Error {
-        let message = format!("{} {what}; link it again", record.id);
-        self.set_status(record, AccountStatus::NeedsRelink, Some(message.clone()), Some(ErrorKind::NeedsRelink)).await;
-        Error::new(ErrorKind::NeedsRelink, message)
+        // The reason is shown beside the account, so it does not repeat the account's id.
+        let reason = format!("{what}; link it again");
+        self.set_status(record, AccountStatus::NeedsRelink, Some(reason.clone()), Some(ErrorKind::NeedsRelink)).await;
+        Error::new(ErrorKind::NeedsRelink, format!("{}: {reason}", record.id))
     }
 
     /// Keeps every account fresh: refreshes each one ahead of expiry (see
@@ -474,7 +475,11 @@ impl Service {
     async fn set_status(&self, record: &AccountRecord, status: AccountStatus, reason: Option<String>, last_error: Option<ErrorKind>) {
         let mut updated = record.clone();
         updated.status = status;
-        updated.reason = reason;
+        // Shown as a sentence beside the account (error messages start in lower case).
+        updated.reason = reason.map(|r| {
+            let mut chars = r.chars();
+            chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+        });
         updated.last_error = last_error;
         if let Err(e) = self.upsert(updated).await {
             tracing::warn!(error = %e, "cannot save the account's status");
