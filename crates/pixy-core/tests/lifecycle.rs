@@ -121,9 +121,14 @@ async fn approve(url: &str) {
 
 /// Links an account whose token endpoint is the stand-in; the first tokens live 2 s.
 async fn linked(name: &str, http_timeout: Duration) -> Linked {
+    linked_for(name, http_timeout, 2).await
+}
+
+/// As [`linked`], with first tokens that live `lifetime` seconds.
+async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked {
     let demo = pixy_demo::DemoServer::start(0).await.unwrap();
     let stand_in = StandIn::start().await;
-    stand_in.then(tokens("a1", "r1", 2));
+    stand_in.then(tokens("a1", "r1", lifetime));
     let dir = std::env::temp_dir().join(format!("pixy-lifecycle-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -261,8 +266,11 @@ async fn invalid_grant_means_relink_without_losing_the_tokens() {
 
 #[tokio::test]
 async fn a_network_error_before_expiry_hands_out_the_current_token() {
-    let l = linked("stale", Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await; // Due (half of 2 s) but not expired.
+    // Expiry is kept in whole seconds, so the token lives 4 s: after 2.1 s it is due (at half its
+    // life) and, whatever the fraction of the second it was issued in, still valid through the
+    // retries (0.75 s of back-off).
+    let l = linked_for("stale", Duration::from_secs(5), 4).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     for _ in 0..3 {
         l.stand_in.then(reply(503, "{}"));
     }
