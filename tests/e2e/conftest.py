@@ -134,7 +134,7 @@ class Pixy:
         for d in (self.config_home, self.state_home, self.data_home):
             d.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        for leaked in ("PIXY_APPROVE_FOREGROUND",):
+        for leaked in ("PIXY_APPROVE_FOREGROUND", "PIXY_APPROVE_COOKIES"):
             env.pop(leaked, None)
         env.update(
             XDG_RUNTIME_DIR=str(runtime_dir),

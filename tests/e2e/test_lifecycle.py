@@ -28,6 +28,7 @@ import urllib.request
 import pytest
 
 from conftest import (
+    APPROVE,
     KEYRING_SERVICE,
     SUPPORT,
     keyring_items,
@@ -401,7 +402,64 @@ def test_a_lost_access_token_after_a_refresh_elsewhere_is_recovered_not_handed_o
 
 
 # ------------------------------------------------------------------------------------------------
-# 4. A locked keyring
+# 4. Re-linking an account
+
+
+def test_relinking_revokes_the_refresh_token_it_replaced(pixy, oidc_factory):
+    server = oidc_factory()
+    first = link(pixy, server)
+    account_id = first["id"]
+    replaced = secret(account_id, "refresh_token")
+    assert replaced, "the first link must store a refresh token"
+
+    # approve.py starts every run with no cookies: a new sign-in, so a new grant at the provider.
+    second = link(pixy, server)
+    assert second["id"] == account_id, "alice at the same provider is the same account"
+    current_refresh, current_access = secret(account_id, "refresh_token"), secret(account_id, "access_token")
+    replaced_kept = current_refresh == replaced
+    assert current_refresh and current_access and not replaced_kept, "the re-link must store the new tokens"
+    replaced_live = active(server, replaced)
+    assert not replaced_live, "the refresh token the re-link replaced must be revoked"
+    new_live = active(server, current_refresh) and active(server, current_access)
+    assert new_live, "the new sign-in's tokens must live on"
+    listed = [a for a in pixy.status_accounts() if a["id"] == account_id]
+    assert len(pixy.status_accounts()) == 1 and listed[0]["status"] == "connected", \
+        f"one account, connected: {pixy.status_accounts()}"
+
+
+def test_relinking_in_the_same_browser_session_reports_the_ended_sign_in_once(pixy, oidc_factory, tmp_path):
+    """oidc-provider gives a sign-in in the same browser session the grant of the one before, and
+    revoking a refresh token ends its whole grant: revoking the replaced token ends the new one.
+    Pixy must find that out, say so, and not do it again for the account."""
+    server = oidc_factory()
+    signed_in_browser = {**pixy.env, "BROWSER": f"PIXY_APPROVE_COOKIES={tmp_path / 'cookies.txt'} {APPROVE}"}
+    account_id = link(pixy, server, env=signed_in_browser)["id"]
+    replaced = secret(account_id, "refresh_token")
+
+    proc, events = pixy.run_json(*oidc_link_args(server.issuer), timeout=90, env=signed_in_browser)
+    last = events[-1] if events else {}
+    assert proc.returncode == 1 and last.get("event") == "error" and last.get("kind") == "needs_relink", \
+        f"the ended sign-in must be reported: exit {proc.returncode}, {events}"
+    assert "ended this sign-in" in last.get("message", ""), f"the message must say what happened: {last}"
+    [listed] = [a for a in pixy.status_accounts() if a["id"] == account_id]
+    assert listed["status"] == "needs_relink" and "link it again" in (listed.get("reason") or ""), \
+        f"the account must say what to do: {listed}"
+    replaced_live = active(server, replaced)
+    assert not replaced_live, "the replaced refresh token was revoked"
+
+    revocations = server.counters()["revocations"]
+    third = link(pixy, server, env=signed_in_browser)
+    assert third["id"] == account_id and third["status"] == "connected", f"linked again: {third}"
+    assert server.counters()["revocations"] == revocations, "the next re-link must not revoke again"
+    current_refresh, current_access = secret(account_id, "refresh_token"), secret(account_id, "access_token")
+    new_live = active(server, current_refresh) and active(server, current_access)
+    assert new_live, "the tokens of the last link must live on"
+    code, event, stderr = token(pixy, account_id)
+    assert code == 0 and event.get("event") == "token", f"pixy token must work: exit {code}, {shown(event)} {stderr}"
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. A locked keyring
 #
 # The test locks the collection of a Secret Service of its own (tests/support/with-session.sh run
 # once more, nested), so the session the rest of the suite shares is never locked and nothing has

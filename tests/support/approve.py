@@ -19,6 +19,8 @@ Environment:
   PIXY_APPROVE_LOG         a file to append the log to, besides stderr
   PIXY_APPROVE_FOREGROUND  1: do not detach; exit 0 on success, 1 on failure
   PIXY_APPROVE_LOGIN       the login to type (default alice)
+  PIXY_APPROVE_COOKIES     a cookie file kept between runs, session cookies included: a browser
+                           that stays signed in at the provider (default: a new jar every run)
 
 Security: it logs URLs reduced to scheme, host, port and path, and field names only: never a
 code, state, token or any query or form value.
@@ -181,7 +183,13 @@ def is_callback(url):
 
 class Agent:
     def __init__(self):
-        self.jar = http.cookiejar.CookieJar()
+        self.cookie_file = os.environ.get("PIXY_APPROVE_COOKIES")
+        if self.cookie_file:
+            self.jar = http.cookiejar.LWPCookieJar(self.cookie_file)
+            if os.path.exists(self.cookie_file):
+                self.jar.load(ignore_discard=True, ignore_expires=True)
+        else:
+            self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(
             urllib.request.ProxyHandler({}),  # loopback only: never through a proxy
             urllib.request.HTTPCookieProcessor(self.jar),
@@ -211,9 +219,20 @@ class Agent:
                 err.close()
             return err.code, err.headers, content, url
 
+    def keep_cookies(self):
+        if self.cookie_file:
+            self.jar.save(ignore_discard=True, ignore_expires=True)
+
 
 def run(start_url):
     agent = Agent()
+    try:
+        return steps(agent, start_url)
+    finally:
+        agent.keep_cookies()
+
+
+def steps(agent, start_url):
     method, url, data = "GET", start_url, None
     for step in range(1, MAX_STEPS + 1):
         callback = is_callback(url)

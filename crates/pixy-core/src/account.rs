@@ -52,6 +52,10 @@ pub struct AccountRecord {
     /// The kind of the last refresh failure, until a refresh succeeds.
     #[serde(default)]
     pub last_error: Option<crate::error::ErrorKind>,
+    /// The provider ended a new sign-in of this account when the refresh token it replaced was
+    /// revoked (one grant for both): re-linking it leaves the replaced tokens to expire instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revocation_ends_grant: bool,
 }
 
 impl AccountRecord {
@@ -202,6 +206,7 @@ mod tests {
             refresh_fingerprint: None,
             reason: None,
             last_error: None,
+            revocation_ends_grant: false,
         }
     }
 

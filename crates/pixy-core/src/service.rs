@@ -4,7 +4,9 @@
 //! single-flight (a per-account lock, and the token is re-read from the keyring under it, so a
 //! refresh another process already did is used rather than repeated); a rotated refresh token is
 //! stored before the new access token is handed out; the keyring is probed before a browser
-//! opens; unlink revokes (refresh token first) and then deletes, even when revocation fails.
+//! opens; re-linking an account revokes the refresh token it replaced unless that would end the
+//! new sign-in too; unlink revokes (refresh token first) and then deletes, even when revocation
+//! fails.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use crate::flow::{LinkHandle, LinkOptions, Progress};
 use crate::ipc::protocol::{AccountStatus, AccountSummary, Event, LinkRequest, ProviderSelector, ProviderSummary, Request};
 use crate::provider::{load_config, Provider, ProviderConfig};
 use crate::refresh::refresh;
-use crate::revoke::revoke;
+use crate::revoke::{revoke, still_accepted};
 use crate::store::{blocking, Field, TokenStore};
 
 /// Where the service keeps things and what it offers.
@@ -36,6 +38,17 @@ pub struct ServiceConfig {
     pub demo_client_id: String,
     /// How long one request to a provider may take.
     pub http_timeout: Duration,
+}
+
+/// Why an access token is asked for, which decides when and how hard to refresh.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    /// A caller waiting on `pixy token`: refresh when due, with quick retries.
+    WhenDue,
+    /// The daemon's own schedule: one attempt when due; it backs off between its attempts.
+    Scheduled,
+    /// Now, due or not, once: to find out whether the provider still honours the refresh token.
+    Now,
 }
 
 /// A link waiting for the person: its number, the switch that stops it, and what tells that it
@@ -213,7 +226,7 @@ impl Service {
         }
         let linked = linked?;
         let id = AccountRecord::id_for(&provider.id, &provider.issuer, &linked.identity.subject);
-        let record = AccountRecord {
+        let mut record = AccountRecord {
             id: id.clone(),
             provider: provider.id.clone(),
             subject: linked.identity.subject,
@@ -228,16 +241,70 @@ impl Service {
             refresh_fingerprint: linked.tokens.refresh_token.as_ref().map(|r| AccountRecord::fingerprint(r.expose())),
             reason: None,
             last_error: None,
+            revocation_ends_grant: false,
         };
-        let lock = self.account_lock(&id);
-        let _guard = lock.lock().await;
-        // Re-linking the same account replaces its tokens. The old refresh token is not revoked:
-        // providers that reuse the grant for a new sign-in (oidc-provider, Google) revoke the
-        // whole grant with it, which would kill the tokens just obtained.
-        self.write_tokens(&id, &linked.tokens, true).await?;
-        self.upsert(record.clone()).await?;
-        tracing::info!(account = %id, provider = %provider.id, "account linked");
+        let replaced_refresh_token = {
+            let lock = self.account_lock(&id);
+            let _guard = lock.lock().await;
+            // Re-linking the same account replaces its tokens.
+            let replaced = self.accounts.lock().await.iter().find(|a| a.id == id).cloned();
+            let mut replaced_refresh_token = None;
+            if let Some(replaced) = &replaced {
+                record.revocation_ends_grant = replaced.revocation_ends_grant;
+                let key = id.clone();
+                match blocking(&self.store, move |s| s.get(&key, Field::RefreshToken)).await {
+                    Ok(token) => replaced_refresh_token = token.map(|t| t.to_string()),
+                    Err(e) => tracing::info!(account = %id, error = %e, "the replaced refresh token cannot be read; it is not revoked"),
+                }
+            }
+            self.write_tokens(&id, &linked.tokens, true).await?;
+            self.upsert(record.clone()).await?;
+            tracing::info!(account = %id, provider = %provider.id, relinked = replaced.is_some(), "account linked");
+            replaced_refresh_token
+        };
+        if let Some(replaced) = replaced_refresh_token {
+            self.revoke_replaced(&provider, &record, &replaced, &linked.tokens).await?;
+        }
         Ok(Event::Linked { account: record.summary() })
+    }
+
+    /// Re-linking revokes the refresh token it replaced, so no copy of the old sign-in stays
+    /// usable. A provider that issued the new sign-in on the same grant (oidc-provider in the
+    /// same browser session, Google) ends the whole grant with it (RFC 7009 §2), so the new
+    /// tokens are checked afterwards; if they died too, the account says so and its replaced
+    /// tokens are left to expire from then on.
+    async fn revoke_replaced(&self, provider: &Provider, record: &AccountRecord, replaced: &str, new: &TokenSet) -> Result<()> {
+        if new.refresh_token.as_ref().is_some_and(|t| t.expose() == replaced) {
+            return Ok(());
+        }
+        if record.revocation_ends_grant {
+            tracing::info!(account = %record.id, "the replaced refresh token is left to expire: revoking it would end this sign-in too");
+            return Ok(());
+        }
+        if !revoke(&self.http, provider, replaced, "refresh_token").await {
+            tracing::info!(account = %record.id, "the provider did not confirm the revocation of the replaced refresh token");
+            return Ok(());
+        }
+        let survived = match still_accepted(&self.http, provider, new.access_token.expose()).await {
+            Some(accepted) => accepted,
+            // Without userinfo, a refresh tells: it is what keeps the account linked.
+            None if new.refresh_token.is_some() => match self.fresh_access_token(&record.id, Refresh::Now).await {
+                Err(e) => e.kind != ErrorKind::NeedsRelink,
+                Ok(_) => true,
+            },
+            None => true,
+        };
+        tracing::info!(account = %record.id, survived, "the replaced refresh token was revoked");
+        if survived {
+            return Ok(());
+        }
+        let mut ended = self.find(&record.id).await?;
+        ended.revocation_ends_grant = true;
+        self.upsert(ended.clone()).await?;
+        let reason = "the provider ended this sign-in together with the one it replaced; link it again \
+                      (its replaced tokens will be left to expire from now on)";
+        self.set_status(&ended, AccountStatus::NeedsRelink, Some(reason.into()), Some(ErrorKind::NeedsRelink)).await;
+        Err(Error::new(ErrorKind::NeedsRelink, format!("{}: {reason}", record.id)))
     }
 
     /// Writes a token set: the refresh token first, so a crash between writes never leaves a new
@@ -310,15 +377,14 @@ impl Service {
 
     async fn token(&self, name: &str) -> Result<Event> {
         let record = self.find(name).await?;
-        let (access_token, expires_at) = self.fresh_access_token(&record.id, false).await?;
+        let (access_token, expires_at) = self.fresh_access_token(&record.id, Refresh::WhenDue).await?;
         Ok(Event::Token { account: record.id, access_token: crate::ipc::protocol::TokenText(access_token), expires_at })
     }
 
-    /// A usable access token for an account, refreshed first when due. Single-flight per account:
-    /// callers queue on the account's lock and find the token their predecessor refreshed.
-    /// `scheduled` refreshes (the daemon's own, ahead of expiry) make one attempt; a waiting
-    /// caller gets quick retries.
-    async fn fresh_access_token(&self, id: &str, scheduled: bool) -> Result<(String, Option<u64>)> {
+    /// A usable access token for an account, refreshed first when due (see [`Refresh`]).
+    /// Single-flight per account: callers queue on the account's lock and find the token their
+    /// predecessor refreshed.
+    async fn fresh_access_token(&self, id: &str, why: Refresh) -> Result<(String, Option<u64>)> {
         let lock = self.account_lock(id);
         let _guard = lock.lock().await;
         let record = self.find(id).await?;
@@ -333,7 +399,7 @@ impl Service {
             return Err(self.lost(&record, "its tokens are missing from the keyring").await);
         }
         let expired = record.expires_at.is_some_and(|exp| now() >= exp);
-        let due = expired || record.refresh_due().is_some_and(|due| now() >= due);
+        let due = why == Refresh::Now || expired || record.refresh_due().is_some_and(|due| now() >= due);
         // Checked under the lock: a caller that queued behind a refresh finds it done.
         if let (Some(access), false) = (&access, due) {
             return Ok((access.to_string(), record.expires_at));
@@ -371,7 +437,7 @@ impl Service {
         }
         let provider = self.provider(&record.provider, Some((&record.issuer, &record.client_id))).await?;
         self.set_status(&record, AccountStatus::Refreshing, None, record.last_error).await;
-        let tokens = match self.refresh_with_retries(&provider, &refresh_token, scheduled).await {
+        let tokens = match self.refresh_with_retries(&provider, &refresh_token, why).await {
             Ok(tokens) => tokens,
             Err(e) if e.kind == ErrorKind::NeedsRelink => {
                 self.set_status(&record, AccountStatus::NeedsRelink, Some(e.message.clone()), Some(e.kind)).await;
@@ -411,11 +477,11 @@ impl Service {
     }
 
     /// One refresh; a caller waiting on `pixy token` gets two quick retries on network errors
-    /// and 5xx, the scheduler none (it backs off between its own attempts).
-    async fn refresh_with_retries(&self, provider: &Provider, refresh_token: &str, scheduled: bool) -> Result<TokenSet> {
+    /// and 5xx.
+    async fn refresh_with_retries(&self, provider: &Provider, refresh_token: &str, why: Refresh) -> Result<TokenSet> {
         let token = crate::secret::RefreshToken::new(refresh_token);
         let mut delay = Duration::from_millis(250);
-        let attempts = if scheduled { 1 } else { 3 };
+        let attempts = if why == Refresh::WhenDue { 3 } else { 1 };
         for attempt in 1..=attempts {
             match refresh(&self.http, provider, &token).await {
                 Err(e) if e.kind == ErrorKind::Network && attempt < attempts => {
@@ -452,7 +518,7 @@ impl Service {
                     next_wake = next_wake.min(due);
                     continue;
                 }
-                match self.fresh_access_token(&record.id, true).await {
+                match self.fresh_access_token(&record.id, Refresh::Scheduled).await {
                     Ok(_) if self.find(&record.id).await.is_ok_and(|r| r.last_error.is_none()) => {
                         backoff.remove(&record.id);
                     }

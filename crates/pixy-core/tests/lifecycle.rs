@@ -32,7 +32,21 @@ fn tokens(access: &str, refresh: &str, expires_in: u64) -> Reply {
     reply(200, &format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":{expires_in},"refresh_token":"{refresh}"}}"#))
 }
 
-/// A token endpoint that answers from a script and counts requests.
+/// A token response for alice at `issuer`, with an ID token that names her: linking with it
+/// twice re-links one account.
+fn signed_in(issuer: &str, access: &str, refresh: &str, expires_in: u64) -> Reply {
+    use base64::Engine;
+    let claims = format!(r#"{{"iss":"{issuer}","aud":"{}","sub":"alice"}}"#, pixy_demo::DEMO_CLIENT_ID);
+    let id_token = format!("e30.{}.", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims));
+    reply(
+        200,
+        &format!(
+            r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":{expires_in},"refresh_token":"{refresh}","id_token":"{id_token}"}}"#
+        ),
+    )
+}
+
+/// A stand-in provider endpoint (token and revocation alike) that answers from a script and counts requests.
 struct StandIn {
     url: String,
     script: Arc<Mutex<VecDeque<Reply>>>,
@@ -97,7 +111,7 @@ struct Linked {
     store: Arc<MemoryStore>,
     stand_in: StandIn,
     account: String,
-    _demo: pixy_demo::DemoServer,
+    demo: pixy_demo::DemoServer,
 }
 
 async fn run(service: &Arc<Service>, request: Request) -> Vec<Event> {
@@ -128,7 +142,7 @@ async fn linked(name: &str, http_timeout: Duration) -> Linked {
 async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked {
     let demo = pixy_demo::DemoServer::start(0).await.unwrap();
     let stand_in = StandIn::start().await;
-    stand_in.then(tokens("a1", "r1", lifetime));
+    stand_in.then(signed_in(demo.issuer(), "a1", "r1", lifetime));
     let dir = std::env::temp_dir().join(format!("pixy-lifecycle-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -136,10 +150,11 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
         dir.join("providers.toml"),
         format!(
             "[[provider]]\nid = \"faulty\"\nissuer = \"{issuer}\"\nclient_id = \"{client}\"\n\
-             authorization_endpoint = \"{issuer}/authorize\"\ntoken_endpoint = \"{token}\"\n",
+             authorization_endpoint = \"{issuer}/authorize\"\ntoken_endpoint = \"{endpoint}\"\n\
+             revocation_endpoint = \"{endpoint}\"\n",
             issuer = demo.issuer(),
             client = pixy_demo::DEMO_CLIENT_ID,
-            token = stand_in.url
+            endpoint = stand_in.url
         ),
     )
     .unwrap();
@@ -152,6 +167,15 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
         http_timeout,
     };
     let service = Arc::new(Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap());
+    let account = match link(&service).await {
+        Event::Linked { account } => account.id,
+        other => panic!("link failed: {other:?}"),
+    };
+    Linked { service, store, stand_in, account, demo }
+}
+
+/// Links with the `faulty` provider, approving at the demo's page; returns the last event.
+async fn link(service: &Arc<Service>) -> Event {
     let (tx, mut rx) = mpsc::channel(16);
     let s = service.clone();
     let link = Request::Link(LinkRequest {
@@ -165,15 +189,11 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
     tokio::spawn(async move { s.handle(link, tx).await });
     let Some(Event::Authorize { url }) = rx.recv().await else { panic!("authorize first") };
     approve(&url).await;
-    let mut account = None;
+    let mut last = None;
     while let Some(e) = rx.recv().await {
-        match e {
-            Event::Linked { account: a } => account = Some(a.id),
-            Event::Error { message, .. } => panic!("link failed: {message}"),
-            _ => {}
-        }
+        last = Some(e);
     }
-    Linked { service, store, stand_in, account: account.expect("linked"), _demo: demo }
+    last.expect("the link answers")
 }
 
 impl Linked {
@@ -186,9 +206,17 @@ impl Linked {
     }
 
     async fn status(&self) -> (AccountStatus, Option<ErrorKind>) {
-        let Some(Event::Status { accounts }) = run(&self.service, Request::Status).await.pop() else { panic!() };
-        let a = accounts.into_iter().find(|a| a.id == self.account).unwrap();
+        let a = self.summary().await;
         (a.status, a.last_error)
+    }
+
+    async fn summary(&self) -> pixy_core::ipc::AccountSummary {
+        let Some(Event::Status { accounts }) = run(&self.service, Request::Status).await.pop() else { panic!() };
+        accounts.into_iter().find(|a| a.id == self.account).unwrap()
+    }
+
+    fn requests(&self) -> usize {
+        self.stand_in.requests.load(Ordering::SeqCst)
     }
 
     /// The first tokens are kept exactly as they were.
@@ -296,4 +324,42 @@ async fn a_hundred_concurrent_callers_on_an_expired_token_cause_one_refresh() {
         assert_eq!(access_token.expose(), "a2", "every caller gets the one refreshed token");
     }
     assert_eq!(l.stand_in.requests.load(Ordering::SeqCst), 2, "one code exchange and exactly one refresh");
+}
+
+#[tokio::test]
+async fn relinking_where_revoking_the_replaced_token_ends_the_new_sign_in_says_so_once() {
+    let l = linked_for("grant-ends", Duration::from_secs(5), 3600).await;
+    let issuer = l.demo.issuer().to_string();
+    // A provider with one grant per person: revoking r1 ends r2 too, as the check finds.
+    l.stand_in.then(signed_in(&issuer, "a2", "r2", 3600));
+    l.stand_in.then(reply(200, ""));
+    l.stand_in.then(reply(400, r#"{"error":"invalid_grant"}"#));
+    let Event::Error { kind, message } = link(&l.service).await else { panic!("the ended sign-in must be reported") };
+    assert_eq!(kind, ErrorKind::NeedsRelink);
+    assert!(message.contains("ended this sign-in"), "the message says what happened: {message}");
+    assert_eq!(l.requests(), 4, "exchange, exchange, revocation of the replaced token, the check");
+    let summary = l.summary().await;
+    assert_eq!(summary.status, AccountStatus::NeedsRelink);
+    assert!(summary.reason.is_some_and(|r| r.contains("link it again")), "the account says what to do");
+
+    // Linked again, the replaced tokens are left alone: no revocation, no check.
+    l.stand_in.then(signed_in(&issuer, "a3", "r3", 3600));
+    let Event::Linked { account } = link(&l.service).await else { panic!("the next link succeeds") };
+    assert_eq!(account.id, l.account, "the same account");
+    assert_eq!(l.requests(), 5, "only the code exchange reached the provider");
+    assert_eq!(l.status().await, (AccountStatus::Connected, None));
+    assert_eq!(l.stored(Field::RefreshToken).as_deref(), Some("r3"));
+}
+
+#[tokio::test]
+async fn relinking_revokes_the_replaced_refresh_token_and_checks_the_new_one_still_works() {
+    let l = linked_for("relink", Duration::from_secs(5), 3600).await;
+    l.stand_in.then(signed_in(l.demo.issuer(), "a2", "r2", 3600));
+    l.stand_in.then(reply(200, ""));
+    l.stand_in.then(tokens("a3", "r3", 3600));
+    let Event::Linked { account } = link(&l.service).await else { panic!("the re-link succeeds") };
+    assert_eq!(account.id, l.account, "the same account");
+    assert_eq!(l.requests(), 4, "exchange, exchange, revocation, the check's refresh");
+    assert_eq!(l.stored(Field::RefreshToken).as_deref(), Some("r3"), "the check's rotated token is kept");
+    assert_eq!(l.status().await, (AccountStatus::Connected, None));
 }

@@ -7,14 +7,14 @@ use std::time::Duration;
 use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
 use pixy_core::service::{Service, ServiceConfig};
 use pixy_core::store::memory::MemoryStore;
-use pixy_core::store::TokenStore;
+use pixy_core::store::{Field, TokenStore};
 use pixy_core::ErrorKind;
 use tokio::sync::{mpsc, Notify};
 
 struct Fixture {
     service: Arc<Service>,
     store: Arc<MemoryStore>,
-    _demo: pixy_demo::DemoServer,
+    demo: pixy_demo::DemoServer,
 }
 
 async fn fixture(name: &str) -> Fixture {
@@ -30,7 +30,7 @@ async fn fixture(name: &str) -> Fixture {
         http_timeout: Duration::from_secs(10),
     };
     let service = Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap();
-    Fixture { service: Arc::new(service), store, _demo: demo }
+    Fixture { service: Arc::new(service), store, demo }
 }
 
 fn link_demo() -> Request {
@@ -94,6 +94,47 @@ async fn link_token_and_unlink_through_the_service() {
     assert!(f.store.is_empty(), "no secret is left after unlink");
     let Event::Status { accounts } = terminal(&mut start(&f.service, Request::Status)).await else { panic!() };
     assert!(accounts.is_empty());
+}
+
+/// Links the demo account (approved at once); returns its id.
+async fn link_and_approve(f: &Fixture) -> String {
+    let mut link = start(&f.service, link_demo());
+    approve(&authorize_url(&mut link).await).await;
+    match terminal(&mut link).await {
+        Event::Linked { account } => account.id,
+        other => panic!("the link should succeed, got {other:?}"),
+    }
+}
+
+/// Whether the demo provider's introspection calls the token active.
+async fn active(f: &Fixture, token: &str) -> bool {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/introspect", f.demo.issuer()))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["active"] == true
+}
+
+#[tokio::test]
+async fn relinking_an_account_replaces_its_tokens_and_revokes_the_refresh_token_it_replaced() {
+    let f = fixture("relink").await;
+    let first = link_and_approve(&f).await;
+    let replaced = f.store.get(&first, Field::RefreshToken).unwrap().expect("a refresh token").to_string();
+    let second = link_and_approve(&f).await;
+    assert_eq!(first, second, "the same person at the same provider is the same account");
+    let Event::Status { accounts } = terminal(&mut start(&f.service, Request::Status)).await else { panic!() };
+    assert_eq!(accounts.len(), 1, "re-linking does not add an account");
+    let current = f.store.get(&second, Field::RefreshToken).unwrap().expect("a refresh token").to_string();
+    assert_ne!(current, replaced, "the new sign-in's refresh token is stored");
+    assert!(!active(&f, &replaced).await, "the replaced refresh token is revoked");
+    assert!(active(&f, &current).await, "the new refresh token lives on");
+    let access = f.store.get(&second, Field::AccessToken).unwrap().expect("an access token").to_string();
+    assert!(active(&f, &access).await, "the new access token lives on");
 }
 
 #[tokio::test]
