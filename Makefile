@@ -111,6 +111,8 @@ test: setup build
 	$(MAKE) --no-print-directory test-package
 
 test-cargo:
+	cargo fmt --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	cargo test --workspace
 
 test-e2e:

@@ -6,8 +6,7 @@ const COMMANDS: &[&str] = &["providers", "accounts", "connect", "cancel", "unlin
 
 fn main() {
     tauri_build::try_build(
-        tauri_build::Attributes::new()
-            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+        tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
     )
     .expect("tauri build step failed: check tauri.conf.json and capabilities/");
 }

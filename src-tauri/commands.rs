@@ -125,9 +125,7 @@ async fn link(
                 None if event.is_terminal() => return Err(unexpected(&event)),
                 None => {}
             },
-            None => {
-                return Err(Error::new(ErrorKind::DaemonUnavailable, "The daemon closed the connection mid-flow."))
-            }
+            None => return Err(Error::new(ErrorKind::DaemonUnavailable, "The daemon closed the connection mid-flow.")),
         }
     }
 }

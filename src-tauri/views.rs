@@ -54,10 +54,7 @@ impl From<AccountSummary> for AccountView {
 /// The host of `url`, or a neutral phrase when it has none: never the path or query, which for an
 /// authorization URL hold the state and the PKCE challenge.
 pub fn host_of(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "the provider".to_owned())
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| "the provider".to_owned())
 }
 
 #[cfg(test)]

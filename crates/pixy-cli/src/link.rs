@@ -105,9 +105,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
 
 fn waiting(seconds: u64) -> indicatif::ProgressBar {
     let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
-    );
+    spinner.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
     spinner.set_message(format!("Waiting for you to finish in the browser (up to {} min)…", seconds.div_ceil(60)));
     spinner.enable_steady_tick(Duration::from_millis(100));
     spinner

@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand};
 use pixy_core::ipc::{client, Event, Request};
 
 #[derive(Parser)]
-#[command(name = "pixy", version, about = "Link your accounts on OAuth 2.0 / OpenID Connect providers and keep them linked")]
+#[command(
+    name = "pixy",
+    version,
+    about = "Link your accounts on OAuth 2.0 / OpenID Connect providers and keep them linked"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

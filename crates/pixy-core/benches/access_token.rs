@@ -67,7 +67,10 @@ fn access_token(c: &mut Criterion) {
     });
 
     let short = runtime
-        .block_on(pixy_demo::DemoServer::start_with(pixy_demo::DemoConfig { port: 0, access_token_ttl: Duration::from_secs(2) }))
+        .block_on(pixy_demo::DemoServer::start_with(pixy_demo::DemoConfig {
+            port: 0,
+            access_token_ttl: Duration::from_secs(2),
+        }))
         .unwrap();
     let (service, id) = runtime.block_on(linked(&short, "expired"));
     std::thread::sleep(Duration::from_millis(2100));
@@ -83,7 +86,10 @@ fn access_token(c: &mut Criterion) {
             assert!(matches!(call.await.unwrap(), Event::Token { .. }), "every caller gets a token");
         }
     });
-    println!("100 concurrent token requests on an expired token -> {} refresh request(s) (goal: 1)", short.stats().refresh_token - before);
+    println!(
+        "100 concurrent token requests on an expired token -> {} refresh request(s) (goal: 1)",
+        short.stats().refresh_token - before
+    );
 }
 
 criterion_group!(benches, access_token);

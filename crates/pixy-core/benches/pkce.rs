@@ -6,9 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 fn pkce(c: &mut Criterion) {
     let mut group = c.benchmark_group("pkce_s256_pair");
     group.bench_function("pixy", |b| b.iter(|| std::hint::black_box(pixy_core::pkce::PkcePair::generate())));
-    group.bench_function("oauth2", |b| {
-        b.iter(|| std::hint::black_box(oauth2::PkceCodeChallenge::new_random_sha256()))
-    });
+    group.bench_function("oauth2", |b| b.iter(|| std::hint::black_box(oauth2::PkceCodeChallenge::new_random_sha256())));
     group.finish();
 }
 

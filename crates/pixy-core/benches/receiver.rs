@@ -74,7 +74,12 @@ fn floor_sample(page_len: usize) -> Duration {
 fn report(name: &str, samples: &mut [Duration]) -> (Duration, Duration) {
     let p50 = percentile(samples, 0.50);
     let p99 = percentile(samples, 0.99);
-    println!("{name:<34} p50 {:>8.1} µs   p99 {:>8.1} µs   ({} samples)", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6, samples.len());
+    println!(
+        "{name:<34} p50 {:>8.1} µs   p99 {:>8.1} µs   ({} samples)",
+        p50.as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6,
+        samples.len()
+    );
     (p50, p99)
 }
 
@@ -93,11 +98,17 @@ fn main() {
     let (f50, f99) = report("floor (bare TcpListener loop)", &mut floor);
     let (i50, i99) = report("pixy receiver, idle", &mut idle);
     let (l50, l99) = report("pixy receiver, 500 slowloris open", &mut loaded);
-    println!("ratios to the floor: idle p50 {:.2}x p99 {:.2}x; loaded p50 {:.2}x p99 {:.2}x",
-        i50.as_secs_f64() / f50.as_secs_f64(), i99.as_secs_f64() / f99.as_secs_f64(),
-        l50.as_secs_f64() / f50.as_secs_f64(), l99.as_secs_f64() / f99.as_secs_f64());
-    println!("goals: p99 idle < 2 ms ({}), loaded < 20 ms ({})",
+    println!(
+        "ratios to the floor: idle p50 {:.2}x p99 {:.2}x; loaded p50 {:.2}x p99 {:.2}x",
+        i50.as_secs_f64() / f50.as_secs_f64(),
+        i99.as_secs_f64() / f99.as_secs_f64(),
+        l50.as_secs_f64() / f50.as_secs_f64(),
+        l99.as_secs_f64() / f99.as_secs_f64()
+    );
+    println!(
+        "goals: p99 idle < 2 ms ({}), loaded < 20 ms ({})",
         if i99 < Duration::from_millis(2) { "met" } else { "missed" },
-        if l99 < Duration::from_millis(20) { "met" } else { "missed" });
+        if l99 < Duration::from_millis(20) { "met" } else { "missed" }
+    );
     println!("(the bare loop cannot answer at all with slowloris connections ahead of the callback)");
 }

@@ -221,7 +221,11 @@ mod tests {
         r.expires_at = Some(1000 + 300);
         assert_eq!(r.refresh_due(), Some(1000 + 180), "2 minutes before a 5-minute token's end");
         r.expires_at = Some(1000 + 60);
-        assert_eq!(r.refresh_due(), Some(1000 + 30), "a one-minute token is refreshed at half its life, not on every use");
+        assert_eq!(
+            r.refresh_due(),
+            Some(1000 + 30),
+            "a one-minute token is refreshed at half its life, not on every use"
+        );
         r.expires_at = None;
         assert_eq!(r.refresh_due(), None);
     }

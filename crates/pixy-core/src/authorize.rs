@@ -10,14 +10,8 @@ use crate::provider::Provider;
 use crate::secret::State;
 
 /// Parameters an extra `--auth-param` may not set.
-const RESERVED: [&str; 6] = [
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-];
+const RESERVED: [&str; 6] =
+    ["response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method"];
 
 /// Builds the URL the browser is sent to.
 pub fn authorization_url(
@@ -28,9 +22,8 @@ pub fn authorization_url(
     scopes: &[String],
     extra: &[(String, String)],
 ) -> Result<String> {
-    let mut url = url::Url::parse(&provider.authorization_endpoint).map_err(|_| {
-        Error::new(ErrorKind::ProviderConfig, "the authorization endpoint is not a valid URL")
-    })?;
+    let mut url = url::Url::parse(&provider.authorization_endpoint)
+        .map_err(|_| Error::new(ErrorKind::ProviderConfig, "the authorization endpoint is not a valid URL"))?;
     let scopes = if scopes.is_empty() { &provider.default_scopes } else { scopes };
     {
         let mut q = url.query_pairs_mut();
@@ -85,8 +78,7 @@ mod tests {
     #[test]
     fn url_always_carries_s256_and_the_flow_parameters() {
         let state = State::new("st");
-        let url = authorization_url(&provider(), "http://127.0.0.1:5/callback", &state, "ch", &[], &[])
-            .unwrap();
+        let url = authorization_url(&provider(), "http://127.0.0.1:5/callback", &state, "ch", &[], &[]).unwrap();
         let p = params(&url);
         let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("code_challenge_method"), Some("S256"));
@@ -101,8 +93,7 @@ mod tests {
     fn extra_params_cannot_override_the_security_parameters() {
         let state = State::new("st");
         let extra = vec![("code_challenge_method".to_string(), "plain".to_string())];
-        let err = authorization_url(&provider(), "http://127.0.0.1:5/callback", &state, "ch", &[], &extra)
-            .unwrap_err();
+        let err = authorization_url(&provider(), "http://127.0.0.1:5/callback", &state, "ch", &[], &extra).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidRequest);
     }
 
@@ -110,8 +101,7 @@ mod tests {
     fn asked_scopes_replace_the_defaults() {
         let state = State::new("st");
         let scopes = vec!["openid".to_string(), "offline_access".to_string()];
-        let url = authorization_url(&provider(), "http://127.0.0.1:5/cb", &state, "ch", &scopes, &[])
-            .unwrap();
+        let url = authorization_url(&provider(), "http://127.0.0.1:5/cb", &state, "ch", &scopes, &[]).unwrap();
         assert!(params(&url).contains(&("scope".into(), "openid offline_access".into())));
     }
 }

@@ -53,7 +53,9 @@ mod tests {
         let command = format!("printf %s >'{}'", out.display());
         open(&url, Some(&command)).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while std::fs::read_to_string(&out).map(|s| s.is_empty()).unwrap_or(true) && std::time::Instant::now() < deadline {
+        while std::fs::read_to_string(&out).map(|s| s.is_empty()).unwrap_or(true)
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         assert_eq!(std::fs::read_to_string(&out).unwrap(), url, "the browser receives the exact URL");

@@ -83,11 +83,7 @@ fn provider_error(error: &str, description: Option<&str>) -> Error {
     if error == "access_denied" {
         return Error::new(ErrorKind::AccessDenied, "you declined access at the provider");
     }
-    let error: String = error
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(64)
-        .collect();
+    let error: String = error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect();
     let message = match description {
         Some(d) => format!("the provider refused the sign-in: {error} ({d})"),
         None => format!("the provider refused the sign-in: {error}"),
@@ -119,10 +115,7 @@ mod tests {
     #[test]
     fn a_wrong_or_missing_state_never_ends_the_flow() {
         for q in ["code=abc&state=bad", "code=abc", "error=access_denied&state=bad", "error=access_denied", ""] {
-            assert!(
-                matches!(judge(Some(q), &expected(None)), Verdict::Stray(_)),
-                "{q:?} must keep the flow waiting"
-            );
+            assert!(matches!(judge(Some(q), &expected(None)), Verdict::Stray(_)), "{q:?} must keep the flow waiting");
         }
     }
 

@@ -56,8 +56,7 @@ impl Metadata {
         if self.code_challenge_methods_supported.is_empty() {
             self.code_challenge_methods_supported = other.code_challenge_methods_supported;
         }
-        self.authorization_response_iss_parameter_supported |=
-            other.authorization_response_iss_parameter_supported;
+        self.authorization_response_iss_parameter_supported |= other.authorization_response_iss_parameter_supported;
         self
     }
 }
@@ -74,8 +73,8 @@ pub fn oidc_url(issuer: &str) -> String {
 
 /// The RFC 8414 URL of an issuer: the well-known segment goes between host and path.
 pub fn rfc8414_url(issuer: &str) -> Result<String> {
-    let url = url::Url::parse(issuer)
-        .map_err(|_| Error::new(ErrorKind::ProviderConfig, "the issuer is not a valid URL"))?;
+    let url =
+        url::Url::parse(issuer).map_err(|_| Error::new(ErrorKind::ProviderConfig, "the issuer is not a valid URL"))?;
     let path = url.path().trim_end_matches('/');
     let mut origin = url.origin().ascii_serialization();
     origin.push_str("/.well-known/oauth-authorization-server");
@@ -117,14 +116,10 @@ async fn fetch(http: &reqwest::Client, url: &str, issuer: &str) -> Result<Metada
     let status = resp.status();
     let body = read_capped("metadata", url, resp).await?;
     if !status.is_success() {
-        return Err(Error::new(
-            ErrorKind::Discovery,
-            format!("{} answered {status}", redact_url(url)),
-        ));
+        return Err(Error::new(ErrorKind::Discovery, format!("{} answered {status}", redact_url(url))));
     }
-    let meta: Metadata = serde_json::from_slice(&body).map_err(|e| {
-        Error::new(ErrorKind::Discovery, format!("{} is not valid metadata: {e}", redact_url(url)))
-    })?;
+    let meta: Metadata = serde_json::from_slice(&body)
+        .map_err(|e| Error::new(ErrorKind::Discovery, format!("{} is not valid metadata: {e}", redact_url(url))))?;
     if !same_issuer(&meta.issuer, issuer) {
         return Err(Error::new(
             ErrorKind::Discovery,

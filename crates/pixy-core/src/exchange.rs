@@ -93,7 +93,10 @@ pub async fn token_request(
     }
     if status.is_server_error() {
         // Transient by nature (RFC 6749's server_error, temporarily_unavailable): retried.
-        return Err(Error::new(ErrorKind::Network, format!("the token endpoint {} answered {status}", redact_url(endpoint))));
+        return Err(Error::new(
+            ErrorKind::Network,
+            format!("the token endpoint {} answered {status}", redact_url(endpoint)),
+        ));
     }
     if !status.is_success() {
         if let Ok(err) = serde_json::from_slice::<RawError>(&body) {
@@ -133,7 +136,10 @@ pub fn parse_token_response(body: &[u8], endpoint: &str) -> Result<TokenSet> {
     let access_token = raw.access_token.filter(|t| !t.is_empty()).ok_or_else(garbage)?;
     if let Some(tt) = &raw.token_type {
         if !tt.eq_ignore_ascii_case("bearer") && !tt.eq_ignore_ascii_case("dpop") {
-            return Err(Error::new(ErrorKind::TokenEndpoint, format!("unsupported token type {:?}", tt.chars().take(20).collect::<String>())));
+            return Err(Error::new(
+                ErrorKind::TokenEndpoint,
+                format!("unsupported token type {:?}", tt.chars().take(20).collect::<String>()),
+            ));
         }
     }
     let expires_in = match raw.expires_in {

@@ -118,17 +118,26 @@ impl Drop for LinkHandle {
     }
 }
 
-async fn run(http: reqwest::Client, provider: Provider, options: LinkOptions, progress: mpsc::Sender<Progress>) -> Result<Linked> {
+async fn run(
+    http: reqwest::Client,
+    provider: Provider,
+    options: LinkOptions,
+    progress: mpsc::Sender<Progress>,
+) -> Result<Linked> {
     let pkce = PkcePair::generate();
     let state = State::generate();
     let url_state = State::new(state.expose());
-    let expected = Expected {
-        state,
-        issuer: provider.iss_parameter_supported.then(|| provider.issuer.clone()),
-    };
+    let expected = Expected { state, issuer: provider.iss_parameter_supported.then(|| provider.issuer.clone()) };
     let receiver = Receiver::bind(&options.loopback, expected).await?;
     let redirect_uri = receiver.redirect_uri().to_string();
-    let url = authorization_url(&provider, &redirect_uri, &url_state, &pkce.challenge, &options.scopes, &options.auth_params)?;
+    let url = authorization_url(
+        &provider,
+        &redirect_uri,
+        &url_state,
+        &pkce.challenge,
+        &options.scopes,
+        &options.auth_params,
+    )?;
     drop(url_state);
     tracing::info!(provider = %provider.id, authorize = %redact_url(&url), open_browser = options.open_browser, "link started");
     let _ = progress.send(Progress::Authorize { url: url.clone() }).await;
@@ -144,7 +153,10 @@ async fn run(http: reqwest::Client, provider: Provider, options: LinkOptions, pr
         Err(_) => {
             return Err(Error::new(
                 ErrorKind::Timeout,
-                format!("nobody finished signing in within {} s; run the link again when ready", options.timeout.as_secs()),
+                format!(
+                    "nobody finished signing in within {} s; run the link again when ready",
+                    options.timeout.as_secs()
+                ),
             ))
         }
     };
@@ -164,7 +176,6 @@ mod tests {
         let meta = crate::discovery::discover(&http, demo.issuer()).await.unwrap();
         Provider::from_metadata("demo", "Demo", pixy_demo::DEMO_CLIENT_ID, &meta).unwrap()
     }
-
 
     #[tokio::test]
     async fn a_whole_flow_against_the_demo_provider_yields_tokens_and_an_identity() {
@@ -209,7 +220,8 @@ mod tests {
         let options = LinkOptions { open_browser: false, ..Default::default() };
         let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
         let Some(Progress::Authorize { url }) = handle.progress().await else { panic!("authorize comes first") };
-        let redirect = url::Url::parse(&url).unwrap().query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
+        let redirect =
+            url::Url::parse(&url).unwrap().query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
         let port = url::Url::parse(&redirect).unwrap().port().unwrap();
         assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok(), "listening before cancel");
         handle.cancel();

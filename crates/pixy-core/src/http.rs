@@ -25,9 +25,8 @@ pub fn client(timeout: Duration) -> reqwest::Client {
 
 /// Checks that an endpoint may carry secrets: https, or http on a loopback host.
 pub fn check_endpoint(what: &str, url: &str) -> Result<url::Url> {
-    let parsed = url::Url::parse(url).map_err(|_| {
-        Error::new(ErrorKind::ProviderConfig, format!("the {what} is not a valid URL"))
-    })?;
+    let parsed = url::Url::parse(url)
+        .map_err(|_| Error::new(ErrorKind::ProviderConfig, format!("the {what} is not a valid URL")))?;
     let loopback = matches!(
         parsed.host(),
         Some(url::Host::Ipv4(ip)) if ip.is_loopback()

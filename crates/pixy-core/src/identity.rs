@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn the_id_token_names_the_account_by_email() {
         let t = jwt(r#"{"iss":"https://id.example.com","aud":"cid","sub":"u1","email":"a@example.com"}"#);
-        assert_eq!(from_id_token(&t, &provider()), Some(Identity { subject: "u1".into(), label: "a@example.com".into() }));
+        assert_eq!(
+            from_id_token(&t, &provider()),
+            Some(Identity { subject: "u1".into(), label: "a@example.com".into() })
+        );
     }
 
     #[test]

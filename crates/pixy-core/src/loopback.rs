@@ -130,11 +130,22 @@ impl Receiver {
             outcome: Mutex::new(Some(tx)),
             done: watch::channel(false).0,
         });
-        tracing::debug!(port, ipv4 = addresses.iter().any(|a| a.is_ipv4()), ipv6 = addresses.iter().any(|a| a.is_ipv6()), "loopback listener bound");
+        tracing::debug!(
+            port,
+            ipv4 = addresses.iter().any(|a| a.is_ipv4()),
+            ipv6 = addresses.iter().any(|a| a.is_ipv6()),
+            "loopback listener bound"
+        );
         let slots = Arc::new(Slots::default());
         let accept_loops =
             listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone(), slots.clone()))).collect();
-        Ok(Receiver { redirect_uri: format!("http://{host}{}", options.path), port, addresses, outcome: rx, accept_loops })
+        Ok(Receiver {
+            redirect_uri: format!("http://{host}{}", options.path),
+            port,
+            addresses,
+            outcome: rx,
+            accept_loops,
+        })
     }
 
     /// The redirect URI to register in the authorization request.
@@ -182,7 +193,10 @@ async fn bind_first(host: RedirectHost, ports: &[u16]) -> Result<Vec<TcpListener
                 Err(e) => last = Some((*port, e)),
             }
         }
-        let ours = last.as_ref().and_then(|(port, _)| crate::port_holder::describe(*port)).is_some_and(|h| h.starts_with("this Pixy"));
+        let ours = last
+            .as_ref()
+            .and_then(|(port, _)| crate::port_holder::describe(*port))
+            .is_some_and(|h| h.starts_with("this Pixy"));
         if !ours {
             break;
         }
@@ -311,13 +325,26 @@ pub struct Decision {
 
 /// Decides on one request from its method, target (path and query), `Host` and whether it
 /// carries `Origin`. Pure, so it is unit-tested and fuzzed directly.
-pub fn decide(method: &Method, target: &str, host: Option<&str>, has_origin: bool, expected_host: &str, path: &str, expected: &Expected) -> Decision {
-    let refuse = |status, heading, text: &str| Decision { status, ok: false, heading, text: text.to_string(), outcome: None };
+pub fn decide(
+    method: &Method,
+    target: &str,
+    host: Option<&str>,
+    has_origin: bool,
+    expected_host: &str,
+    path: &str,
+    expected: &Expected,
+) -> Decision {
+    let refuse =
+        |status, heading, text: &str| Decision { status, ok: false, heading, text: text.to_string(), outcome: None };
     if !host.is_some_and(|h| h.eq_ignore_ascii_case(expected_host)) {
         return refuse(StatusCode::BAD_REQUEST, "Wrong address", "This address is not Pixy's sign-in listener.");
     }
     if has_origin {
-        return refuse(StatusCode::FORBIDDEN, "Refused", "Pixy only accepts the provider's redirect, not requests from other pages.");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "Pixy only accepts the provider's redirect, not requests from other pages.",
+        );
     }
     let (req_path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -382,8 +409,7 @@ fn html(status: StatusCode, ok: bool, heading: &str, text: &str) -> Response<Ful
     for (k, v) in pages::HEADERS {
         resp = resp.header(k, v);
     }
-    resp.body(Full::new(Bytes::from(pages::page(ok, heading, text))))
-        .expect("static headers are valid")
+    resp.body(Full::new(Bytes::from(pages::page(ok, heading, text)))).expect("static headers are valid")
 }
 
 #[cfg(test)]
@@ -426,7 +452,9 @@ mod tests {
         let a = addr(&r);
         assert!(get(&a, "/favicon.ico", "").await.starts_with("HTTP/1.1 404"));
         assert!(get(&a, "/callback?code=x&state=wrong", "").await.starts_with("HTTP/1.1 400"));
-        assert!(get(&a, "/callback?code=x&state=s1", "Origin: http://evil.example\r\n").await.starts_with("HTTP/1.1 403"));
+        assert!(get(&a, "/callback?code=x&state=s1", "Origin: http://evil.example\r\n")
+            .await
+            .starts_with("HTTP/1.1 403"));
         let wrong_host = raw(&a, "GET /callback?code=x&state=s1 HTTP/1.1\r\nHost: evil.example\r\n\r\n".into()).await;
         assert!(wrong_host.starts_with("HTTP/1.1 400"), "a foreign Host is refused: {wrong_host}");
         let ok = get(&a, "/callback?code=the-code&state=s1", "").await;
@@ -461,7 +489,9 @@ mod tests {
     async fn provider_error_description_is_escaped_on_the_page() {
         let r = receiver().await;
         let a = addr(&r);
-        let page = get(&a, "/callback?error=server_error&error_description=%3Cscript%3Ealert(1)%3C/script%3E&state=s1", "").await;
+        let page =
+            get(&a, "/callback?error=server_error&error_description=%3Cscript%3Ealert(1)%3C/script%3E&state=s1", "")
+                .await;
         assert!(!page.contains("<script>"), "echoed markup must be escaped: {page}");
         assert!(page.contains("&lt;script&gt;"));
         assert_eq!(r.wait().await.unwrap_err().kind, ErrorKind::AuthorizationFailed);
@@ -499,10 +529,13 @@ mod tests {
             assert!(r.redirect_uri().starts_with(uri), "{}", r.redirect_uri());
             let port = r.port();
             let target = format!("{}:{port}", if host == RedirectHost::Ipv6 { "[::1]" } else { "127.0.0.1" });
-            let wrong = raw(&target, format!("GET /callback?code=c&state=s1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")).await;
+            let wrong =
+                raw(&target, format!("GET /callback?code=c&state=s1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n")).await;
             assert!(wrong.starts_with("HTTP/1.1 400"), "Host must name the registered host: {wrong}");
-            let host_header = if host == RedirectHost::Ipv6 { format!("[::1]:{port}") } else { format!("localhost:{port}") };
-            let ok = raw(&target, format!("GET /callback?code=c&state=s1 HTTP/1.1\r\nHost: {host_header}\r\n\r\n")).await;
+            let host_header =
+                if host == RedirectHost::Ipv6 { format!("[::1]:{port}") } else { format!("localhost:{port}") };
+            let ok =
+                raw(&target, format!("GET /callback?code=c&state=s1 HTTP/1.1\r\nHost: {host_header}\r\n\r\n")).await;
             assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
             assert_eq!(r.wait().await.unwrap().expose(), "c");
         }
@@ -519,7 +552,9 @@ mod tests {
             s.write_all(b"GET /callback?co").await.unwrap();
             idle.push(s);
         }
-        let ok = tokio::time::timeout(Duration::from_secs(10), get(&a, "/callback?code=c&state=s1", "")).await.expect("answered despite the idle connections");
+        let ok = tokio::time::timeout(Duration::from_secs(10), get(&a, "/callback?code=c&state=s1", ""))
+            .await
+            .expect("answered despite the idle connections");
         assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
         assert_eq!(r.wait().await.unwrap().expose(), "c");
     }
@@ -530,9 +565,18 @@ mod tests {
         let d = |m: Method, t: &str, h: Option<&str>, o: bool| decide(&m, t, h, o, "127.0.0.1:9", "/callback", &e);
         assert_eq!(d(Method::GET, "/callback?code=c&state=s1", Some("127.0.0.1:9"), false).status, StatusCode::OK);
         assert_eq!(d(Method::GET, "/callback?code=c&state=s1", None, false).status, StatusCode::BAD_REQUEST);
-        assert_eq!(d(Method::GET, "/callback?code=c&state=s1", Some("127.0.0.1:9"), true).status, StatusCode::FORBIDDEN);
-        assert_eq!(d(Method::POST, "/callback?code=c&state=s1", Some("127.0.0.1:9"), false).status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(d(Method::GET, "/callback/?code=c&state=s1", Some("127.0.0.1:9"), false).status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            d(Method::GET, "/callback?code=c&state=s1", Some("127.0.0.1:9"), true).status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            d(Method::POST, "/callback?code=c&state=s1", Some("127.0.0.1:9"), false).status,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            d(Method::GET, "/callback/?code=c&state=s1", Some("127.0.0.1:9"), false).status,
+            StatusCode::NOT_FOUND
+        );
         assert!(d(Method::GET, "/callback?code=c&state=s2", Some("127.0.0.1:9"), false).outcome.is_none());
     }
 }

@@ -68,16 +68,8 @@ mod tests {
             *b = i as u8;
         }
         let vectors: [([u8; 32], &str, &str); 3] = [
-            (
-                [0u8; 32],
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-                "DwBzhbb51LfusnSGBa_hqYSgo7-j8BTQnip4TOnlzRo",
-            ),
-            (
-                ascending,
-                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
-                "6oZqdX5MOLq_qBJ8vppAnT4fk6AP8UiP9zX8-Rev_9A",
-            ),
+            ([0u8; 32], "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "DwBzhbb51LfusnSGBa_hqYSgo7-j8BTQnip4TOnlzRo"),
+            (ascending, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "6oZqdX5MOLq_qBJ8vppAnT4fk6AP8UiP9zX8-Rev_9A"),
             (
                 [0xffu8; 32],
                 "__________________________________________8",
@@ -96,11 +88,7 @@ mod tests {
         let a = PkcePair::generate();
         let b = PkcePair::generate();
         assert_eq!(a.verifier.expose().len(), 43);
-        assert!(a
-            .verifier
-            .expose()
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(a.verifier.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(a.verifier.expose(), b.verifier.expose(), "a verifier must never be reused");
         assert_eq!(a.challenge, challenge_for(a.verifier.expose()));
     }

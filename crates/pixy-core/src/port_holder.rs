@@ -24,7 +24,8 @@ mod linux {
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
             let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
-            let holds = fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()));
+            let holds =
+                fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == target.as_str()));
             if holds {
                 if pid == std::process::id() {
                     return Some("this Pixy process (an earlier sign-in still waiting?)".to_string());

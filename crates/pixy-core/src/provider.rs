@@ -69,17 +69,13 @@ impl Provider {
     /// Checks every endpoint and the client id.
     pub fn check(&self) -> Result<()> {
         if self.client_id.trim().is_empty() {
-            return Err(Error::new(
-                ErrorKind::ProviderConfig,
-                format!("provider {:?} has no client_id", self.id),
-            ));
+            return Err(Error::new(ErrorKind::ProviderConfig, format!("provider {:?} has no client_id", self.id)));
         }
         check_endpoint("authorization endpoint", &self.authorization_endpoint)?;
         check_endpoint("token endpoint", &self.token_endpoint)?;
-        for (what, url) in [
-            ("revocation endpoint", &self.revocation_endpoint),
-            ("userinfo endpoint", &self.userinfo_endpoint),
-        ] {
+        for (what, url) in
+            [("revocation endpoint", &self.revocation_endpoint), ("userinfo endpoint", &self.userinfo_endpoint)]
+        {
             if let Some(url) = url {
                 check_endpoint(what, url)?;
             }
@@ -89,15 +85,12 @@ impl Provider {
 }
 
 fn required(value: &Option<String>, field: &str) -> Result<String> {
-    value.clone().ok_or_else(|| {
-        Error::new(ErrorKind::Discovery, format!("the provider's metadata has no {field}"))
-    })
+    value.clone().ok_or_else(|| Error::new(ErrorKind::Discovery, format!("the provider's metadata has no {field}")))
 }
 
 /// `openid` when the provider speaks OIDC, nothing otherwise (the provider's own default).
 fn default_scopes(meta: &Metadata) -> Vec<String> {
-    let oidc = meta.userinfo_endpoint.is_some()
-        || meta.scopes_supported.iter().any(|s| s == "openid");
+    let oidc = meta.userinfo_endpoint.is_some() || meta.scopes_supported.iter().any(|s| s == "openid");
     if oidc {
         vec!["openid".to_string()]
     } else {
@@ -192,7 +185,10 @@ impl ProviderConfig {
                 Some(other) => {
                     return Err(Error::new(
                         ErrorKind::ProviderConfig,
-                        format!("provider {:?}: redirect_host {other:?} must be 127.0.0.1, localhost or [::1]", provider.id),
+                        format!(
+                            "provider {:?}: redirect_host {other:?} must be 127.0.0.1, localhost or [::1]",
+                            provider.id
+                        ),
                     ))
                 }
             },
@@ -223,26 +219,18 @@ pub fn load_config(path: &Path) -> Result<Vec<ProviderConfig>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Error::new(
-                ErrorKind::ProviderConfig,
-                format!("cannot read {}: {e}", path.display()),
-            ))
-        }
+        Err(e) => return Err(Error::new(ErrorKind::ProviderConfig, format!("cannot read {}: {e}", path.display()))),
     };
-    parse_config(&text).map_err(|e| {
-        Error::new(ErrorKind::ProviderConfig, format!("{}: {}", path.display(), e.message))
-    })
+    parse_config(&text).map_err(|e| Error::new(ErrorKind::ProviderConfig, format!("{}: {}", path.display(), e.message)))
 }
 
 /// Parses the text of providers.toml.
 pub fn parse_config(text: &str) -> Result<Vec<ProviderConfig>> {
-    let file: ProvidersFile = toml::from_str(text)
-        .map_err(|e| Error::new(ErrorKind::ProviderConfig, e.to_string().trim().to_string()))?;
+    let file: ProvidersFile =
+        toml::from_str(text).map_err(|e| Error::new(ErrorKind::ProviderConfig, e.to_string().trim().to_string()))?;
     let mut seen = std::collections::HashSet::new();
     for p in &file.provider {
-        let valid_id = !p.id.is_empty()
-            && p.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let valid_id = !p.id.is_empty() && p.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !valid_id {
             return Err(Error::new(
                 ErrorKind::ProviderConfig,
@@ -253,10 +241,7 @@ pub fn parse_config(text: &str) -> Result<Vec<ProviderConfig>> {
             return Err(Error::new(ErrorKind::ProviderConfig, "provider id \"demo\" is reserved"));
         }
         if !seen.insert(p.id.clone()) {
-            return Err(Error::new(
-                ErrorKind::ProviderConfig,
-                format!("provider id {:?} appears twice", p.id),
-            ));
+            return Err(Error::new(ErrorKind::ProviderConfig, format!("provider id {:?} appears twice", p.id)));
         }
     }
     Ok(file.provider)

@@ -20,7 +20,9 @@ use crate::discovery::discover;
 use crate::error::{Error, ErrorKind, Result};
 use crate::exchange::{now, TokenSet};
 use crate::flow::{LinkHandle, LinkOptions, Progress};
-use crate::ipc::protocol::{AccountStatus, AccountSummary, Event, LinkRequest, ProviderSelector, ProviderSummary, Request};
+use crate::ipc::protocol::{
+    AccountStatus, AccountSummary, Event, LinkRequest, ProviderSelector, ProviderSummary, Request,
+};
 use crate::provider::{load_config, Provider, ProviderConfig};
 use crate::refresh::refresh;
 use crate::revoke::{revoke, still_accepted};
@@ -106,7 +108,9 @@ impl Service {
         let result = match request {
             Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),
             Request::Providers => self.provider_list().map(|providers| Event::Providers { providers }),
-            Request::Status => Ok(Event::Status { accounts: self.accounts.lock().await.iter().map(AccountRecord::summary).collect() }),
+            Request::Status => {
+                Ok(Event::Status { accounts: self.accounts.lock().await.iter().map(AccountRecord::summary).collect() })
+            }
             Request::Link(link) => self.link(link, &out).await,
             Request::Token { account } => self.token(&account).await,
             Request::Unlink { account } => self.unlink(&account).await,
@@ -126,7 +130,12 @@ impl Service {
             list.push(ProviderSummary { id: "demo".into(), label: "Demo".into(), issuer: issuer.clone(), demo: true });
         }
         for p in load_config(&self.config.providers_path)? {
-            list.push(ProviderSummary { label: p.label.clone().unwrap_or_else(|| p.id.clone()), id: p.id, issuer: p.issuer, demo: false });
+            list.push(ProviderSummary {
+                label: p.label.clone().unwrap_or_else(|| p.id.clone()),
+                id: p.id,
+                issuer: p.issuer,
+                demo: false,
+            });
         }
         Ok(list)
     }
@@ -192,7 +201,8 @@ impl Service {
         let (stop_tx, mut stop_rx) = oneshot::channel();
         let (_ended_tx, ended_rx) = oneshot::channel::<()>();
         let number = self.flow_numbers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let earlier = self.running.lock().expect("running lock").insert(provider.id.clone(), (number, stop_tx, ended_rx));
+        let earlier =
+            self.running.lock().expect("running lock").insert(provider.id.clone(), (number, stop_tx, ended_rx));
         if let Some((_, stop, ended)) = earlier {
             let _ = stop.send(());
             // Its port must be free before this flow binds (a provider's fixed port).
@@ -254,7 +264,9 @@ impl Service {
                 let key = id.clone();
                 match blocking(&self.store, move |s| s.get(&key, Field::RefreshToken)).await {
                     Ok(token) => replaced_refresh_token = token.map(|t| t.to_string()),
-                    Err(e) => tracing::info!(account = %id, error = %e, "the replaced refresh token cannot be read; it is not revoked"),
+                    Err(e) => {
+                        tracing::info!(account = %id, error = %e, "the replaced refresh token cannot be read; it is not revoked")
+                    }
                 }
             }
             self.write_tokens(&id, &linked.tokens, true).await?;
@@ -273,7 +285,13 @@ impl Service {
     /// same browser session, Google) ends the whole grant with it (RFC 7009 §2), so the new
     /// tokens are checked afterwards; if they died too, the account says so and its replaced
     /// tokens are left to expire from then on.
-    async fn revoke_replaced(&self, provider: &Provider, record: &AccountRecord, replaced: &str, new: &TokenSet) -> Result<()> {
+    async fn revoke_replaced(
+        &self,
+        provider: &Provider,
+        record: &AccountRecord,
+        replaced: &str,
+        new: &TokenSet,
+    ) -> Result<()> {
         if new.refresh_token.as_ref().is_some_and(|t| t.expose() == replaced) {
             return Ok(());
         }
@@ -363,7 +381,10 @@ impl Service {
         let of_provider: Vec<_> = accounts.iter().filter(|a| a.provider == name).collect();
         match of_provider.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => Err(Error::new(ErrorKind::InvalidRequest, format!("no linked account {name:?}; `pixy status` lists them"))),
+            [] => Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!("no linked account {name:?}; `pixy status` lists them"),
+            )),
             many => Err(Error::new(
                 ErrorKind::InvalidRequest,
                 format!(
@@ -391,10 +412,9 @@ impl Service {
         let key = record.id.clone();
         // Read under the lock, from the keyring: another caller, or another Pixy sharing this
         // keyring, may have refreshed while we waited.
-        let (access, refresh_token) = blocking(&self.store, move |s| {
-            Ok((s.get(&key, Field::AccessToken)?, s.get(&key, Field::RefreshToken)?))
-        })
-        .await?;
+        let (access, refresh_token) =
+            blocking(&self.store, move |s| Ok((s.get(&key, Field::AccessToken)?, s.get(&key, Field::RefreshToken)?)))
+                .await?;
         if access.is_none() && refresh_token.is_none() {
             return Err(self.lost(&record, "its tokens are missing from the keyring").await);
         }
@@ -413,7 +433,13 @@ impl Service {
             if record.has_refresh_token {
                 return Err(self.lost(&record, "its refresh token is missing from the keyring").await);
             }
-            self.set_status(&record, AccountStatus::Expired, Some("The access token expired and the provider gave no refresh token; link it again".into()), None).await;
+            self.set_status(
+                &record,
+                AccountStatus::Expired,
+                Some("The access token expired and the provider gave no refresh token; link it again".into()),
+                None,
+            )
+            .await;
             return Err(Error::new(
                 ErrorKind::NeedsRelink,
                 format!("the access token of {} has expired and there is no refresh token; link it again", record.id),
@@ -511,7 +537,10 @@ impl Service {
         loop {
             let accounts = self.accounts.lock().await.clone();
             let mut next_wake = now() + 3600;
-            for record in accounts.iter().filter(|a| a.has_refresh_token && matches!(a.status, AccountStatus::Connected | AccountStatus::Error)) {
+            for record in accounts
+                .iter()
+                .filter(|a| a.has_refresh_token && matches!(a.status, AccountStatus::Connected | AccountStatus::Error))
+            {
                 let Some(due) = record.refresh_due() else { continue };
                 let due = backoff.get(&record.id).map_or(due, |(_, retry_at)| due.max(*retry_at));
                 if due > now() {
@@ -538,7 +567,13 @@ impl Service {
         }
     }
 
-    async fn set_status(&self, record: &AccountRecord, status: AccountStatus, reason: Option<String>, last_error: Option<ErrorKind>) {
+    async fn set_status(
+        &self,
+        record: &AccountRecord,
+        status: AccountStatus,
+        reason: Option<String>,
+        last_error: Option<ErrorKind>,
+    ) {
         let mut updated = record.clone();
         updated.status = status;
         // Shown as a sentence beside the account (error messages start in lower case).
@@ -557,10 +592,9 @@ impl Service {
         let lock = self.account_lock(&record.id);
         let _guard = lock.lock().await;
         let id = record.id.clone();
-        let (refresh_token, access) = blocking(&self.store, move |s| {
-            Ok((s.get(&id, Field::RefreshToken)?, s.get(&id, Field::AccessToken)?))
-        })
-        .await?;
+        let (refresh_token, access) =
+            blocking(&self.store, move |s| Ok((s.get(&id, Field::RefreshToken)?, s.get(&id, Field::AccessToken)?)))
+                .await?;
         let mut revoked = true;
         match self.provider(&record.provider, Some((&record.issuer, &record.client_id))).await {
             Ok(provider) => {
@@ -604,9 +638,11 @@ fn adhoc_config(id: &str, label: &str, issuer: &str, client_id: &str) -> Provide
 
 /// An id for a provider given only by its issuer: its host and port, e.g. `id.example.com`.
 fn provider_id_for_issuer(issuer: &str) -> Result<String> {
-    let url = url::Url::parse(issuer).map_err(|_| Error::new(ErrorKind::InvalidRequest, "the issuer is not a valid URL"))?;
+    let url =
+        url::Url::parse(issuer).map_err(|_| Error::new(ErrorKind::InvalidRequest, "the issuer is not a valid URL"))?;
     let host = url.host_str().ok_or_else(|| Error::new(ErrorKind::InvalidRequest, "the issuer has no host"))?;
-    let mut id: String = host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' }).collect();
+    let mut id: String =
+        host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' }).collect();
     if let Some(port) = url.port() {
         id.push_str(&format!("-{port}"));
     }

@@ -29,7 +29,12 @@ fn reply(status: u16, body: &str) -> Reply {
 }
 
 fn tokens(access: &str, refresh: &str, expires_in: u64) -> Reply {
-    reply(200, &format!(r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":{expires_in},"refresh_token":"{refresh}"}}"#))
+    reply(
+        200,
+        &format!(
+            r#"{{"access_token":"{access}","token_type":"Bearer","expires_in":{expires_in},"refresh_token":"{refresh}"}}"#
+        ),
+    )
 }
 
 /// A token response for alice at `issuer`, with an ID token that names her: linking with it
@@ -78,7 +83,11 @@ impl StandIn {
                         if let Some(end) = text.find("\r\n\r\n") {
                             let len = text[..end]
                                 .lines()
-                                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
                                 .unwrap_or(0);
                             if buf.len() >= end + 4 + len {
                                 break;
@@ -166,7 +175,8 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
         http_timeout,
     };
-    let service = Arc::new(Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap());
+    let service =
+        Arc::new(Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap());
     let account = match link(&service).await {
         Event::Linked { account } => account.id,
         other => panic!("link failed: {other:?}"),
@@ -289,7 +299,11 @@ async fn invalid_grant_means_relink_without_losing_the_tokens() {
     assert_eq!(error_kind(&l.token().await), ErrorKind::NeedsRelink);
     l.nothing_lost();
     assert_eq!(l.status().await.0, AccountStatus::NeedsRelink);
-    assert_eq!(l.stand_in.requests.load(Ordering::SeqCst), 2, "one exchange and one refresh; no retry of a refused grant");
+    assert_eq!(
+        l.stand_in.requests.load(Ordering::SeqCst),
+        2,
+        "one exchange and one refresh; no retry of a refused grant"
+    );
 }
 
 #[tokio::test]
@@ -304,7 +318,11 @@ async fn a_network_error_before_expiry_hands_out_the_current_token() {
     }
     let Event::Token { access_token, .. } = l.token().await else { panic!("stale but linked") };
     assert_eq!(access_token.expose(), "a1", "the still-valid token is handed out");
-    assert_eq!(l.status().await, (AccountStatus::Connected, Some(ErrorKind::Network)), "linked, with the failure noted");
+    assert_eq!(
+        l.status().await,
+        (AccountStatus::Connected, Some(ErrorKind::Network)),
+        "linked, with the failure noted"
+    );
 }
 
 #[tokio::test]

@@ -102,10 +102,7 @@ async fn a_whole_flow_at_trace_level_logs_no_secret() {
         assert!(!log.contains(secret.as_str()), "a secret value appears in the trace log");
     }
     // The verifier never leaves the flow; no 40+ character base64url run appears at all.
-    let longest_run = log
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest_run =
+        log.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).map(str::len).max().unwrap_or(0);
     assert!(longest_run < 40, "a token-shaped string of {longest_run} characters is in the log");
 }

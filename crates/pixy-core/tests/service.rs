@@ -54,7 +54,10 @@ fn start(service: &Arc<Service>, request: Request) -> mpsc::Receiver<Event> {
 
 async fn terminal(rx: &mut mpsc::Receiver<Event>) -> Event {
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("answered in time").expect("an event");
+        let event = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("answered in time")
+            .expect("an event");
         if event.is_terminal() {
             return event;
         }
@@ -82,12 +85,16 @@ async fn link_token_and_unlink_through_the_service() {
     assert_eq!(account.provider, "demo");
     assert_eq!(f.store.len(), 3, "access, refresh and id token are stored as separate entries");
 
-    let Event::Token { access_token, .. } = terminal(&mut start(&f.service, Request::Token { account: "demo".into() })).await else {
+    let Event::Token { access_token, .. } =
+        terminal(&mut start(&f.service, Request::Token { account: "demo".into() })).await
+    else {
         panic!("a token for the only demo account")
     };
     assert!(!access_token.expose().is_empty());
 
-    let Event::Unlinked { revoked, .. } = terminal(&mut start(&f.service, Request::Unlink { account: account.id.clone() })).await else {
+    let Event::Unlinked { revoked, .. } =
+        terminal(&mut start(&f.service, Request::Unlink { account: account.id.clone() })).await
+    else {
         panic!("unlink answers unlinked")
     };
     assert!(revoked, "the demo provider confirms revocation");

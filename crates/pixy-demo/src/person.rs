@@ -14,10 +14,8 @@ pub enum Decision {
 /// Answers the approve page at `authorization_url`; returns the callback URL the browser was sent
 /// to (it holds the code or the error, so a test can check what may not leak).
 pub async fn answer(authorization_url: &str, decision: Decision) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a plain HTTP client");
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a plain HTTP client");
     let page = http.get(authorization_url).send().await.expect("the approve page").text().await.expect("its HTML");
     let request = page
         .split("name=\"request\" value=\"")

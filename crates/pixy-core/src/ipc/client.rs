@@ -164,10 +164,7 @@ fn start_daemon() -> Result<()> {
         });
     }
     let mut child = command.spawn().map_err(|e| {
-        Error::new(
-            ErrorKind::DaemonUnavailable,
-            format!("cannot start the Pixy daemon ({}: {e})", binary.display()),
-        )
+        Error::new(ErrorKind::DaemonUnavailable, format!("cannot start the Pixy daemon ({}: {e})", binary.display()))
     })?;
     std::thread::spawn(move || {
         let _ = child.wait();

@@ -63,10 +63,7 @@ mod tests {
         assert_eq!(buf.iter().filter(|b| **b == b'\n').count(), 2);
         let mut input = tokio::io::BufReader::new(&buf[..]);
         assert_eq!(read_message::<_, Request>(&mut input).await.unwrap(), Some(Request::Status));
-        assert_eq!(
-            read_message::<_, Request>(&mut input).await.unwrap(),
-            Some(Request::Token { account: "a".into() })
-        );
+        assert_eq!(read_message::<_, Request>(&mut input).await.unwrap(), Some(Request::Token { account: "a".into() }));
         assert_eq!(read_message::<_, Request>(&mut input).await.unwrap(), None);
     }
 

@@ -55,9 +55,10 @@ pub fn acquire_lock() -> Result<DaemonLock> {
             ),
         ));
     }
-    file.set_len(0).and_then(|_| file.rewind()).and_then(|_| write!(file, "{}", std::process::id())).map_err(
-        |e| Error::new(ErrorKind::DaemonUnavailable, format!("cannot write {}: {e}", path.display())),
-    )?;
+    file.set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| write!(file, "{}", std::process::id()))
+        .map_err(|e| Error::new(ErrorKind::DaemonUnavailable, format!("cannot write {}: {e}", path.display())))?;
     Ok(DaemonLock { _file: file })
 }
 
