@@ -357,20 +357,37 @@ class WebDriver:
     def click(self, element):
         self._call("POST", self._s(f"/element/{element}/click"), {})
 
-    def text(self, element):
-        return self._call("GET", self._s(f"/element/{element}/text"))
+    def click_first(self, css):
+        """Clicks the first element matching `css` (found again if a re-render replaced it
+        between the find and the click); False when there is none."""
+        for _ in range(5):
+            found = self.find_all(css)
+            if not found:
+                return False
+            try:
+                self.click(found[0])
+                return True
+            except WebDriverError as err:
+                if "stale element" not in str(err):
+                    raise
+        raise WebDriverError(f"{css} went stale five times in a row")
 
-    def text_content(self, element):
-        """The element's text as in the DOM. WebDriver's own text is the *rendered* text, which
-        leaves out text clipped away, as all of it is before the window has its size."""
+    def first_text(self, css):
+        """The DOM text of the first element matching `css`, or None. Found and read in one
+        step, so an element the page re-renders in between cannot go stale under the read (the
+        window re-renders its lists on every change); DOM text, not WebDriver's rendered text,
+        which leaves out what is clipped before the window has its size."""
         return self._call("POST", self._s("/execute/sync"),
-                          {"script": "return arguments[0].textContent", "args": [{self.ELEMENT: element}]})
+                          {"script": "const e = document.querySelector(arguments[0]); "
+                                     "return e ? e.textContent : null",
+                           "args": [css]})
 
-    def attribute(self, element, name):
-        return self._call("GET", self._s(f"/element/{element}/attribute/{name}"))
-
-    def title(self):
-        return self._call("GET", self._s("/title"))
+    def first_attribute(self, css, name):
+        """The attribute of the first element matching `css`, or None (one step, as above)."""
+        return self._call("POST", self._s("/execute/sync"),
+                          {"script": "const e = document.querySelector(arguments[0]); "
+                                     "return e ? e.getAttribute(arguments[1]) : null",
+                           "args": [css, name]})
 
     def page_text(self):
         return self._call("POST", self._s("/execute/sync"),

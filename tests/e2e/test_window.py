@@ -55,8 +55,7 @@ def webkit_helpers(pid):
 
 
 def flow_state(driver):
-    panels = driver.find_all("[data-flow-state]")
-    return driver.attribute(panels[0], "data-flow-state") if panels else None
+    return driver.first_attribute("[data-flow-state]", "data-flow-state")
 
 
 def test_connect_on_demo_links_an_account_and_closing_the_window_leaves_only_the_daemon(pixy, window):
@@ -64,18 +63,16 @@ def test_connect_on_demo_links_an_account_and_closing_the_window_leaves_only_the
 
     rows = driver.wait_for('li.provider[data-provider-id="demo"]', timeout=60)
     assert rows, f"the demo provider must be listed with its Connect button; the page shows:\n{driver.page_text()}"
-    first = driver.find_all("li.provider")[0]
-    assert driver.attribute(first, "data-provider-id") == "demo", "the demo provider must come first"
-    assert "Demo" in driver.text_content(first), "the demo provider must be labelled as a demo, not a real account"
+    assert driver.first_attribute("li.provider", "data-provider-id") == "demo", "the demo provider must come first"
+    assert "Demo" in driver.first_text("li.provider"), "the demo provider must be labelled as a demo, not a real account"
 
     pid = app_pid(driver_proc, pixy.desktop_bin)
     assert pid, "WebDriver must have started pixy-desktop as a child of tauri-driver"
     helpers = wait_until(lambda: webkit_helpers(pid), timeout=10)
     assert helpers, "a WebKit window runs its web content in WebKitWebProcess children"
 
-    connect = driver.find_all('li.provider[data-provider-id="demo"] button[data-action="connect"]')
-    assert connect, "the demo row must have a Connect button"
-    driver.click(connect[0])
+    clicked = driver.click_first('li.provider[data-provider-id="demo"] button[data-action="connect"]')
+    assert clicked, "the demo row must have a Connect button"
 
     def settled():
         state = flow_state(driver)
@@ -86,10 +83,11 @@ def test_connect_on_demo_links_an_account_and_closing_the_window_leaves_only_the
         pytest.fail(f"after Connect the flow must end connected, it is {final!r}; "
                     f"the window shows:\n{driver.page_text()}")
 
-    accounts = driver.wait_for('li.account[data-status="connected"]', timeout=15)
+    connected = 'li.account[data-status="connected"]'
+    accounts = driver.wait_for(connected, timeout=15)
     assert accounts, f"the new account must be listed as connected; the window shows:\n{driver.page_text()}"
-    assert "Connected" in driver.text_content(accounts[0]), "a connected account row must say Connected in words"
-    account_id = driver.attribute(accounts[0], "data-account-id")
+    assert "Connected" in (driver.first_text(connected) or ""), "a connected account row must say Connected in words"
+    account_id = driver.first_attribute(connected, "data-account-id")
 
     names = windows_named(display, "^Pixy$")
     assert names, "the app's window must be titled Pixy"
