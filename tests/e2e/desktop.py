@@ -372,6 +372,10 @@ class WebDriver:
                     raise
         raise WebDriverError(f"{css} went stale five times in a row")
 
+    def script(self, source, *args):
+        """Runs `source` in the page with `args` (as `arguments`); returns its value."""
+        return self._call("POST", self._s("/execute/sync"), {"script": source, "args": list(args)})
+
     def first_text(self, css):
         """The DOM text of the first element matching `css`, or None. Found and read in one
         step, so an element the page re-renders in between cannot go stale under the read (the

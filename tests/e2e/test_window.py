@@ -6,6 +6,7 @@ tauri-driver passes its own environment to the app, so it is started with the te
 private XDG dirs (so its own daemon) and approve.py as $BROWSER.
 """
 
+import json
 import time
 
 import pytest
@@ -116,3 +117,42 @@ def test_connect_on_demo_links_an_account_and_closing_the_window_leaves_only_the
     listed = {a["id"]: a for a in pixy.status_accounts()}
     assert account_id in listed, f"the daemon must still hold the account the window linked: {listed}"
     assert listed[account_id]["status"] == "connected", f"and it must still be connected: {listed}"
+
+
+@pytest.fixture
+def an_account_that_needs_relinking(pixy):
+    """An account index, as the daemon would have written it, with one account whose refresh was
+    refused; the window's daemon loads it when it starts."""
+    now = int(time.time())
+    record = {"id": "demo-0badc0de", "provider": "demo", "subject": "bob", "scopes": ["openid"],
+              "label": "bob.with.a.rather.long.address@example.com", "obtained_at": now - 60,
+              "expires_at": now + 3600, "status": "needs_relink", "issuer": "http://127.0.0.1:9",
+              "client_id": "pixy-demo", "has_refresh_token": True, "last_error": "needs_relink",
+              "reason": "The provider refused the refresh token; link it again"}
+    index = pixy.config_home / "pixy" / "accounts.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(json.dumps({"version": 1, "accounts": [record]}))
+    return record
+
+
+def test_an_account_that_needs_relinking_shows_its_status_in_full_why_and_a_reconnect(
+        pixy, an_account_that_needs_relinking, window):
+    driver, display, _ = window
+    row = 'li.account[data-status="needs_relink"]'
+    assert driver.wait_for(row, timeout=60), f"the account must be listed; the window shows:\n{driver.page_text()}"
+    names = windows_named(display, "^Pixy$")
+    assert names and wait_painted(display, names[0], pixy.artifacts / "window-needs-relink.png", indigo) is not None, \
+        "the window must show its UI on screen"
+
+    assert driver.first_text(f"{row} .status") == "Needs relink", "the status must be said in words"
+    # Laid out in the real window: the status is not cut short, whatever the label's length.
+    clipped = driver.script("const s = document.querySelector(arguments[0]); "
+                            "const who = s.closest('.who').getBoundingClientRect(); "
+                            "return s.scrollWidth > s.clientWidth || s.getBoundingClientRect().right > who.right + 0.5",
+                            f"{row} .status")
+    assert clipped is False, "the status must be shown in full, not cut off by the buttons beside it"
+    reason = driver.first_text(f"{row} .reason") or ""
+    assert "link it again" in reason, f"the row must say why and what to do, it says {reason!r}"
+    assert driver.first_text(f'{row} button[data-action="reconnect"]') == "Reconnect", \
+        "an account that needs relinking must offer Reconnect"
+    screenshot(display, pixy.artifacts / "window-needs-relink.png", window=str(names[0]))

@@ -38,10 +38,24 @@ export function renderAccounts(
       armed === account.id ? "Really unlink?" : "Unlink",
     );
     unlink.addEventListener("click", () => actions.unlink(account.id));
-    let reconnect: HTMLButtonElement | null = null;
+    // An account that needs the person says why under its row, with the way out beside it: the
+    // row itself keeps room for the label and the status.
+    let attention: HTMLElement | null = null;
     if (account.status !== "connected" && account.status !== "refreshing") {
-      reconnect = el("button", { type: "button", class: "primary", "data-action": "reconnect", disabled: busy }, "Reconnect");
+      const reconnect = el(
+        "button",
+        { type: "button", class: "primary", "data-action": "reconnect", disabled: busy },
+        "Reconnect",
+      );
       reconnect.addEventListener("click", () => actions.reconnect(account.provider));
+      attention = el(
+        "div",
+        { class: "attention" },
+        el("p", { class: "muted small reason" }, account.reason ?? ""),
+        reconnect,
+      );
+    } else if (account.reason) {
+      attention = el("div", { class: "attention" }, el("p", { class: "muted small reason" }, account.reason));
     }
     return el(
       "li",
@@ -54,19 +68,18 @@ export function renderAccounts(
           "div",
           { class: "who" },
           el("span", { class: "name" }, account.label),
+          // The status never shrinks: a long provider label gives way to it.
           el(
             "span",
-            { class: "muted small" },
-            providerLabel.get(account.provider) ?? account.provider,
-            " · ",
+            { class: "meta muted small" },
+            el("span", { class: "provider-name" }, providerLabel.get(account.provider) ?? account.provider),
+            el("span", { "aria-hidden": "true" }, "·"),
             el("span", { class: `status ${account.status}` }, STATUS_TEXT[account.status]),
           ),
         ),
-        reconnect,
         unlink,
       ),
-      // Under the row, across its width: a sentence needs more room than the label beside the buttons.
-      account.reason ? el("p", { class: "muted small reason" }, account.reason) : null,
+      attention,
     );
   });
   if (rows.length === 0) {
