@@ -263,7 +263,7 @@ impl Service {
                 record.revocation_ends_grant = replaced.revocation_ends_grant;
                 let key = id.clone();
                 match blocking(&self.store, move |s| s.get(&key, Field::RefreshToken)).await {
-                    Ok(token) => replaced_refresh_token = token.map(|t| t.to_string()),
+                    Ok(token) => replaced_refresh_token = token,
                     Err(e) => {
                         tracing::info!(account = %id, error = %e, "the replaced refresh token cannot be read; it is not revoked")
                     }
@@ -318,7 +318,6 @@ impl Service {
         }
         let mut ended = self.find(&record.id).await?;
         ended.revocation_ends_grant = true;
-        self.upsert(ended.clone()).await?;
         let reason = "the provider ended this sign-in together with the one it replaced; link it again \
                       (its replaced tokens will be left to expire from now on)";
         self.set_status(&ended, AccountStatus::NeedsRelink, Some(reason.into()), Some(ErrorKind::NeedsRelink)).await;
