@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
-use pixy_core::service::{Service, ServiceConfig};
-use pixy_core::store::memory::MemoryStore;
-use pixy_core::store::TokenStore;
-use tokio::sync::{mpsc, Notify};
+use pixy_core::ipc::{Event, Request};
+use pixy_core::service::Service;
+use tokio::sync::mpsc;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 async fn ask(service: &Arc<Service>, request: Request) -> Event {
     let (tx, mut rx) = mpsc::channel(16);
@@ -25,37 +26,10 @@ async fn ask(service: &Arc<Service>, request: Request) -> Event {
 
 /// A service with one demo account linked (the person's approval played over HTTP).
 async fn linked(demo: &pixy_demo::DemoServer, name: &str) -> (Arc<Service>, String) {
-    let dir = std::env::temp_dir().join(format!("pixy-bench-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let config = ServiceConfig {
-        index_path: dir.join("accounts.json"),
-        providers_path: dir.join("providers.toml"),
-        demo_issuer: Some(demo.issuer().to_string()),
-        demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
-        http_timeout: Duration::from_secs(10),
-    };
-    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
-    let service = Arc::new(Service::new(config, store, Arc::new(Notify::new())).unwrap());
-    let (tx, mut rx) = mpsc::channel(16);
-    let s = service.clone();
-    let link = Request::Link(LinkRequest {
-        provider: ProviderSelector::Named { id: "demo".into() },
-        scopes: vec![],
-        auth_params: vec![],
-        open_browser: false,
-        browser: None,
-        timeout_secs: Some(30),
-    });
-    tokio::spawn(async move { s.handle(link, tx).await });
-    let Some(Event::Authorize { url }) = rx.recv().await else { panic!("authorize first") };
-    pixy_demo::person::answer(&url, pixy_demo::person::Decision::Approve).await;
-    let mut id = None;
-    while let Some(e) = rx.recv().await {
-        if let Event::Linked { account } = e {
-            id = Some(account.id);
-        }
-    }
-    (service, id.expect("linked"))
+    let dir = support::fresh_dir(&format!("bench-{name}"));
+    let (service, _) = support::service(&dir, Some(demo.issuer()), Duration::from_secs(10));
+    let Event::Linked { account } = support::link_and_approve(&service, "demo").await else { panic!("linked") };
+    (service, account.id)
 }
 
 fn access_token(c: &mut Criterion) {

@@ -9,13 +9,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pixy_core::ipc::{AccountStatus, Event, LinkRequest, ProviderSelector, Request};
-use pixy_core::service::{Service, ServiceConfig};
+use pixy_core::ipc::{AccountStatus, Event, Request};
+use pixy_core::service::Service;
 use pixy_core::store::memory::MemoryStore;
 use pixy_core::store::{Field, TokenStore};
 use pixy_core::ErrorKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{mpsc, Notify};
+
+mod support;
+use support::run;
 
 /// One scripted answer of the stand-in token endpoint.
 struct Reply {
@@ -123,25 +125,6 @@ struct Linked {
     demo: pixy_demo::DemoServer,
 }
 
-async fn run(service: &Arc<Service>, request: Request) -> Vec<Event> {
-    let (tx, mut rx) = mpsc::channel(16);
-    let s = service.clone();
-    tokio::spawn(async move { s.handle(request, tx).await });
-    let mut events = Vec::new();
-    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("answered") {
-        let end = e.is_terminal();
-        events.push(e);
-        if end {
-            break;
-        }
-    }
-    events
-}
-
-async fn approve(url: &str) {
-    pixy_demo::person::answer(url, pixy_demo::person::Decision::Approve).await;
-}
-
 /// Links an account whose token endpoint is the stand-in; the first tokens live 2 s.
 async fn linked(name: &str, http_timeout: Duration) -> Linked {
     linked_for(name, http_timeout, 2).await
@@ -152,9 +135,7 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
     let demo = pixy_demo::DemoServer::start(0).await.unwrap();
     let stand_in = StandIn::start().await;
     stand_in.then(signed_in(demo.issuer(), "a1", "r1", lifetime));
-    let dir = std::env::temp_dir().join(format!("pixy-lifecycle-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = support::fresh_dir(&format!("lifecycle-{name}"));
     std::fs::write(
         dir.join("providers.toml"),
         format!(
@@ -167,16 +148,7 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
         ),
     )
     .unwrap();
-    let store = Arc::new(MemoryStore::new());
-    let config = ServiceConfig {
-        index_path: dir.join("accounts.json"),
-        providers_path: dir.join("providers.toml"),
-        demo_issuer: None,
-        demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
-        http_timeout,
-    };
-    let service =
-        Arc::new(Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap());
+    let (service, store) = support::service(&dir, None, http_timeout);
     let account = match link(&service).await {
         Event::Linked { account } => account.id,
         other => panic!("link failed: {other:?}"),
@@ -186,24 +158,7 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
 
 /// Links with the `faulty` provider, approving at the demo's page; returns the last event.
 async fn link(service: &Arc<Service>) -> Event {
-    let (tx, mut rx) = mpsc::channel(16);
-    let s = service.clone();
-    let link = Request::Link(LinkRequest {
-        provider: ProviderSelector::Named { id: "faulty".into() },
-        scopes: vec![],
-        auth_params: vec![],
-        open_browser: false,
-        browser: None,
-        timeout_secs: Some(30),
-    });
-    tokio::spawn(async move { s.handle(link, tx).await });
-    let Some(Event::Authorize { url }) = rx.recv().await else { panic!("authorize first") };
-    approve(&url).await;
-    let mut last = None;
-    while let Some(e) = rx.recv().await {
-        last = Some(e);
-    }
-    last.expect("the link answers")
+    support::link_and_approve(service, "faulty").await
 }
 
 impl Linked {

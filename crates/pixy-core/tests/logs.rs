@@ -4,11 +4,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
-use pixy_core::service::{Service, ServiceConfig};
-use pixy_core::store::memory::MemoryStore;
-use pixy_core::store::TokenStore;
-use tokio::sync::{mpsc, Notify};
+use pixy_core::ipc::{Event, Request};
+use tokio::sync::mpsc;
+
+mod support;
+use support::run;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -21,21 +21,6 @@ impl Write for Captured {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-async fn run(service: &Arc<Service>, request: Request) -> Vec<Event> {
-    let (tx, mut rx) = mpsc::channel(16);
-    let s = service.clone();
-    tokio::spawn(async move { s.handle(request, tx).await });
-    let mut events = Vec::new();
-    while let Some(e) = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.unwrap() {
-        let end = e.is_terminal();
-        events.push(e);
-        if end {
-            break;
-        }
-    }
-    events
 }
 
 fn query_value(url: &str, key: &str) -> String {
@@ -53,27 +38,14 @@ async fn a_whole_flow_at_trace_level_logs_no_secret() {
         .init();
 
     let demo = pixy_demo::DemoServer::start(0).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("pixy-logs-{}", std::process::id()));
-    let config = ServiceConfig {
-        index_path: dir.join("accounts.json"),
-        providers_path: dir.join("providers.toml"),
-        demo_issuer: Some(demo.issuer().to_string()),
-        demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
-        http_timeout: Duration::from_secs(10),
-    };
-    let store: Arc<dyn TokenStore> = Arc::new(MemoryStore::new());
-    let service = Arc::new(Service::new(config, store, Arc::new(Notify::new())).unwrap());
+    let (service, _) = support::service(&support::fresh_dir("logs"), Some(demo.issuer()), Duration::from_secs(10));
 
     let (tx, mut rx) = mpsc::channel(16);
     let s = service.clone();
-    let link = Request::Link(LinkRequest {
-        provider: ProviderSelector::Named { id: "demo".into() },
-        scopes: vec!["openid".into(), "offline_access".into()],
-        auth_params: vec![],
-        open_browser: false,
-        browser: None,
-        timeout_secs: Some(30),
-    });
+    let mut link = support::link_request("demo");
+    if let Request::Link(l) = &mut link {
+        l.scopes = vec!["openid".into(), "offline_access".into()];
+    }
     tokio::spawn(async move { s.handle(link, tx).await });
     let Some(Event::Authorize { url }) = rx.recv().await else { panic!("authorize first") };
     let mut secrets = vec![query_value(&url, "state")];

@@ -4,44 +4,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
-use pixy_core::service::{Service, ServiceConfig};
+use pixy_core::ipc::{Event, Request};
+use pixy_core::service::Service;
 use pixy_core::store::memory::MemoryStore;
 use pixy_core::store::{Field, TokenStore};
 use pixy_core::ErrorKind;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
+
+mod support;
 
 struct Fixture {
     service: Arc<Service>,
     store: Arc<MemoryStore>,
     demo: pixy_demo::DemoServer,
+    /// Where accounts.json and providers.toml are.
+    dir: std::path::PathBuf,
 }
 
 async fn fixture(name: &str) -> Fixture {
     let demo = pixy_demo::DemoServer::start(0).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("pixy-service-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let store = Arc::new(MemoryStore::new());
-    let config = ServiceConfig {
-        index_path: dir.join("accounts.json"),
-        providers_path: dir.join("providers.toml"),
-        demo_issuer: Some(demo.issuer().to_string()),
-        demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
-        http_timeout: Duration::from_secs(10),
-    };
-    let service = Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap();
-    Fixture { service: Arc::new(service), store, demo }
+    let dir = support::fresh_dir(&format!("service-{name}"));
+    let (service, store) = support::service(&dir, Some(demo.issuer()), Duration::from_secs(10));
+    Fixture { service, store, demo, dir }
 }
 
 fn link_demo() -> Request {
-    Request::Link(LinkRequest {
-        provider: ProviderSelector::Named { id: "demo".into() },
-        scopes: vec![],
-        auth_params: vec![],
-        open_browser: false,
-        browser: None,
-        timeout_secs: Some(30),
-    })
+    support::link_request("demo")
 }
 
 /// Starts a request; returns the receiving end of its events.
@@ -105,9 +93,7 @@ async fn link_token_and_unlink_through_the_service() {
 
 /// Links the demo account (approved at once); returns its id.
 async fn link_and_approve(f: &Fixture) -> String {
-    let mut link = start(&f.service, link_demo());
-    approve(&authorize_url(&mut link).await).await;
-    match terminal(&mut link).await {
+    match support::link_and_approve(&f.service, "demo").await {
         Event::Linked { account } => account.id,
         other => panic!("the link should succeed, got {other:?}"),
     }
@@ -174,23 +160,12 @@ async fn a_new_link_takes_over_the_fixed_port_of_the_one_it_replaces() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let Some(Event::Providers { providers }) = start(&f.service, Request::Providers).recv().await else { panic!() };
     let issuer = &providers[0].issuer;
-    let dir = std::env::temp_dir().join(format!("pixy-service-fixed-port-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
-        dir.join("providers.toml"),
+        f.dir.join("providers.toml"),
         format!("[[provider]]\nid = \"fixed\"\nissuer = \"{issuer}\"\nclient_id = \"pixy-demo\"\nredirect_ports = [{port}]\n"),
     )
     .unwrap();
-    let link = || {
-        Request::Link(LinkRequest {
-            provider: ProviderSelector::Named { id: "fixed".into() },
-            scopes: vec![],
-            auth_params: vec![],
-            open_browser: false,
-            browser: None,
-            timeout_secs: Some(30),
-        })
-    };
+    let link = || support::link_request("fixed");
     let mut first = start(&f.service, link());
     let url = authorize_url(&mut first).await;
     assert!(url.contains(&format!("127.0.0.1%3A{port}")), "the registered port is used");
