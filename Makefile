@@ -39,14 +39,18 @@ E2E_ENV := PIXY_TARGET_DIR="$(CARGO_TARGET_DIR)"
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 export PATH := $(CARGO_BIN):$(PATH)
 
-.PHONY: setup setup-apt setup-npm setup-tauri-driver setup-pytest build ui run test test-cargo \
+.PHONY: setup preflight setup-apt setup-npm setup-tauri-driver setup-pytest build ui run test test-cargo \
 	test-e2e test-package package bench fuzz
 
 ## setup ------------------------------------------------------------------------------------------
 
-setup: setup-apt setup-npm setup-tauri-driver setup-pytest
+setup: preflight setup-apt setup-npm setup-tauri-driver setup-pytest
 
-setup-apt:
+# What setup cannot install itself (Rust, Node.js, Python) must be there and new enough.
+preflight:
+	@tests/support/preflight.sh
+
+setup-apt: preflight
 	@missing=""; \
 	for p in $(APT_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -qx 'install ok installed' || missing="$$missing $$p"; \
@@ -57,16 +61,18 @@ setup-apt:
 		$(APT_GET) install -y $$missing; \
 	fi
 
-# npm ci runs only when node_modules is missing or older than the lock file (npm writes
+# Each lock file must name every optional package its locked packages name (the builds of rollup,
+# esbuild and the Tauri CLI for other platforms): `npm ci` refuses it otherwise, on a fresh machine
+# only. npm ci runs only when node_modules is missing or older than the lock file (npm writes
 # node_modules/.package-lock.json on every install).
-setup-npm: ui/node_modules/.package-lock.json tests/oidc/node_modules/.package-lock.json
+NPM_DIRS := ui tests/oidc
 
-ui/node_modules/.package-lock.json: ui/package-lock.json ui/package.json
-	tests/support/npm-ci.sh ui
-	@touch $@
+setup-npm: preflight
+	@node tests/support/npm-lock-complete.mjs $(NPM_DIRS)
+	@$(MAKE) --no-print-directory $(NPM_DIRS:%=%/node_modules/.package-lock.json)
 
-tests/oidc/node_modules/.package-lock.json: tests/oidc/package-lock.json tests/oidc/package.json
-	tests/support/npm-ci.sh tests/oidc
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
+	npm --prefix $* ci --no-audit --no-fund
 	@touch $@
 
 setup-tauri-driver:
