@@ -70,7 +70,7 @@ pub fn judge(query: Option<&str>, expected: &Expected) -> Verdict {
         }
     }
     if let Some(error) = error {
-        let description = description.map(|d| d.chars().take(300).collect::<String>());
+        let description = description.map(|d| crate::text::printable(&d, 300)).filter(|d| !d.is_empty());
         return Verdict::Finished(Err(provider_error(&error, description.as_deref())));
     }
     match code {
@@ -140,6 +140,14 @@ mod tests {
         assert_eq!(wrong.unwrap_err().kind, ErrorKind::AuthorizationFailed);
         let missing = finished(judge(Some("code=c&state=good-state"), &e));
         assert_eq!(missing.unwrap_err().kind, ErrorKind::AuthorizationFailed);
+    }
+
+    #[test]
+    fn a_provider_error_description_reaches_the_message_without_control_characters() {
+        let q = "error=server_error&error_description=down%1B%5B2J%1B%5D52%3Bc%3BZXZpbA%3D%3D%07now&state=good-state";
+        let err = finished(judge(Some(q), &expected(None))).unwrap_err();
+        assert!(!err.message.chars().any(char::is_control), "{:?}", err.message);
+        assert!(err.message.contains("down[2J]52;c;ZXZpbA==now"), "{:?}", err.message);
     }
 
     #[test]

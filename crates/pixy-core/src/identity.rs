@@ -21,6 +21,9 @@ pub struct Identity {
     pub label: String,
 }
 
+/// The longest label kept, in characters.
+const MAX_LABEL: usize = 200;
+
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
@@ -34,7 +37,12 @@ struct Claims {
 impl Claims {
     fn identity(self) -> Option<Identity> {
         let subject = self.sub.filter(|s| !s.is_empty())?;
-        let label = self.email.or(self.preferred_username).or(self.name).unwrap_or_else(|| subject.clone());
+        let label = [self.email, self.preferred_username, self.name]
+            .into_iter()
+            .flatten()
+            .map(|l| crate::text::printable(&l, MAX_LABEL))
+            .find(|l| !l.is_empty())
+            .unwrap_or_else(|| crate::text::printable(&subject, MAX_LABEL));
         Some(Identity { subject, label })
     }
 }
@@ -116,6 +124,16 @@ mod tests {
             from_id_token(&t, &provider()),
             Some(Identity { subject: "u1".into(), label: "a@example.com".into() })
         );
+    }
+
+    #[test]
+    fn escape_sequences_in_a_claim_never_reach_the_label() {
+        let t = jwt(
+            r#"{"iss":"https://id.example.com","aud":"cid","sub":"u1","email":"\u001b[2J\u001b]52;c;ZXZpbA==\u0007eve@example.com"}"#,
+        );
+        let label = from_id_token(&t, &provider()).unwrap().label;
+        assert!(!label.chars().any(char::is_control), "a terminal would act on {label:?}");
+        assert!(label.ends_with("eve@example.com"), "the readable part stays: {label:?}");
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! - ports: port 0 by default, or the provider's registered ports tried in order; when every one
 //!   is busy the error names the port and, where the OS tells, the process holding it;
 //! - requests: only `GET` on the exact callback path is considered; other paths get 404, other
-//!   methods 405, and the flow keeps waiting; `Host` must be the redirect host:port in use; a
-//!   request carrying `Origin` is refused (DNS rebinding and cross-site requests);
+//!   methods 405, and the flow keeps waiting; the request's authority must be the redirect
+//!   host:port in use — the one in an absolute-form target (`GET http://host/...`), which wins
+//!   over `Host` (RFC 9112 §3.2.2), else `Host`; a request carrying `Origin` is refused (DNS
+//!   rebinding and cross-site requests);
 //! - state: it decides before anything else ([`crate::callback::judge`]), in constant time; a
 //!   stray request gets a 400 page and never ends the flow; `error=` counts only with a valid
 //!   state; RFC 9207 `iss` is compared when the provider advertises it;
@@ -323,8 +325,9 @@ pub struct Decision {
     pub outcome: Option<std::result::Result<AuthCode, Error>>,
 }
 
-/// Decides on one request from its method, target (path and query), `Host` and whether it
-/// carries `Origin`. Pure, so it is unit-tested and fuzzed directly.
+/// Decides on one request from its method, target (origin-form `/path?query` or absolute-form
+/// `http://authority/path?query`), `Host` and whether it carries `Origin`. Pure, so it is
+/// unit-tested and fuzzed directly.
 pub fn decide(
     method: &Method,
     target: &str,
@@ -336,7 +339,14 @@ pub fn decide(
 ) -> Decision {
     let refuse =
         |status, heading, text: &str| Decision { status, ok: false, heading, text: text.to_string(), outcome: None };
-    if !host.is_some_and(|h| h.eq_ignore_ascii_case(expected_host)) {
+    let (authority, target) = match target.strip_prefix('/') {
+        Some(_) => (host, target),
+        None => match absolute_form(target) {
+            Some((authority, rest)) => (Some(authority), rest),
+            None => (None, target),
+        },
+    };
+    if !authority.is_some_and(|h| h.eq_ignore_ascii_case(expected_host)) {
         return refuse(StatusCode::BAD_REQUEST, "Wrong address", "This address is not Pixy's sign-in listener.");
     }
     if has_origin {
@@ -382,11 +392,25 @@ pub fn decide(
     }
 }
 
+/// The authority and the `/path?query` of an `http://` absolute-form target; `None` for any
+/// other scheme or form, which the listener never serves.
+fn absolute_form(target: &str) -> Option<(&str, &str)> {
+    let scheme_end = target.find("://")?;
+    if !target[..scheme_end].eq_ignore_ascii_case("http") {
+        return None;
+    }
+    let rest = &target[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    path.starts_with('/').then_some((authority, path))
+}
+
 fn respond(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let host = req.headers().get(hyper::header::HOST).and_then(|h| h.to_str().ok());
-    let target = req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    // The whole target as received: an absolute-form one keeps its scheme and authority.
+    let target = req.uri().to_string();
     let has_origin = req.headers().contains_key(hyper::header::ORIGIN);
-    let decision = decide(req.method(), target, host, has_origin, &shared.host, &shared.path, &shared.expected);
+    let decision = decide(req.method(), &target, host, has_origin, &shared.host, &shared.path, &shared.expected);
     if let Some(outcome) = decision.outcome {
         if let Some(tx) = shared.outcome.lock().expect("outcome lock").take() {
             let _ = tx.send(outcome);
@@ -578,5 +602,37 @@ mod tests {
             StatusCode::NOT_FOUND
         );
         assert!(d(Method::GET, "/callback?code=c&state=s2", Some("127.0.0.1:9"), false).outcome.is_none());
+    }
+
+    #[test]
+    fn an_absolute_form_target_is_judged_by_its_own_authority_not_by_host() {
+        let e = Expected { state: State::new("s1"), issuer: None };
+        let d = |t: &str, h: Option<&str>| decide(&Method::GET, t, h, false, "127.0.0.1:9", "/callback", &e);
+        for foreign in [
+            "http://evil.com/callback?code=c&state=s1",
+            "http://evil.com:9/callback?code=c&state=s1",
+            "http://user@127.0.0.1:9/callback?code=c&state=s1",
+            "https://127.0.0.1:9/callback?code=c&state=s1",
+            "127.0.0.1:9",
+            "*",
+        ] {
+            let decision = d(foreign, Some("127.0.0.1:9"));
+            assert_eq!(decision.status, StatusCode::BAD_REQUEST, "{foreign} names another authority");
+            assert!(decision.outcome.is_none(), "{foreign} must not end the flow");
+        }
+        let ours = d("http://127.0.0.1:9/callback?code=c&state=s1", Some("evil.com"));
+        assert_eq!(ours.status, StatusCode::OK, "the target's authority wins over Host (RFC 9112 §3.2.2)");
+    }
+
+    #[tokio::test]
+    async fn the_listener_refuses_an_absolute_target_for_another_host_even_with_the_right_host_header() {
+        let r = receiver().await;
+        let a = addr(&r);
+        let foreign =
+            raw(&a, format!("GET http://evil.com/callback?code=stolen&state=s1 HTTP/1.1\r\nHost: {a}\r\n\r\n")).await;
+        assert!(foreign.starts_with("HTTP/1.1 400"), "another authority is refused: {foreign}");
+        let ok = get(&a, "/callback?code=the-code&state=s1", "").await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "the flow was still waiting: {ok}");
+        assert_eq!(r.wait().await.unwrap().expose(), "the-code");
     }
 }

@@ -143,18 +143,78 @@ pub fn sibling_binary(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
+/// What the daemon keeps of the environment of the client that starts it: the session it serves
+/// (display, bus, XDG dirs, desktop, for the tray, the keyring and the browser launcher), how it
+/// reaches the network (proxies, CA files), `$BROWSER`, the locale, and Pixy's own settings. The
+/// rest of whichever client came first — its secrets, its tools' settings — is not the daemon's.
+const DAEMON_ENV: &[&str] = &[
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "PATH",
+    "TMPDIR",
+    "TZ",
+    "LANG",
+    "LANGUAGE",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XAUTHORITY",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "DESKTOP_SESSION",
+    "KDE_FULL_SESSION",
+    "KDE_SESSION_VERSION",
+    "GNOME_DESKTOP_SESSION_ID",
+    "BROWSER",
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+/// Whole families kept by prefix: XDG base and session variables, locale categories, Pixy's own.
+const DAEMON_ENV_PREFIXES: &[&str] = &["XDG_", "LC_", "PIXY_"];
+
+/// Whether the daemon inherits the variable `name` from the client that starts it.
+fn daemon_keeps(name: &str) -> bool {
+    DAEMON_ENV.contains(&name) || DAEMON_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Opens the daemon's log for appending: mode 0600 in a 0700 directory, since another local
+/// user has no business reading what the daemon did. A log left wider by an older Pixy is
+/// narrowed.
+fn open_log() -> Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = paths::state_dir_private()?.join("daemon.log");
+    let fail =
+        |e: std::io::Error| Error::new(ErrorKind::DaemonUnavailable, format!("cannot open {}: {e}", path.display()));
+    let log = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path).map_err(fail)?;
+    if log.metadata().map_err(fail)?.permissions().mode() & 0o077 != 0 {
+        log.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+    }
+    Ok(log)
+}
+
 fn start_daemon() -> Result<()> {
     use std::os::unix::process::CommandExt;
-    let log_dir = paths::state_dir();
-    let _ = std::fs::create_dir_all(&log_dir);
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path());
-    let (out, err) = match log {
+    // A log that cannot be opened privately is not written at all; the daemon still starts.
+    let (out, err) = match open_log() {
         Ok(f) => (f.try_clone().map(Into::into).unwrap_or(std::process::Stdio::null()), f.into()),
         Err(_) => (std::process::Stdio::null(), std::process::Stdio::null()),
     };
     let binary = pixy_binary();
     let mut command = std::process::Command::new(&binary);
     command.arg("daemon").stdin(std::process::Stdio::null()).stdout(out).stderr(err);
+    // A neutral world: not the client's working directory (it would keep that mount busy), and
+    // only the variables the daemon needs.
+    command
+        .current_dir("/")
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(name, _)| name.to_str().is_some_and(daemon_keeps)));
     // SAFETY: setsid is async-signal-safe; it detaches the daemon from the client's session so
     // closing a terminal or the window does not end it.
     unsafe {
@@ -170,4 +230,33 @@ fn start_daemon() -> Result<()> {
         let _ = child.wait();
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daemon_keeps_the_session_network_and_browser_variables_and_nothing_else() {
+        for kept in [
+            "DISPLAY",
+            "WAYLAND_DISPLAY",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "XDG_RUNTIME_DIR",
+            "XDG_CURRENT_DESKTOP",
+            "https_proxy",
+            "NO_PROXY",
+            "BROWSER",
+            "LANG",
+            "LC_ALL",
+            "PIXY_LOG",
+        ] {
+            assert!(daemon_keeps(kept), "{kept} is part of the session the daemon serves");
+        }
+        for dropped in
+            ["GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "PWD", "OLDPWD", "LD_PRELOAD", "SSH_AUTH_SOCK", "xdg_x"]
+        {
+            assert!(!daemon_keeps(dropped), "{dropped} belongs to the client that happened to start the daemon");
+        }
+    }
 }

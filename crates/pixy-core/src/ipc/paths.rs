@@ -53,6 +53,13 @@ pub fn state_dir() -> PathBuf {
     env_dir("XDG_STATE_HOME").unwrap_or_else(|| home().join(".local/state")).join("pixy")
 }
 
+/// The state directory, created 0700 and checked to be ours and private: the log lives there.
+pub fn state_dir_private() -> Result<PathBuf> {
+    let dir = state_dir();
+    ensure_private_dir(&dir)?;
+    Ok(dir)
+}
+
 #[cfg(unix)]
 fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
