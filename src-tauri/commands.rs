@@ -74,7 +74,7 @@ pub async fn providers() -> Result<Vec<ProviderView>, Error> {
 #[tauri::command]
 pub async fn accounts() -> Result<Vec<AccountView>, Error> {
     match ask(Request::Status).await? {
-        Event::Status { accounts } => Ok(accounts.into_iter().map(AccountView::from).collect()),
+        Event::Status { accounts, .. } => Ok(accounts.into_iter().map(AccountView::from).collect()),
         other => Err(unexpected(&other)),
     }
 }

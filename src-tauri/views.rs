@@ -17,11 +17,13 @@ pub struct ProviderView {
     pub host: String,
     /// The embedded demo provider, which the UI labels as such.
     pub demo: bool,
+    /// Why the definition in providers.toml cannot be used; such a provider is shown as broken.
+    pub problem: Option<String>,
 }
 
 impl From<ProviderSummary> for ProviderView {
     fn from(p: ProviderSummary) -> Self {
-        ProviderView { host: host_of(&p.issuer), id: p.id, label: p.label, demo: p.demo }
+        ProviderView { host: host_of(&p.issuer), id: p.id, label: p.label, demo: p.demo, problem: p.problem }
     }
 }
 
@@ -68,6 +70,7 @@ mod tests {
             label: "Corp ID".into(),
             issuer: "https://id.corp.example:8443/realms/staff".into(),
             demo: false,
+            problem: None,
         });
         assert_eq!(view.host, "id.corp.example", "the UI names where one signs in, not the issuer's path");
     }

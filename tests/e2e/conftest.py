@@ -327,6 +327,10 @@ class OidcServer:
                                      headers={"Authorization": f"Bearer {token}"})
         return self._open(req)
 
+    def last_code_exchange(self):
+        """The code and code_verifier of the latest authorization_code request (test route)."""
+        return self._get_json("/_test/last-code-exchange")
+
     def counters(self):
         """Token-endpoint requests per grant type, revocations, introspections (test route)."""
         return self._get_json("/_test/counters")

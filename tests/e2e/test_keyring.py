@@ -1,6 +1,8 @@
 """Tokens live in the OS keyring only: the real Secret Service (gnome-keyring) of the session that
 tests/support/with-session.sh provides, checked from outside with D-Bus and secret-tool."""
 
+import json
+import subprocess
 import time
 
 from conftest import KEYRING_SERVICE, keyring_items, oidc_link_args, pixy_keyring_items
@@ -82,3 +84,22 @@ def test_missing_secret_service_fails_before_the_browser_opens(pixy, oidc):
     time.sleep(1.0)  # a browser the daemon spawned would have touched the marker by now
     assert not pixy.approve_marker.exists(), "the browser must never be opened when tokens cannot be stored"
     assert oidc.counters()["token_requests"] == exchanges_before, "nothing may reach the token endpoint"
+
+
+def test_links_started_at_once_never_report_a_missing_keyring(pixy):
+    # Each link proves the keyring writable before its browser opens; twenty at once must not
+    # collide on one probe entry. The links replace one another (one sign-in per provider at a
+    # time) or time out; none may say the keyring is gone.
+    assert pixy.run("status").returncode == 0, "the daemon is up before the links race"
+    procs = [subprocess.Popen([pixy.bin, "link", "demo", "--no-browser", "--timeout", "3", "--json"], env=pixy.env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(20)]
+    ends = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=60)
+        ends.append(json.loads(out.splitlines()[-1]))
+    kinds = [end.get("kind") for end in ends]
+    assert not [k for k in kinds if k and k.startswith("keyring")], f"a link reported a keyring failure: {ends}"
+    assert set(kinds) <= {"cancelled", "timeout"}, f"each link was replaced or timed out: {kinds}"
+    leftovers = [i["username"] for i in keyring_items(service=KEYRING_SERVICE) if i.get("username", "").startswith("probe")]
+    assert not leftovers, f"every probe entry is deleted again: {leftovers}"

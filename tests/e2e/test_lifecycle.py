@@ -427,6 +427,24 @@ def test_relinking_revokes_the_refresh_token_it_replaced(pixy, oidc_factory):
         f"one account, connected: {pixy.status_accounts()}"
 
 
+def test_a_relink_that_brings_no_refresh_token_keeps_none_of_the_old_sign_in(pixy, oidc_factory):
+    server = oidc_factory(OIDC_ACCESS_TTL=60)
+    account_id = link(pixy, server)["id"]
+    assert secret(account_id, "refresh_token"), "the first link (offline_access) stores a refresh token"
+
+    # Without offline_access the provider issues no refresh token.
+    proc, events = pixy.run_json("link", "--issuer", server.issuer, "--client-id", "pixy-test",
+                                 "--scope", "openid", "--scope", "email", "--auth-param", "prompt=consent")
+    assert events and events[-1]["event"] == "linked", f"the re-link succeeds: {events}\n{proc.stderr}"
+    assert events[-1]["account"]["id"] == account_id
+    assert secret(account_id, "refresh_token") is None, \
+        "a token set is written whole: the replaced (and revoked) refresh token must not stay behind"
+    code, answer, stderr = token(pixy, account_id)
+    assert code == 0 and answer.get("event") == "token", f"the new access token is handed out: {shown(answer)} {stderr}"
+    [listed] = [a for a in pixy.status_accounts() if a["id"] == account_id]
+    assert listed["status"] == "connected", f"nothing refreshes with a dead token: {listed}"
+
+
 def test_relinking_in_the_same_browser_session_reports_the_ended_sign_in_once(pixy, oidc_factory, tmp_path):
     """oidc-provider gives a sign-in in the same browser session the grant of the one before, and
     revoking a refresh token ends its whole grant: revoking the replaced token ends the new one.

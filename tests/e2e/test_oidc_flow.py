@@ -102,6 +102,32 @@ def test_unlink_revokes_the_token_and_forgets_the_account(pixy, oidc):
     assert token not in again.stdout
 
 
+def test_unlink_revokes_where_only_the_rfc8414_metadata_names_the_revocation_endpoint(pixy, oidc_factory):
+    server = oidc_factory(OIDC_REVOCATION_METADATA="rfc8414")
+    assert "revocation_endpoint" not in server.metadata, "OpenID discovery must not name it in this mode"
+    account = assert_linked(*link_oidc(pixy, server))
+    token = pixy.run("token", account["id"]).stdout.strip()
+    proc, events = pixy.run_json("unlink", account["id"])
+    assert proc.returncode == 0 and events[-1]["event"] == "unlinked", f"{events}\n{proc.stderr}"
+    assert events[-1]["revocation"] == "revoked", f"the RFC 8414 document's endpoint was used: {events[-1]}"
+    assert events[-1]["revoked"] is True
+    assert server.introspect(token).get("active") is False, "the token is revoked at the provider"
+
+
+def test_unlink_says_so_when_a_provider_offers_no_revocation_at_all(pixy, oidc_factory):
+    server = oidc_factory(OIDC_REVOCATION_METADATA="none")
+    account = assert_linked(*link_oidc(pixy, server))
+    proc, events = pixy.run_json("unlink", account["id"])
+    assert proc.returncode == 0 and events[-1]["event"] == "unlinked", f"{events}\n{proc.stderr}"
+    assert events[-1]["revocation"] == "no_endpoint", f"nothing could be asked: {events[-1]}"
+    words = pixy.run("status").stdout  # the account is gone either way
+    assert account["id"] not in words
+    server2_account = assert_linked(*link_oidc(pixy, server))
+    said = pixy.run("unlink", server2_account["id"]).stdout
+    assert "no revocation endpoint" in said and "did not confirm" not in said, \
+        f"the person is told exactly why nothing was revoked: {said!r}"
+
+
 def test_no_browser_link_times_out_without_opening_the_browser(pixy, oidc):
     started = time.monotonic()
     proc, events = link_oidc(pixy, oidc, "--no-browser", "--timeout", "2", timeout=60)

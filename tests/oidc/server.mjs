@@ -6,6 +6,9 @@
 // Environment:
 //   OIDC_ACCESS_TTL   access-token lifetime in seconds (default 3600), for refresh tests
 //   OIDC_REFRESH_TTL  refresh-token lifetime in seconds (default 14 days)
+//   OIDC_REVOCATION_METADATA  where the revocation endpoint is published: "openid" (default: in
+//                     OpenID discovery), "rfc8414" (only in /.well-known/oauth-authorization-server,
+//                     as some providers do) or "none" (nowhere; the endpoint still answers)
 //
 // Clients:
 //   pixy-test  native public client (PKCE required, as oidc-provider does for every public client),
@@ -15,6 +18,9 @@
 // Test-only routes (never part of a real provider):
 //   GET /_test/counters  -> {"token_requests": {GRANT_TYPE: n}, "token_errors": {GRANT_TYPE: n},
 //                            "revocations": n, "introspections": n}
+//   GET /_test/last-code-exchange -> {"code": ..., "code_verifier": ...} of the latest
+//                            authorization_code request, so a test can look for those secrets in
+//                            Pixy's logs and output (they are never printed here)
 //
 // Errors of the token, revocation, introspection, userinfo and authorization endpoints are
 // logged to stderr: oidc-provider answers with a generic message and keeps the cause for its log.
@@ -44,12 +50,18 @@ function seconds(name, fallback) {
 
 const accessTtl = seconds('OIDC_ACCESS_TTL', 3600);
 const refreshTtl = seconds('OIDC_REFRESH_TTL', 14 * 24 * 3600);
+const revocationMetadata = process.env.OIDC_REVOCATION_METADATA || 'openid';
+if (!['openid', 'rfc8414', 'none'].includes(revocationMetadata)) {
+  console.error(`server.mjs: OIDC_REVOCATION_METADATA must be openid, rfc8414 or none, got ${revocationMetadata}`);
+  process.exit(2);
+}
 
 // A fresh signing key per run: nothing secret is committed, and no development keystore warning.
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' };
 
 const counters = { token_requests: {}, token_errors: {}, revocations: 0, introspections: 0 };
+let lastCodeExchange = {};
 
 function bump(map, key) {
   map[key] = (map[key] ?? 0) + 1;
@@ -110,10 +122,31 @@ server.listen(port, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, configuration);
 
+  // Where the revocation endpoint is published. The RFC 8414 document, when served, is the
+  // provider's own discovery document.
+  provider.use(async (ctx, next) => {
+    const rfc8414 = ctx.method === 'GET' && ctx.path === '/.well-known/oauth-authorization-server';
+    if (rfc8414 && revocationMetadata === 'rfc8414') {
+      ctx.path = '/.well-known/openid-configuration';
+      await next();
+      return;
+    }
+    await next();
+    if (ctx.oidc?.route === 'discovery' && revocationMetadata !== 'openid' && ctx.body) {
+      const { revocation_endpoint: _, ...rest } = ctx.body;
+      ctx.body = rest;
+    }
+  });
+
   provider.use(async (ctx, next) => {
     if (ctx.method === 'GET' && ctx.path === '/_test/counters') {
       ctx.set('Cache-Control', 'no-store');
       ctx.body = counters;
+      return;
+    }
+    if (ctx.method === 'GET' && ctx.path === '/_test/last-code-exchange') {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = lastCodeExchange;
       return;
     }
     await next();
@@ -121,6 +154,10 @@ server.listen(port, '127.0.0.1', () => {
     if (route === 'token') {
       const grant = ctx.oidc.params?.grant_type ?? ctx.oidc.body?.grant_type ?? 'unknown';
       bump(counters.token_requests, grant);
+      if (grant === 'authorization_code') {
+        const params = ctx.oidc.params ?? {};
+        lastCodeExchange = { code: params.code, code_verifier: params.code_verifier };
+      }
       if (ctx.status >= 400) bump(counters.token_errors, grant);
       console.error(`token request grant_type=${grant} status=${ctx.status}`);
     } else if (route === 'revocation') {

@@ -14,6 +14,8 @@ export interface Provider {
   host: string;
   /** The embedded demo provider: a fixture, never a real account. */
   demo: boolean;
+  /** Why its definition in providers.toml cannot be used: shown as broken, with no Connect. */
+  problem?: string | null;
 }
 
 export type AccountStatus = "connected" | "refreshing" | "expired" | "needs_relink" | "error";

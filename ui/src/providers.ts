@@ -26,6 +26,9 @@ export function renderProviders(
 ): void {
   const busy = flow.phase === "waiting";
   const rows = ordered(providers).map((provider) => {
+    if (provider.problem) {
+      return renderBroken(provider, provider.problem);
+    }
     const connect = el(
       "button",
       { type: "button", class: "primary", "data-action": "connect", disabled: busy },
@@ -56,4 +59,20 @@ export function renderProviders(
     rows.push(el("li", { class: "empty muted" }, "No providers are configured."));
   }
   list.replaceChildren(...rows);
+}
+
+/** A definition in providers.toml that cannot be used: listed, marked broken, with the reason
+ * (file, line and what is wrong) and no way to connect until it is fixed. */
+function renderBroken(provider: Provider, problem: string): HTMLElement {
+  const name = el("span", { class: "name" }, provider.label, el("span", { class: "tag broken" }, "Broken"));
+  return el(
+    "li",
+    { class: "provider broken", "data-provider-id": provider.id, "data-broken": "true" },
+    el(
+      "div",
+      { class: "row" },
+      el("span", { class: "avatar", "aria-hidden": "true" }, "!"),
+      el("div", { class: "who" }, name, el("span", { class: "muted small problem" }, problem)),
+    ),
+  );
 }

@@ -40,6 +40,9 @@ fn init_logging() {
 /// Runs the daemon until asked to stop.
 pub async fn run(args: DaemonArgs) -> ExitCode {
     init_logging();
+    // Whoever started it, the daemon keeps no directory of theirs busy.
+    let _ = std::env::set_current_dir("/");
+    server::raise_open_file_limit();
     let lock = match server::acquire_lock() {
         Ok(lock) => lock,
         Err(e) => {

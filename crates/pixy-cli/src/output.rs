@@ -1,6 +1,7 @@
 //! How the CLI prints the daemon's events: one JSON object per line, or sentences for a person.
 
 use pixy_core::ipc::{AccountStatus, AccountSummary, Event};
+use pixy_core::revoke::Revocation;
 
 /// Prints one event as a JSON line on stdout.
 pub fn json(event: &Event) {
@@ -11,34 +12,60 @@ pub fn json(event: &Event) {
 pub fn human(event: &Event) {
     match event {
         Event::Linked { account } => println!("Linked {} ({}) as {}", account.label, account.provider, account.id),
-        Event::Status { accounts } if accounts.is_empty() => {
-            println!("No linked accounts. Link one with `pixy link demo` or `pixy link PROVIDER`.")
-        }
-        Event::Status { accounts } => {
-            let width = accounts.iter().map(|a| a.id.len()).max().unwrap_or(0);
-            for a in accounts {
-                println!("{:width$}  {:<12}  {}  ({})", a.id, status_word(a), a.label, a.provider);
-                if let Some(reason) = &a.reason {
-                    println!("{:width$}  {reason}", "");
-                }
+        Event::Status { accounts, problem } => {
+            if let Some(problem) = problem {
+                eprintln!("warning: {problem}");
             }
+            status(accounts);
         }
+
         Event::Providers { providers } => {
             let width = providers.iter().map(|p| p.id.len()).max().unwrap_or(0);
             for p in providers {
-                let note = if p.demo { "  — demo provider, not a real account" } else { "" };
-                println!("{:width$}  {}  {}{note}", p.id, p.label, p.issuer);
+                match &p.problem {
+                    Some(problem) => println!("{:width$}  broken: {problem}", p.id),
+                    None => {
+                        let note = if p.demo { "  — demo provider, not a real account" } else { "" };
+                        println!("{:width$}  {}  {}{note}", p.id, p.label, p.issuer);
+                    }
+                }
             }
         }
         Event::Token { access_token, .. } => println!("{}", access_token.expose()),
-        Event::Unlinked { account, revoked: true } => println!("Unlinked {account}; the provider revoked its tokens."),
-        Event::Unlinked { account, revoked: false } => {
-            println!("Unlinked {account}; its tokens are deleted here, but the provider did not confirm revoking them.")
-        }
+        Event::Unlinked { account, revocation, .. } => println!("Unlinked {account}; {}", unlinked_words(*revocation)),
         Event::Pong { version, pid } => println!("pixy daemon {version} (pid {pid})"),
         Event::ShuttingDown => println!("The daemon is stopping."),
         Event::Error { message, .. } => eprintln!("error: {message}"),
         Event::Authorize { .. } | Event::Waiting { .. } | Event::Exchanging => {}
+    }
+}
+
+fn status(accounts: &[AccountSummary]) {
+    if accounts.is_empty() {
+        println!("No linked accounts. Link one with `pixy link demo` or `pixy link PROVIDER`.");
+        return;
+    }
+    let width = accounts.iter().map(|a| a.id.len()).max().unwrap_or(0);
+    for a in accounts {
+        println!("{:width$}  {:<12}  {}  ({})", a.id, status_word(a), a.label, a.provider);
+        if let Some(reason) = &a.reason {
+            println!("{:width$}  {reason}", "");
+        }
+    }
+}
+
+fn unlinked_words(revocation: Revocation) -> &'static str {
+    match revocation {
+        Revocation::Revoked => "the provider revoked its tokens.",
+        Revocation::NotConfirmed => "its tokens are deleted here, but the provider did not confirm revoking them.",
+        Revocation::NoEndpoint => {
+            "its tokens are deleted here. The provider offers no way to revoke them (no revocation endpoint \
+             in its metadata), so they stay valid there until they expire."
+        }
+        Revocation::NotAsked => {
+            "its tokens are deleted here, but the provider could not be asked to revoke them (its definition \
+             could not be used)."
+        }
     }
 }
 

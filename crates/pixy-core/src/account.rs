@@ -1,9 +1,12 @@
 //! Account records and the account index: the non-secret half of a linked account.
 //!
 //! The index is a JSON file (`accounts.json` in Pixy's config directory) with a schema version,
-//! written atomically (temp file, fsync, rename) with mode 0600. A file that cannot be read as an
-//! index is moved aside (`accounts.json.corrupt-TIMESTAMP`) with a logged message, never
-//! overwritten. Secrets never go here: they live in the [`crate::store`].
+//! written atomically (temp file, fsync, rename) with mode 0600. Reading it recovers what can be
+//! recovered: an account that cannot be read costs only itself, and a value this version does not
+//! know (a status, an error kind) degrades that one field. Whatever is lost is said, for
+//! `pixy status` and the window to show, and the file as it was is kept beside the index
+//! (`accounts.json.corrupt-TIMESTAMP`), never overwritten. An index of a newer schema is refused
+//! and left alone. Secrets never go here: they live in the [`crate::store`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::protocol::{AccountStatus, AccountSummary};
+use crate::provider::Provider;
 
 const SCHEMA_VERSION: u32 = 1;
 
@@ -33,12 +37,17 @@ pub struct AccountRecord {
     pub obtained_at: u64,
     /// When the access token expires (Unix seconds), if known.
     pub expires_at: Option<u64>,
-    /// Connection status.
+    /// Connection status (an unknown one reads as `Error`, which the scheduler retries).
+    #[serde(deserialize_with = "lenient::status")]
     pub status: AccountStatus,
     /// The provider's issuer, to find it again (ad-hoc providers are not in providers.toml).
     pub issuer: String,
     /// The client id the tokens were issued to.
     pub client_id: String,
+    /// The endpoints the account was linked with, so it can refresh and revoke on its own when
+    /// its provider's definition is broken or gone (absent in indexes of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Endpoints>,
     /// Whether a refresh token is stored.
     #[serde(default)]
     pub has_refresh_token: bool,
@@ -49,8 +58,8 @@ pub struct AccountRecord {
     /// Why the status is what it is (NeedsRelink, Error).
     #[serde(default)]
     pub reason: Option<String>,
-    /// The kind of the last refresh failure, until a refresh succeeds.
-    #[serde(default)]
+    /// The kind of the last refresh failure, until a refresh succeeds (an unknown one reads as none).
+    #[serde(default, deserialize_with = "lenient::error_kind")]
     pub last_error: Option<crate::error::ErrorKind>,
     /// The provider ended a new sign-in of this account when the refresh token it replaced was
     /// revoked (one grant for both): re-linking it leaves the replaced tokens to expire instead.
@@ -58,7 +67,57 @@ pub struct AccountRecord {
     pub revocation_ends_grant: bool,
 }
 
+/// The provider endpoints an account needs after its link.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoints {
+    /// Where a sign-in starts.
+    pub authorization_endpoint: String,
+    /// Where tokens are refreshed.
+    pub token_endpoint: String,
+    /// Where tokens are revoked, if the provider has one.
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    /// Where the account's identity and a token's validity are checked, if the provider has one.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+}
+
+impl Endpoints {
+    /// The endpoints of `provider`.
+    pub fn of(provider: &Provider) -> Endpoints {
+        Endpoints {
+            authorization_endpoint: provider.authorization_endpoint.clone(),
+            token_endpoint: provider.token_endpoint.clone(),
+            revocation_endpoint: provider.revocation_endpoint.clone(),
+            userinfo_endpoint: provider.userinfo_endpoint.clone(),
+        }
+    }
+}
+
 impl AccountRecord {
+    /// The provider as this account was linked with it: enough to refresh, check and revoke its
+    /// tokens; `None` for an account linked before endpoints were kept.
+    pub fn linked_provider(&self) -> Option<Provider> {
+        let endpoints = self.endpoints.clone()?;
+        let provider = Provider {
+            id: self.provider.clone(),
+            label: self.provider.clone(),
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            authorization_endpoint: endpoints.authorization_endpoint,
+            token_endpoint: endpoints.token_endpoint,
+            revocation_endpoint: endpoints.revocation_endpoint,
+            userinfo_endpoint: endpoints.userinfo_endpoint,
+            default_scopes: self.scopes.clone(),
+            auth_params: Vec::new(),
+            iss_parameter_supported: false,
+            demo: false,
+            loopback: Default::default(),
+        };
+        // An index edited by hand gets the same endpoint rules as a provider definition.
+        provider.check().ok().map(|()| provider)
+    }
+
     /// The id of the account of `subject` at `provider` (same person, same id).
     pub fn id_for(provider: &str, issuer: &str, subject: &str) -> String {
         let digest = Sha256::digest(format!("{provider}\0{issuer}\0{subject}").as_bytes());
@@ -71,11 +130,12 @@ impl AccountRecord {
         AccountSummary {
             id: self.id.clone(),
             provider: self.provider.clone(),
-            label: self.label.clone(),
+            // An index written before labels were cleaned may still hold a provider's escapes.
+            label: crate::text::printable(&self.label, 200),
             status: self.status,
             expires_at: self.expires_at,
             scopes: self.scopes.clone(),
-            reason: self.reason.clone(),
+            reason: self.reason.as_deref().map(|r| crate::text::printable(r, 500)),
             last_error: self.last_error,
         }
     }
@@ -99,10 +159,37 @@ impl AccountRecord {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct IndexFile {
+/// Values of a newer or damaged index that this version does not know read as a safe default.
+mod lenient {
+    use serde::{Deserialize, Deserializer};
+
+    use crate::error::ErrorKind;
+    use crate::ipc::protocol::AccountStatus;
+
+    pub fn status<'de, D: Deserializer<'de>>(d: D) -> Result<AccountStatus, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(serde_json::from_value(value).unwrap_or(AccountStatus::Error))
+    }
+
+    pub fn error_kind<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ErrorKind>, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        Ok(serde_json::from_value(value).ok())
+    }
+}
+
+#[derive(Serialize)]
+struct IndexFile<'a> {
     version: u32,
-    accounts: Vec<AccountRecord>,
+    accounts: &'a [AccountRecord],
+}
+
+/// What reading the index found.
+#[derive(Debug, Default, PartialEq)]
+pub struct LoadedIndex {
+    /// The accounts that could be read.
+    pub accounts: Vec<AccountRecord>,
+    /// What could not be read, in a sentence for the person; `None` when nothing was lost.
+    pub problem: Option<String>,
 }
 
 /// The index file.
@@ -122,41 +209,76 @@ impl AccountIndex {
         &self.path
     }
 
-    /// Reads the accounts; a missing file is no accounts, a corrupt one is moved aside.
-    pub fn load(&self) -> Result<Vec<AccountRecord>> {
+    /// Reads the accounts: a missing file is no accounts; a damaged one gives what can be read,
+    /// says what was lost and keeps a copy of it aside; a newer one is an error.
+    pub fn load(&self) -> Result<LoadedIndex> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LoadedIndex::default()),
             Err(e) => return Err(io_error(&self.path, &e)),
         };
-        match serde_json::from_slice::<IndexFile>(&bytes) {
-            Ok(file) if file.version == SCHEMA_VERSION => Ok(file.accounts),
-            Ok(file) => Err(Error::new(
-                ErrorKind::Internal,
-                format!(
-                    "{} has schema version {}, newer than this Pixy understands ({SCHEMA_VERSION}); upgrade Pixy",
-                    self.path.display(),
-                    file.version
-                ),
-            )),
-            Err(e) => {
-                let aside = self.path.with_extension(format!("json.corrupt-{}", crate::exchange::now()));
-                std::fs::rename(&self.path, &aside).map_err(|e| io_error(&self.path, &e))?;
-                tracing::warn!(
-                    error = %e,
-                    kept_at = %aside.display(),
-                    "the account index could not be read; it was kept aside and Pixy starts with no accounts"
-                );
-                Ok(Vec::new())
+        let document = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(document) => document,
+            Err(e) => return self.set_aside(&format!("it is not JSON ({e})"), Vec::new()),
+        };
+        match document.get("version").and_then(serde_json::Value::as_u64) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(v) if v > u64::from(SCHEMA_VERSION) => {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "{} has schema version {v}, newer than this Pixy understands ({SCHEMA_VERSION}); \
+                         upgrade Pixy (the file is left as it is)",
+                        self.path.display()
+                    ),
+                ))
+            }
+            Some(v) => {
+                return self.set_aside(&format!("its schema version {v} is not one Pixy ever wrote"), Vec::new())
+            }
+            None => return self.set_aside("it has no schema version", Vec::new()),
+        }
+        let Some(entries) = document.get("accounts").and_then(serde_json::Value::as_array) else {
+            return self.set_aside("it has no list of accounts", Vec::new());
+        };
+        let mut accounts = Vec::new();
+        let mut unreadable = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            match serde_json::from_value::<AccountRecord>(entry.clone()) {
+                Ok(record) => accounts.push(record),
+                Err(_) => unreadable.push(match entry.get("id").and_then(serde_json::Value::as_str) {
+                    Some(id) => crate::text::printable(id, 80),
+                    None => format!("#{}", i + 1),
+                }),
             }
         }
+        if unreadable.is_empty() {
+            return Ok(LoadedIndex { accounts, problem: None });
+        }
+        let why = format!("{} of its accounts could not be read ({})", unreadable.len(), unreadable.join(", "));
+        self.set_aside(&why, accounts)
+    }
+
+    /// Keeps a copy of a damaged index beside it, rewrites the index with the accounts that could
+    /// be read (so the next start does not lose them again), and says what was lost.
+    fn set_aside(&self, why: &str, accounts: Vec<AccountRecord>) -> Result<LoadedIndex> {
+        let aside = self.path.with_extension(format!("json.corrupt-{}", crate::exchange::now()));
+        std::fs::copy(&self.path, &aside).map_err(|e| io_error(&aside, &e))?;
+        self.save(&accounts)?;
+        let problem = format!(
+            "{} was damaged: {why}. Pixy kept it as {}; an account that was lost must be linked again.",
+            self.path.display(),
+            aside.display()
+        );
+        tracing::warn!(kept_at = %aside.display(), %problem, "the account index was damaged");
+        Ok(LoadedIndex { accounts, problem: Some(problem) })
     }
 
     /// Writes the accounts atomically with mode 0600.
     pub fn save(&self, accounts: &[AccountRecord]) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
-        let file = IndexFile { version: SCHEMA_VERSION, accounts: accounts.to_vec() };
+        let file = IndexFile { version: SCHEMA_VERSION, accounts };
         let json = serde_json::to_vec_pretty(&file).expect("records serialize");
         let tmp = self.path.with_extension(format!("json.tmp-{}", std::process::id()));
         let write = || -> std::io::Result<()> {
@@ -202,6 +324,7 @@ mod tests {
             status: AccountStatus::Connected,
             issuer: "http://i".into(),
             client_id: "c".into(),
+            endpoints: None,
             has_refresh_token: true,
             refresh_fingerprint: None,
             reason: None,
@@ -234,7 +357,7 @@ mod tests {
     fn saved_accounts_load_back_and_the_file_is_private() {
         let index = temp_index("roundtrip");
         index.save(&[record("a"), record("b")]).unwrap();
-        assert_eq!(index.load().unwrap(), vec![record("a"), record("b")]);
+        assert_eq!(index.load().unwrap().accounts, vec![record("a"), record("b")]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -248,7 +371,9 @@ mod tests {
         let index = temp_index("corrupt");
         std::fs::create_dir_all(index.path().parent().unwrap()).unwrap();
         std::fs::write(index.path(), b"{ not json").unwrap();
-        assert_eq!(index.load().unwrap(), Vec::new());
+        let loaded = index.load().unwrap();
+        assert_eq!(loaded.accounts, Vec::new());
+        assert!(loaded.problem.unwrap().contains("is not JSON"), "the person is told");
         let kept: Vec<_> = std::fs::read_dir(index.path().parent().unwrap())
             .unwrap()
             .filter_map(|e| e.ok())
@@ -256,6 +381,51 @@ mod tests {
             .collect();
         assert_eq!(kept.len(), 1, "the corrupt file is kept beside the index");
         assert_eq!(std::fs::read(kept[0].path()).unwrap(), b"{ not json");
+    }
+
+    fn kept_copies(index: &AccountIndex) -> usize {
+        std::fs::read_dir(index.path().parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
+            .count()
+    }
+
+    #[test]
+    fn one_unreadable_account_costs_only_itself_and_unknown_values_degrade_one_field() {
+        let index = temp_index("partial");
+        index.save(&[record("a"), record("b"), record("c")]).unwrap();
+        let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(index.path()).unwrap()).unwrap();
+        doc["accounts"][0]["status"] = "teleported".into();
+        doc["accounts"][0]["last_error"] = "cosmic_rays".into();
+        doc["accounts"][1].as_object_mut().unwrap().remove("subject");
+        std::fs::write(index.path(), serde_json::to_vec(&doc).unwrap()).unwrap();
+
+        let loaded = index.load().unwrap();
+        let ids: Vec<_> = loaded.accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"], "only the account missing a field is lost");
+        assert_eq!(loaded.accounts[0].status, AccountStatus::Error, "an unknown status degrades that field");
+        assert_eq!(loaded.accounts[0].last_error, None);
+        let problem = loaded.problem.expect("the loss is said");
+        assert!(problem.contains("1 of its accounts could not be read (b)"), "{problem}");
+        assert_eq!(kept_copies(&index), 1, "the file as it was is kept aside");
+        let again = index.load().unwrap();
+        assert_eq!((again.accounts.len(), again.problem), (2, None), "the index now holds what was readable");
+        assert_eq!(kept_copies(&index), 1);
+    }
+
+    #[test]
+    fn version_problems_are_named_for_what_they_are() {
+        let index = temp_index("versions");
+        std::fs::create_dir_all(index.path().parent().unwrap()).unwrap();
+        std::fs::write(index.path(), br#"{"version":0,"accounts":[]}"#).unwrap();
+        let problem = index.load().unwrap().problem.unwrap();
+        assert!(problem.contains("schema version 0 is not one Pixy ever wrote"), "not called newer: {problem}");
+
+        std::fs::write(index.path(), br#"{"version":99,"accounts":[]}"#).unwrap();
+        let err = index.load().unwrap_err();
+        assert!(err.message.contains("schema version 99, newer"), "{}", err.message);
+        assert_eq!(std::fs::read(index.path()).unwrap(), br#"{"version":99,"accounts":[]}"#, "left as it is");
     }
 
     #[test]

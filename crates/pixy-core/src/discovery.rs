@@ -1,8 +1,9 @@
 //! Authorization server metadata: OIDC Discovery with RFC 8414 as fallback and merge.
 //!
-//! Pixy asks `{issuer}/.well-known/openid-configuration` first. When that fails or lacks an
-//! endpoint, it asks RFC 8414's `/.well-known/oauth-authorization-server{path}` and fills the
-//! gaps (OIDC values win). The `issuer` in the document must equal the one asked for, or the
+//! Pixy asks `{issuer}/.well-known/openid-configuration` first. When that fails or lacks any
+//! field Pixy uses (an endpoint, the revocation endpoint, the PKCE methods), it asks RFC 8414's
+//! `/.well-known/oauth-authorization-server{path}` and fills the gaps (OIDC values win): some
+//! providers publish revocation only there. The `issuer` in the document must equal the one asked for, or the
 //! metadata is refused (a mix-up defence).
 
 use serde::Deserialize;
@@ -37,6 +38,11 @@ pub struct Metadata {
 impl Metadata {
     fn is_complete(&self) -> bool {
         self.authorization_endpoint.is_some() && self.token_endpoint.is_some()
+    }
+
+    /// Whether a field Pixy uses is missing, so the other document may have it.
+    fn has_gaps(&self) -> bool {
+        !self.is_complete() || self.revocation_endpoint.is_none() || self.code_challenge_methods_supported.is_empty()
     }
 
     /// Fills what `self` lacks from `other`.
@@ -87,7 +93,7 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata> 
     check_endpoint("issuer", issuer)?;
     let oidc = fetch(http, &oidc_url(issuer), issuer).await;
     let meta = match oidc {
-        Ok(meta) if meta.is_complete() => meta,
+        Ok(meta) if !meta.has_gaps() => meta,
         Ok(partial) => match fetch(http, &rfc8414_url(issuer)?, issuer).await {
             Ok(other) => partial.merge(other),
             Err(_) => partial,

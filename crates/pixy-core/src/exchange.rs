@@ -113,7 +113,9 @@ fn oauth_error(err: &RawError, grant: &str) -> Error {
     let description = err
         .error_description
         .as_deref()
-        .map(|d| format!(" ({})", d.chars().take(200).collect::<String>()))
+        .map(|d| crate::text::printable(d, 200))
+        .filter(|d| !d.is_empty())
+        .map(|d| format!(" ({d})"))
         .unwrap_or_default();
     if code == "invalid_grant" && grant == "refresh" {
         return Error::new(
@@ -142,20 +144,55 @@ pub fn parse_token_response(body: &[u8], endpoint: &str) -> Result<TokenSet> {
             ));
         }
     }
-    let expires_in = match raw.expires_in {
-        Some(serde_json::Value::Number(n)) => n.as_u64(),
-        // Some providers send the number as a string.
-        Some(serde_json::Value::String(s)) => s.parse().ok(),
-        _ => None,
+    let refresh_token = raw.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new);
+    let lifetime = match raw.expires_in.as_ref().map(lifetime_seconds) {
+        Some(Some(seconds)) => Some(seconds),
+        Some(None) => {
+            tracing::info!("the token response's expires_in is not a lifetime; it is treated as unknown");
+            None
+        }
+        None => None,
     };
-    Ok(TokenSet {
+    let mut tokens = TokenSet {
         access_token: AccessToken::new(access_token),
-        refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(RefreshToken::new),
+        refresh_token,
         id_token: raw.id_token.filter(|t| !t.is_empty()).map(IdToken::new),
-        // Clamped to a year: a nonsense value must not overflow or mean "forever".
-        expires_at: expires_in.map(|s| now() + s.min(365 * 24 * 3600)),
+        expires_at: lifetime.map(|s| now() + s),
         scopes: raw.scope.map(|s| s.split_whitespace().map(String::from).collect()),
-    })
+    };
+    if tokens.refresh_token.is_some() {
+        tokens.assume_short_lifetime_if_unknown();
+    }
+    Ok(tokens)
+}
+
+/// The longest lifetime believed: a longer one is nonsense, not "forever".
+const MAX_LIFETIME: u64 = 365 * 24 * 3600;
+
+/// What a token of unknown lifetime is taken to live, when it can be refreshed: short, so a
+/// token that does expire is never handed out dead for long.
+pub const ASSUMED_LIFETIME: u64 = 300;
+
+/// `expires_in` as whole seconds: a number or a numeric string (some providers send one), not
+/// negative and at most [`MAX_LIFETIME`]; `None` when it is not such a lifetime.
+fn lifetime_seconds(value: &serde_json::Value) -> Option<u64> {
+    let seconds = match value {
+        serde_json::Value::Number(n) => n.as_u64().map(|s| s as f64).or_else(|| n.as_f64())?,
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (seconds.is_finite() && (0.0..=MAX_LIFETIME as f64).contains(&seconds)).then_some(seconds as u64)
+}
+
+impl TokenSet {
+    /// A refreshable token whose provider did not say when it expires is refreshed after
+    /// [`ASSUMED_LIFETIME`] rather than never.
+    pub fn assume_short_lifetime_if_unknown(&mut self) {
+        if self.expires_at.is_none() {
+            tracing::info!(seconds = ASSUMED_LIFETIME, "the token's lifetime is unknown; it is refreshed as if short");
+            self.expires_at = Some(now() + ASSUMED_LIFETIME);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -174,12 +211,48 @@ mod tests {
     }
 
     #[test]
+    fn a_nonsense_lifetime_of_a_refreshable_token_is_taken_as_short_not_as_forever() {
+        for expires_in in ["-5", "1e30", "18446744073709551616", "\"soon\"", "\"-1\"", "true", "null", "{}", "31622400"]
+        {
+            let body = format!(r#"{{"access_token":"at","refresh_token":"rt","expires_in":{expires_in}}}"#);
+            let t = parse_token_response(body.as_bytes(), "https://x/token").unwrap();
+            let exp = t.expires_at.unwrap_or_else(|| panic!("expires_in {expires_in} must not mean never"));
+            assert!(exp <= now() + ASSUMED_LIFETIME && exp + 5 >= now() + ASSUMED_LIFETIME, "{expires_in}: {exp}");
+        }
+        let absent = parse_token_response(br#"{"access_token":"at","refresh_token":"rt"}"#, "https://x/t").unwrap();
+        assert!(absent.expires_at.is_some_and(|e| e <= now() + ASSUMED_LIFETIME), "an absent lifetime is short");
+    }
+
+    #[test]
+    fn a_usable_lifetime_is_kept_and_an_unknown_one_without_refresh_stays_unknown() {
+        for (expires_in, seconds) in [("3600", 3600), ("\"3600\"", 3600), ("3600.9", 3600), ("0", 0)] {
+            let body = format!(r#"{{"access_token":"at","refresh_token":"rt","expires_in":{expires_in}}}"#);
+            let exp = parse_token_response(body.as_bytes(), "https://x/token").unwrap().expires_at.unwrap();
+            assert!(exp >= now() + seconds - 1 && exp <= now() + seconds, "{expires_in}: {exp}");
+        }
+        // Nothing can renew it, so it is handed out until the provider refuses it.
+        let t = parse_token_response(br#"{"access_token":"at","expires_in":-1}"#, "https://x/t").unwrap();
+        assert_eq!(t.expires_at, None);
+    }
+
+    #[test]
     fn garbage_is_a_clear_error_that_quotes_nothing() {
         for body in [&b"<html>oops</html>"[..], b"{}", b"{\"access_token\":\"\"}", b"[1,2]"] {
             let err = parse_token_response(body, "https://x/token?secret=1").unwrap_err();
             assert_eq!(err.kind, ErrorKind::TokenEndpoint);
             assert!(!err.message.contains("oops") && !err.message.contains("secret=1"), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn an_error_description_loses_its_escape_sequences() {
+        let raw = RawError {
+            error: "invalid_request".into(),
+            error_description: Some("bad\u{1b}[2J\u{1b}]52;c;eA==\u{7}".into()),
+        };
+        let e = oauth_error(&raw, "code");
+        assert!(!e.message.chars().any(char::is_control), "{:?}", e.message);
+        assert!(e.message.ends_with("(bad[2J]52;c;eA==)"), "{:?}", e.message);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod account;
 pub mod authorize;
 pub mod browser;
 pub mod callback;
+pub mod catalog;
 pub mod discovery;
 pub mod error;
 pub mod exchange;
@@ -29,5 +30,6 @@ pub mod revoke;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod text;
 
 pub use error::{Error, ErrorKind, Result};

@@ -6,8 +6,8 @@ use crate::exchange::{token_request, TokenSet};
 use crate::provider::Provider;
 use crate::secret::RefreshToken;
 
-/// Trades a refresh token for a new token set. The result always carries a refresh token: the
-/// rotated one, or the one that was used.
+/// Trades a refresh token for a new token set. The result always carries a refresh token (the
+/// rotated one, or the one that was used) and an expiry (see [`TokenSet::assume_short_lifetime_if_unknown`]).
 pub async fn refresh(http: &reqwest::Client, provider: &Provider, refresh_token: &RefreshToken) -> Result<TokenSet> {
     let form = [
         ("grant_type", "refresh_token"),
@@ -18,5 +18,6 @@ pub async fn refresh(http: &reqwest::Client, provider: &Provider, refresh_token:
     if tokens.refresh_token.is_none() {
         tokens.refresh_token = Some(refresh_token.clone());
     }
+    tokens.assume_short_lifetime_if_unknown();
     Ok(tokens)
 }

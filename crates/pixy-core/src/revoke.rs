@@ -3,24 +3,55 @@
 //! fatal: the caller still forgets the tokens. And the check that a revocation left other tokens
 //! alive, since a provider may end "related tokens and the underlying grant" with it (§2).
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::redact_url;
 use crate::provider::Provider;
 
-/// Revokes one token; true when the provider answered 200.
-pub async fn revoke(http: &reqwest::Client, provider: &Provider, token: &str, hint: &str) -> bool {
+/// What became of a revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    /// The provider confirmed it (RFC 7009: 200).
+    Revoked,
+    /// The provider was asked and did not confirm (an error status, or it could not be reached).
+    NotConfirmed,
+    /// The provider publishes no revocation endpoint, in either metadata document: nothing could
+    /// be asked, and its tokens stay valid there until they expire.
+    NoEndpoint,
+    /// The provider's definition could not be found or used, so it was not asked.
+    NotAsked,
+}
+
+impl Revocation {
+    /// The outcome of two revocations of one account: the worse one.
+    pub fn and(self, other: Revocation) -> Revocation {
+        if self == Revocation::Revoked {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Revokes one token.
+pub async fn revoke(http: &reqwest::Client, provider: &Provider, token: &str, hint: &str) -> Revocation {
     let Some(endpoint) = &provider.revocation_endpoint else {
-        return false;
+        return Revocation::NoEndpoint;
     };
     let form = [("token", token), ("token_type_hint", hint), ("client_id", provider.client_id.as_str())];
     match http.post(endpoint).form(&form).send().await {
         Ok(resp) => {
-            let ok = resp.status().is_success();
             tracing::debug!(status = resp.status().as_u16(), hint, "revocation answered");
-            ok
+            if resp.status().is_success() {
+                Revocation::Revoked
+            } else {
+                Revocation::NotConfirmed
+            }
         }
         Err(e) => {
             tracing::info!(endpoint = %redact_url(endpoint), error = %e.without_url(), "revocation failed");
-            false
+            Revocation::NotConfirmed
         }
     }
 }

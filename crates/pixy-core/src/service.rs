@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
-use crate::account::{AccountIndex, AccountRecord};
+use crate::account::{AccountIndex, AccountRecord, Endpoints};
+use crate::catalog::{Catalog, ProvidersFile};
 use crate::discovery::discover;
 use crate::error::{Error, ErrorKind, Result};
 use crate::exchange::{now, TokenSet};
@@ -23,9 +24,9 @@ use crate::flow::{LinkHandle, LinkOptions, Progress};
 use crate::ipc::protocol::{
     AccountStatus, AccountSummary, Event, LinkRequest, ProviderSelector, ProviderSummary, Request,
 };
-use crate::provider::{load_config, Provider, ProviderConfig};
+use crate::provider::{Provider, ProviderConfig};
 use crate::refresh::refresh;
-use crate::revoke::{revoke, still_accepted};
+use crate::revoke::{revoke, still_accepted, Revocation};
 use crate::store::{blocking, Field, TokenStore};
 
 /// Where the service keeps things and what it offers.
@@ -57,14 +58,21 @@ enum Refresh {
 /// has ended.
 type RunningLink = (u64, oneshot::Sender<()>, oneshot::Receiver<()>);
 
+/// A provider built from a definition, with the catalog it came from (`None` for the demo).
+type Built = (Option<Arc<Catalog>>, Provider);
+
 /// The daemon's state.
 pub struct Service {
     http: reqwest::Client,
     store: Arc<dyn TokenStore>,
     index: AccountIndex,
     accounts: tokio::sync::Mutex<Vec<AccountRecord>>,
+    /// What was lost when the index was read, said with every status until the daemon restarts.
+    index_problem: Option<String>,
     config: ServiceConfig,
-    providers: tokio::sync::Mutex<HashMap<String, Provider>>,
+    providers_file: Arc<ProvidersFile>,
+    /// Providers built (discovered) so far, by id: an entry is built again once the file changed.
+    providers: tokio::sync::Mutex<HashMap<String, Built>>,
     account_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Links waiting for the person, by provider id, with the switch that stops each.
     running: Mutex<HashMap<String, RunningLink>>,
@@ -77,7 +85,8 @@ impl Service {
     /// Loads the account index and builds the service.
     pub fn new(config: ServiceConfig, store: Arc<dyn TokenStore>, quit: Arc<Notify>) -> Result<Service> {
         let index = AccountIndex::new(&config.index_path);
-        let mut accounts = index.load()?;
+        let loaded = index.load()?;
+        let mut accounts = loaded.accounts;
         for a in accounts.iter_mut().filter(|a| a.status == AccountStatus::Refreshing) {
             // A refresh the last daemon did not finish: the scheduler tries again.
             a.status = AccountStatus::Connected;
@@ -88,6 +97,8 @@ impl Service {
             store,
             index,
             accounts: tokio::sync::Mutex::new(accounts),
+            index_problem: loaded.problem,
+            providers_file: Arc::new(ProvidersFile::new(&config.providers_path)),
             config,
             providers: tokio::sync::Mutex::new(HashMap::new()),
             account_locks: Mutex::new(HashMap::new()),
@@ -107,10 +118,11 @@ impl Service {
     pub async fn handle(&self, request: Request, out: mpsc::Sender<Event>) {
         let result = match request {
             Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),
-            Request::Providers => self.provider_list().map(|providers| Event::Providers { providers }),
-            Request::Status => {
-                Ok(Event::Status { accounts: self.accounts.lock().await.iter().map(AccountRecord::summary).collect() })
-            }
+            Request::Providers => Ok(Event::Providers { providers: self.provider_list().await }),
+            Request::Status => Ok(Event::Status {
+                accounts: self.accounts.lock().await.iter().map(AccountRecord::summary).collect(),
+                problem: self.index_problem.clone(),
+            }),
             Request::Link(link) => self.link(link, &out).await,
             Request::Token { account } => self.token(&account).await,
             Request::Unlink { account } => self.unlink(&account).await,
@@ -124,49 +136,109 @@ impl Service {
         let _ = out.send(event).await;
     }
 
-    fn provider_list(&self) -> Result<Vec<ProviderSummary>> {
+    /// The demo, then every entry of providers.toml, the broken ones with their problem.
+    async fn provider_list(&self) -> Vec<ProviderSummary> {
         let mut list = Vec::new();
         if let Some(issuer) = &self.config.demo_issuer {
-            list.push(ProviderSummary { id: "demo".into(), label: "Demo".into(), issuer: issuer.clone(), demo: true });
-        }
-        for p in load_config(&self.config.providers_path)? {
             list.push(ProviderSummary {
-                label: p.label.clone().unwrap_or_else(|| p.id.clone()),
-                id: p.id,
-                issuer: p.issuer,
-                demo: false,
+                id: "demo".into(),
+                label: "Demo".into(),
+                issuer: issuer.clone(),
+                demo: true,
+                problem: None,
             });
         }
-        Ok(list)
+        let catalog = self.providers_file.current().await;
+        if let Some(problem) = &catalog.problem {
+            let file = self.providers_file.path().file_name().map(|n| n.to_string_lossy().into_owned());
+            let file = file.unwrap_or_else(|| "providers.toml".into());
+            list.push(ProviderSummary {
+                id: file.clone(),
+                label: file,
+                issuer: String::new(),
+                demo: false,
+                problem: Some(problem.clone()),
+            });
+        }
+        for entry in &catalog.entries {
+            list.push(match &entry.definition {
+                Ok(p) => ProviderSummary {
+                    id: p.id.clone(),
+                    label: p.label.clone().unwrap_or_else(|| p.id.clone()),
+                    issuer: p.issuer.clone(),
+                    demo: false,
+                    problem: None,
+                },
+                Err(problem) => ProviderSummary {
+                    id: entry.id.clone(),
+                    label: entry.id.clone(),
+                    issuer: String::new(),
+                    demo: false,
+                    problem: Some(problem.clone()),
+                },
+            });
+        }
+        list
     }
 
-    /// The provider with this id: the demo, one from providers.toml, or an ad-hoc one remembered
-    /// from an account record.
-    async fn provider(&self, id: &str, fallback: Option<(&str, &str)>) -> Result<Provider> {
-        if let Some(p) = self.providers.lock().await.get(id) {
-            return Ok(p.clone());
-        }
-        let config = if id == "demo" {
+    /// The provider with this id: the demo, or the entry of providers.toml as the file is now.
+    async fn provider(&self, id: &str) -> Result<Provider> {
+        if id == "demo" {
+            if let Some((_, p)) = self.providers.lock().await.get(id) {
+                return Ok(p.clone());
+            }
             let issuer = self.config.demo_issuer.clone().ok_or_else(|| {
                 Error::new(ErrorKind::InvalidRequest, "the demo provider is not running in this daemon")
             })?;
-            Some(adhoc_config("demo", "Demo", &issuer, &self.config.demo_client_id))
-        } else {
-            load_config(&self.config.providers_path)?.into_iter().find(|p| p.id == id)
+            let provider = self.build(adhoc_config("demo", "Demo", &issuer, &self.config.demo_client_id), true).await?;
+            self.providers.lock().await.insert(id.to_string(), (None, provider.clone()));
+            return Ok(provider);
+        }
+        let catalog = self.providers_file.current().await;
+        let Some(entry) = catalog.get(id) else {
+            let problem = catalog.problem.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!("no provider {id:?}{problem}; `pixy providers` lists them, and providers.toml adds more"),
+            ));
         };
-        let config = match (config, fallback) {
-            (Some(c), _) => c,
-            (None, Some((issuer, client_id))) => adhoc_config(id, id, issuer, client_id),
-            (None, None) => {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    format!("no provider {id:?}; `pixy providers` lists them, and providers.toml adds more"),
-                ))
+        let config = entry.definition.clone().map_err(|problem| Error::new(ErrorKind::ProviderConfig, problem))?;
+        if let Some((Some(built_from), p)) = self.providers.lock().await.get(id) {
+            if Arc::ptr_eq(built_from, &catalog) {
+                return Ok(p.clone());
             }
-        };
-        let provider = self.build(config, id == "demo").await?;
-        self.providers.lock().await.insert(id.to_string(), provider.clone());
+        }
+        let provider = self.build(config, false).await?;
+        self.providers.lock().await.insert(id.to_string(), (Some(catalog), provider.clone()));
         Ok(provider)
+    }
+
+    /// The provider to refresh, check or revoke an account's tokens with: its current definition
+    /// when that can be used, so a fix in providers.toml takes effect; otherwise the endpoints the
+    /// account was linked with, so one broken definition does not strand its accounts.
+    async fn provider_of(&self, record: &AccountRecord) -> Result<Provider> {
+        let current = match self.provider(&record.provider).await {
+            Ok(provider) => return Ok(provider),
+            // Linked by issuer, not from the file: its own endpoints, else discovery again.
+            Err(e) if e.kind == ErrorKind::InvalidRequest && record.provider != "demo" => {
+                match record.linked_provider() {
+                    Some(linked) => return Ok(linked),
+                    None => {
+                        let config =
+                            adhoc_config(&record.provider, &record.provider, &record.issuer, &record.client_id);
+                        return self.build(config, false).await;
+                    }
+                }
+            }
+            Err(e) => e,
+        };
+        match record.linked_provider() {
+            Some(linked) if record.provider != "demo" => {
+                tracing::info!(account = %record.id, error = %current, "using the endpoints the account was linked with");
+                Ok(linked)
+            }
+            _ => Err(current),
+        }
     }
 
     async fn build(&self, config: ProviderConfig, demo: bool) -> Result<Provider> {
@@ -178,12 +250,10 @@ impl Service {
 
     async fn link(&self, request: LinkRequest, out: &mpsc::Sender<Event>) -> Result<Event> {
         let provider = match &request.provider {
-            ProviderSelector::Named { id } => self.provider(id, None).await?,
+            ProviderSelector::Named { id } => self.provider(id).await?,
             ProviderSelector::Issuer { issuer, client_id } => {
                 let id = provider_id_for_issuer(issuer)?;
-                let provider = self.build(adhoc_config(&id, &id, issuer, client_id), false).await?;
-                self.providers.lock().await.insert(id, provider.clone());
-                provider
+                self.build(adhoc_config(&id, &id, issuer, client_id), false).await?
             }
         };
         // Found before the browser opens, not after the person has consented.
@@ -247,6 +317,7 @@ impl Service {
             status: AccountStatus::Connected,
             issuer: provider.issuer.clone(),
             client_id: provider.client_id.clone(),
+            endpoints: Some(Endpoints::of(&provider)),
             has_refresh_token: linked.tokens.refresh_token.is_some(),
             refresh_fingerprint: linked.tokens.refresh_token.as_ref().map(|r| AccountRecord::fingerprint(r.expose())),
             reason: None,
@@ -299,7 +370,7 @@ impl Service {
             tracing::info!(account = %record.id, "the replaced refresh token is left to expire: revoking it would end this sign-in too");
             return Ok(());
         }
-        if !revoke(&self.http, provider, replaced, "refresh_token").await {
+        if revoke(&self.http, provider, replaced, "refresh_token").await != Revocation::Revoked {
             tracing::info!(account = %record.id, "the provider did not confirm the revocation of the replaced refresh token");
             return Ok(());
         }
@@ -325,13 +396,17 @@ impl Service {
     }
 
     /// Writes a token set: the refresh token first, so a crash between writes never leaves a new
-    /// access token whose refresh token was lost.
+    /// access token whose refresh token was lost. A new link's set is written whole: a secret it
+    /// lacks is deleted, never left over from the sign-in it replaced.
     async fn write_tokens(&self, id: &str, tokens: &TokenSet, new_link: bool) -> Result<()> {
         let id = id.to_string();
         let tokens = tokens.clone();
         blocking(&self.store, move |s| {
-            if let Some(rt) = &tokens.refresh_token {
-                s.put(&id, Field::RefreshToken, rt.expose())?;
+            match &tokens.refresh_token {
+                Some(rt) => s.put(&id, Field::RefreshToken, rt.expose())?,
+                None if new_link => s.delete(&id, Field::RefreshToken)?,
+                // A refresh always carries one (the rotated one or the one it used).
+                None => {}
             }
             s.put(&id, Field::AccessToken, tokens.access_token.expose())?;
             match &tokens.id_token {
@@ -460,7 +535,7 @@ impl Service {
             tracing::info!(account = %record.id, "tokens refreshed elsewhere were adopted");
             return Ok((access.to_string(), adopted.expires_at));
         }
-        let provider = self.provider(&record.provider, Some((&record.issuer, &record.client_id))).await?;
+        let provider = self.provider_of(&record).await?;
         self.set_status(&record, AccountStatus::Refreshing, None, record.last_error).await;
         let tokens = match self.refresh_with_retries(&provider, &refresh_token, why).await {
             Ok(tokens) => tokens,
@@ -594,26 +669,26 @@ impl Service {
         let (refresh_token, access) =
             blocking(&self.store, move |s| Ok((s.get(&id, Field::RefreshToken)?, s.get(&id, Field::AccessToken)?)))
                 .await?;
-        let mut revoked = true;
-        match self.provider(&record.provider, Some((&record.issuer, &record.client_id))).await {
+        let mut revocation = Revocation::Revoked;
+        match self.provider_of(&record).await {
             Ok(provider) => {
                 if let Some(rt) = &refresh_token {
-                    revoked &= revoke(&self.http, &provider, rt, "refresh_token").await;
+                    revocation = revocation.and(revoke(&self.http, &provider, rt, "refresh_token").await);
                 }
                 if let Some(at) = &access {
-                    revoked &= revoke(&self.http, &provider, at, "access_token").await;
+                    revocation = revocation.and(revoke(&self.http, &provider, at, "access_token").await);
                 }
             }
             Err(e) => {
                 tracing::info!(error = %e, "provider unavailable; forgetting the tokens without revoking");
-                revoked = false;
+                revocation = Revocation::NotAsked;
             }
         }
         let id = record.id.clone();
         blocking(&self.store, move |s| Field::ALL.iter().try_for_each(|f| s.delete(&id, *f))).await?;
         self.remove(&record.id).await?;
-        tracing::info!(account = %record.id, revoked, "account unlinked");
-        Ok(Event::Unlinked { account: record.id, revoked })
+        tracing::info!(account = %record.id, ?revocation, "account unlinked");
+        Ok(Event::Unlinked { account: record.id, revoked: revocation == Revocation::Revoked, revocation })
     }
 }
 

@@ -176,7 +176,7 @@ impl Linked {
     }
 
     async fn summary(&self) -> pixy_core::ipc::AccountSummary {
-        let Some(Event::Status { accounts }) = run(&self.service, Request::Status).await.pop() else { panic!() };
+        let Some(Event::Status { accounts, .. }) = run(&self.service, Request::Status).await.pop() else { panic!() };
         accounts.into_iter().find(|a| a.id == self.account).unwrap()
     }
 

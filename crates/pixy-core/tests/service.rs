@@ -87,7 +87,7 @@ async fn link_token_and_unlink_through_the_service() {
     };
     assert!(revoked, "the demo provider confirms revocation");
     assert!(f.store.is_empty(), "no secret is left after unlink");
-    let Event::Status { accounts } = terminal(&mut start(&f.service, Request::Status)).await else { panic!() };
+    let Event::Status { accounts, .. } = terminal(&mut start(&f.service, Request::Status)).await else { panic!() };
     assert!(accounts.is_empty());
 }
 
@@ -120,7 +120,7 @@ async fn relinking_an_account_replaces_its_tokens_and_revokes_the_refresh_token_
     let replaced = f.store.get(&first, Field::RefreshToken).unwrap().expect("a refresh token").to_string();
     let second = link_and_approve(&f).await;
     assert_eq!(first, second, "the same person at the same provider is the same account");
-    let Event::Status { accounts } = terminal(&mut start(&f.service, Request::Status)).await else { panic!() };
+    let Event::Status { accounts, .. } = terminal(&mut start(&f.service, Request::Status)).await else { panic!() };
     assert_eq!(accounts.len(), 1, "re-linking does not add an account");
     let current = f.store.get(&second, Field::RefreshToken).unwrap().expect("a refresh token").to_string();
     assert_ne!(current, replaced, "the new sign-in's refresh token is stored");

@@ -120,6 +120,9 @@ pub enum Event {
     Status {
         /// Linked accounts.
         accounts: Vec<AccountSummary>,
+        /// What was lost reading the account index, if anything: the person must hear of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        problem: Option<String>,
     },
     /// Terminal: answer to [`Request::Token`]. The only event that carries a secret.
     Token {
@@ -136,6 +139,8 @@ pub enum Event {
         account: String,
         /// Whether the provider confirmed the revocation.
         revoked: bool,
+        /// What became of the revocation, for a client to say it exactly.
+        revocation: crate::revoke::Revocation,
     },
     /// Terminal: answer to [`Request::Shutdown`].
     ShuttingDown,
@@ -184,6 +189,9 @@ pub struct ProviderSummary {
     pub issuer: String,
     /// True for the embedded demo provider, a fixture that is never a real account.
     pub demo: bool,
+    /// Why this definition cannot be used (it names the file and line); `None` when it can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// An account as clients see it: metadata only, never a secret.

@@ -5,16 +5,23 @@
 //! 0600; every peer's uid is read with SO_PEERCRED and any other user is refused before a byte
 //! is read; each connection is served on its own task, so a running link never blocks another
 //! client; a client that hangs up during a link cancels it.
+//!
+//! Limits: at most [`MAX_CONNECTIONS`] connections at once. Past that, the oldest connection that
+//! has not yet sent its request is closed to make room (idle connections cannot keep a real
+//! client out); when every connection is busy with a request, the newcomer is turned away. Accept
+//! errors (such as running out of file descriptors) are logged at most once per
+//! [`ACCEPT_ERROR_LOG_INTERVAL`], with the count of those left unsaid.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::framing::{read_message, write_message};
 use super::paths;
@@ -24,6 +31,10 @@ use crate::service::Service;
 
 /// How long a client has to send its request once connected.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 256;
+/// The shortest time between two logged accept errors.
+pub const ACCEPT_ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Proof that this process is the user's one daemon; released when dropped.
 #[derive(Debug)]
@@ -74,16 +85,93 @@ pub fn bind(_lock: &DaemonLock) -> Result<UnixListener> {
     Ok(listener)
 }
 
+/// Raises the soft limit on open files to the hard limit, so the daemon's connection cap, not
+/// the descriptor limit, is what bounds its clients.
+pub fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit read and write the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            let wanted = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+                tracing::info!(soft = limit.rlim_cur, "the open-file limit could not be raised");
+            }
+        }
+    }
+}
+
+/// The connections being served: those still waiting for their request, oldest first, each with
+/// the switch that closes it, and how many are busy with one.
+#[derive(Default)]
+struct Connections {
+    waiting: VecDeque<(u64, oneshot::Sender<()>)>,
+    busy: usize,
+    next: u64,
+}
+
+impl Connections {
+    /// Admits a connection, closing the oldest waiting one when at the cap; `None` when every
+    /// connection is busy.
+    fn admit(&mut self) -> Option<(u64, oneshot::Receiver<()>)> {
+        if self.waiting.len() + self.busy >= MAX_CONNECTIONS {
+            // Dropping its sender closes that connection.
+            self.waiting.pop_front()?;
+        }
+        let id = self.next;
+        self.next += 1;
+        let (tx, rx) = oneshot::channel();
+        self.waiting.push_back((id, tx));
+        Some((id, rx))
+    }
+
+    /// The connection sent its request; true when it was still admitted (not closed for room).
+    fn started(&mut self, id: u64) -> bool {
+        let before = self.waiting.len();
+        self.waiting.retain(|(i, _)| *i != id);
+        let admitted = self.waiting.len() < before;
+        self.busy += usize::from(admitted);
+        admitted
+    }
+
+    fn ended(&mut self, id: u64, was_busy: bool) {
+        if was_busy {
+            self.busy -= 1;
+        } else {
+            self.waiting.retain(|(i, _)| *i != id);
+        }
+    }
+}
+
+/// Logs accept errors at a bounded rate.
+struct AcceptErrors {
+    last: Option<Instant>,
+    unsaid: u64,
+}
+
+impl AcceptErrors {
+    fn record(&mut self, error: &std::io::Error) {
+        if self.last.is_some_and(|at| at.elapsed() < ACCEPT_ERROR_LOG_INTERVAL) {
+            self.unsaid += 1;
+            return;
+        }
+        tracing::warn!(error = %error, more_since_last = self.unsaid, "accept failed");
+        self.last = Some(Instant::now());
+        self.unsaid = 0;
+    }
+}
+
 /// Serves clients until `quit` is notified.
 pub async fn serve(listener: UnixListener, service: Arc<Service>, quit: Arc<Notify>) {
     let me = paths::uid();
+    let connections = Arc::new(Mutex::new(Connections::default()));
+    let mut accept_errors = AcceptErrors { last: None, unsaid: 0 };
     loop {
         let stream = tokio::select! {
             _ = quit.notified() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    accept_errors.record(&e);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -100,21 +188,48 @@ pub async fn serve(listener: UnixListener, service: Arc<Service>, quit: Arc<Noti
                 continue;
             }
         }
-        tokio::spawn(connection(stream, service.clone()));
+        let Some((id, evicted)) = connections.lock().expect("connections lock").admit() else {
+            tracing::warn!(max = MAX_CONNECTIONS, "every connection is busy; a client was turned away");
+            continue;
+        };
+        let (service, connections) = (service.clone(), connections.clone());
+        tokio::spawn(async move {
+            let mut busy = false;
+            connection(stream, service, evicted, || {
+                busy = connections.lock().expect("connections lock").started(id);
+                busy
+            })
+            .await;
+            connections.lock().expect("connections lock").ended(id, busy);
+        });
     }
 }
 
-async fn connection(stream: UnixStream, service: Arc<Service>) {
+/// Serves one connection. `started` is called once its request has arrived and says whether the
+/// connection may go on (it was not closed to make room meanwhile).
+async fn connection(
+    stream: UnixStream,
+    service: Arc<Service>,
+    evicted: oneshot::Receiver<()>,
+    started: impl FnOnce() -> bool,
+) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
-    let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_message::<_, Request>(&mut reader)).await {
-        Ok(Ok(Some(request))) => request,
-        Ok(Ok(None)) | Err(_) => return,
-        Ok(Err(e)) => {
-            let _ = write_message(&mut write, &Event::Error { kind: e.kind, message: e.message }).await;
-            return;
-        }
+    let read_request = tokio::time::timeout(REQUEST_TIMEOUT, read_message::<_, Request>(&mut reader));
+    let request = tokio::select! {
+        read = read_request => match read {
+            Ok(Ok(Some(request))) => request,
+            Ok(Ok(None)) | Err(_) => return,
+            Ok(Err(e)) => {
+                let _ = write_message(&mut write, &Event::Error { kind: e.kind, message: e.message }).await;
+                return;
+            }
+        },
+        _ = evicted => return,
     };
+    if !started() {
+        return;
+    }
     // Only a link is cancelled by a hang-up. A refresh or an unlink that has begun at the
     // provider finishes, or the rotated tokens would be lost.
     let cancellable = matches!(request, Request::Link(_));
@@ -155,6 +270,28 @@ async fn connection(stream: UnixStream, service: Arc<Service>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_the_cap_the_oldest_idle_connection_makes_room_and_busy_ones_are_kept() {
+        let mut c = Connections::default();
+        let admitted: Vec<_> = (0..MAX_CONNECTIONS).map(|_| c.admit().unwrap()).collect();
+        assert!(c.started(admitted[1].0), "a connection that sent its request is busy");
+        let (_, mut oldest_closed) = admitted.into_iter().next().unwrap();
+        let newcomer = c.admit();
+        assert!(newcomer.is_some(), "an idle connection made room");
+        assert!(
+            matches!(oldest_closed.try_recv(), Err(oneshot::error::TryRecvError::Closed)),
+            "the oldest idle connection was told to close"
+        );
+        assert!(!c.started(0), "a closed connection does not go on to its request");
+        assert!(c.started(newcomer.unwrap().0));
+        for id in 2..MAX_CONNECTIONS as u64 {
+            assert!(c.started(id));
+        }
+        assert!(c.admit().is_none(), "with every connection busy, a newcomer is turned away");
+        c.ended(1, true);
+        assert!(c.admit().is_some(), "a finished request frees its place");
+    }
 
     // One test: it sets XDG_RUNTIME_DIR, which nothing else in this test binary reads.
     #[test]

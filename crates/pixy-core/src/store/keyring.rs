@@ -88,10 +88,13 @@ fn map_error(e: &keyring_core::Error) -> Error {
 
 impl TokenStore for KeyringStore {
     fn probe(&self) -> Result<()> {
-        // A write proves more than a read: a locked collection still answers searches.
-        let probe = "probe";
-        self.put(probe, Field::AccessToken, "probe")?;
-        self.delete(probe, Field::AccessToken)
+        // A write proves more than a read: a locked collection still answers searches. Each
+        // probe writes an entry of its own, so links probing at once never delete each other's.
+        let mut nonce = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        let probe = format!("probe-{}", crate::pkce::base64url(&nonce));
+        self.put(&probe, Field::AccessToken, "probe")?;
+        self.delete(&probe, Field::AccessToken)
     }
 
     fn put(&self, account: &str, field: Field, value: &str) -> Result<()> {
