@@ -13,7 +13,7 @@ use tauri::State;
 use tokio::sync::oneshot;
 
 use crate::events::{self, FlowEvent};
-use crate::views::{AccountView, ProviderView};
+use crate::views::{AccountView, AccountsView, ProviderView};
 
 /// The link flow in progress, if any: its number and the sender whose drop cancels it.
 #[derive(Default)]
@@ -70,11 +70,13 @@ pub async fn providers() -> Result<Vec<ProviderView>, Error> {
     }
 }
 
-/// The linked accounts and their status.
+/// The linked accounts and their status, and what was lost reading them, if anything.
 #[tauri::command]
-pub async fn accounts() -> Result<Vec<AccountView>, Error> {
+pub async fn accounts() -> Result<AccountsView, Error> {
     match ask(Request::Status).await? {
-        Event::Status { accounts, .. } => Ok(accounts.into_iter().map(AccountView::from).collect()),
+        Event::Status { accounts, problem } => {
+            Ok(AccountsView { accounts: accounts.into_iter().map(AccountView::from).collect(), problem })
+        }
         other => Err(unexpected(&other)),
     }
 }

@@ -27,6 +27,14 @@ impl From<ProviderSummary> for ProviderView {
     }
 }
 
+/// The linked accounts, with what was lost when the daemon read its account index, if anything.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AccountsView {
+    pub accounts: Vec<AccountView>,
+    /// A sentence that names the damaged file and where its copy was kept.
+    pub problem: Option<String>,
+}
+
 /// A linked account and whether it still works.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -48,3 +48,22 @@ def test_idle_connections_past_the_open_file_limit_do_not_keep_a_client_out(pixy
     time.sleep(0.5)
     log = (pixy.state_home / "pixy" / "daemon.log").read_text(errors="replace")
     assert log.count("accept failed") <= 3, "accept errors are logged at a bounded rate, not flooded"
+
+
+def test_ping_and_stop_ask_the_running_daemon_and_never_start_one(pixy):
+    ping = pixy.run("daemon", "--ping")
+    assert ping.returncode == 1 and "no Pixy daemon" in ping.stderr, f"nothing runs yet: {ping.stderr}"
+    assert not pixy.daemon_pids(), "asking must not start a daemon"
+
+    assert pixy.run("status").returncode == 0
+    [daemon] = pixy.daemon_pids()
+    ping = pixy.run("daemon", "--ping")
+    assert ping.returncode == 0 and f"(pid {daemon})" in ping.stdout, ping.stdout
+
+    stop = pixy.run("daemon", "--stop")
+    assert stop.returncode == 0 and "stopping" in stop.stdout, stop.stdout + stop.stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and pixy.daemon_pids():
+        time.sleep(0.1)
+    assert not pixy.daemon_pids(), "the daemon exits when asked to stop"
+    assert not (pixy.runtime_dir / "pixy" / "daemon.sock").exists(), "and removes its socket"

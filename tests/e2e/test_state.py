@@ -1,9 +1,10 @@
-"""The daemon's state kept whole when a person's providers.toml goes bad: a bad entry costs only
-itself, and every account keeps what it needs to refresh and revoke on its own."""
+"""The daemon's state kept whole: a bad entry in a person's providers.toml costs only itself, every
+account keeps what it needs to refresh and revoke on its own, and secrets a crash left without an
+account are revoked and deleted when the daemon starts."""
 
 import time
 
-from conftest import oidc_link_args
+from conftest import KEYRING_SERVICE, keyring_items, oidc_link_args, pixy_keyring_items
 
 GOOD_AND_BAD = """# Written by hand
 [[provider]]
@@ -91,3 +92,39 @@ def test_accounts_refresh_and_revoke_on_their_own_when_providers_toml_breaks(pix
         proc, events = pixy.run_json("unlink", account["id"])
         assert events[-1].get("revocation") == "revoked", \
             f"{account['id']} is revoked at the provider, not just forgotten: {events[-1]}"
+
+
+def test_secrets_that_no_account_names_are_revoked_and_deleted_when_the_daemon_starts(pixy, oidc):
+    write_providers(pixy, GOOD_AND_BAD.format(issuer=oidc.issuer))
+    account = linked(pixy, "link", "work")["id"]
+    refresh = [i["secret"] for i in keyring_items(service=KEYRING_SERVICE)
+               if i.get("username") == f"{account}:refresh_token"]
+    assert refresh and oidc.introspect(refresh[0]).get("active") is True, "a live refresh token is stored"
+
+    # A crash between the keyring write and the index write: the index never names the account.
+    restart(pixy)
+    index = pixy.config_home / "pixy" / "accounts.json"
+    index.write_text('{"version": 1, "accounts": []}')
+    stale = index.with_name("accounts.json.tmp-4242")
+    stale.write_text("{ half written")
+
+    assert pixy.run("status").returncode == 0, pixy.last.stderr
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and pixy_keyring_items(account):
+        time.sleep(0.2)
+    assert not pixy_keyring_items(account), "the orphaned secrets are deleted from the keyring"
+    assert oidc.introspect(refresh[0]).get("active") is False, "and the refresh token is revoked at the provider"
+    assert not stale.exists(), "an unfinished index write is swept"
+
+
+def test_a_damaged_index_is_said_by_status_and_a_copy_is_kept(pixy):
+    index = pixy.config_home / "pixy" / "accounts.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text('{"version": 1, "accounts": [{"id": "work-0123abcd", "status": "teleported"}]}')
+    status = pixy.run("status")
+    assert status.returncode == 0, status.stderr
+    assert "could not be read (work-0123abcd)" in status.stderr and "warning:" in status.stderr, status.stderr
+    copies = list(index.parent.glob("accounts.json.corrupt-*"))
+    assert len(copies) == 1 and "teleported" in copies[0].read_text(), "the file as it was is kept"
+    proc, events = pixy.run_json("status")
+    assert "work-0123abcd" in events[-1].get("problem", ""), events[-1]

@@ -156,3 +156,49 @@ def test_an_account_that_needs_relinking_shows_its_status_in_full_why_and_a_reco
     assert driver.first_text(f'{row} button[data-action="reconnect"]') == "Reconnect", \
         "an account that needs relinking must offer Reconnect"
     screenshot(display, pixy.artifacts / "window-needs-relink.png", window=str(names[0]))
+
+
+@pytest.fixture
+def a_broken_provider_definition(pixy):
+    path = pixy.config_home / "pixy" / "providers.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[[provider]]\nid = "work"\nlabel = "Work SSO"\nissuer = "https://id.work.example"\n'
+                    'client_id = "pixy"\n\n[[provider]]\nid = "typo"\nissuer = "https://id.work.example"\n'
+                    'clientid = "pixy"\n')
+    return path
+
+
+def test_a_broken_provider_definition_is_shown_as_broken_with_its_line_and_no_connect(
+        pixy, a_broken_provider_definition, window):
+    driver, display, _ = window
+    broken = 'li.provider[data-provider-id="typo"]'
+    assert driver.wait_for(broken, timeout=60), f"the broken entry must be listed; the window shows:\n{driver.page_text()}"
+    assert driver.first_attribute(broken, "data-broken") == "true"
+    problem = driver.first_text(f"{broken} .problem") or ""
+    assert "line 7" in problem and "clientid" in problem, f"the row says where and what is wrong: {problem!r}"
+    assert driver.first_text(f"{broken} .tag") == "Broken"
+    assert not driver.find_all(f'{broken} button[data-action="connect"]'), "a broken definition cannot be connected"
+    good = 'li.provider[data-provider-id="work"]'
+    assert driver.first_text(f'{good} button[data-action="connect"]') == "Connect", "the good entry stays usable"
+    names = windows_named(display, "^Pixy$")
+    assert names and wait_painted(display, names[0], pixy.artifacts / "window-broken-provider.png", indigo) is not None
+    screenshot(display, pixy.artifacts / "window-broken-provider.png", window=str(names[0]))
+
+
+@pytest.fixture
+def a_damaged_account_index(pixy):
+    index = pixy.config_home / "pixy" / "accounts.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text('{"version": 1, "accounts": [{"id": "work-0123abcd", "provider": "work"}]}')
+    return index
+
+
+def test_a_damaged_account_index_is_said_in_the_window(pixy, a_damaged_account_index, window):
+    driver, display, _ = window
+    notice = '#notice [data-notice="index"]'
+    assert driver.wait_for(notice, timeout=60), f"the window must say so; it shows:\n{driver.page_text()}"
+    text = driver.first_text(notice) or ""
+    assert "could not be read" in text and "accounts.json.corrupt-" in text, text
+    names = windows_named(display, "^Pixy$")
+    assert names and wait_painted(display, names[0], pixy.artifacts / "window-damaged-index.png", indigo) is not None
+    screenshot(display, pixy.artifacts / "window-damaged-index.png", window=str(names[0]))

@@ -78,7 +78,13 @@ export function providers(): Promise<Provider[]> {
   return call("providers");
 }
 
-export function accounts(): Promise<Account[]> {
+/** The linked accounts, and what was lost when the daemon read its account index, if anything. */
+export interface Accounts {
+  accounts: Account[];
+  problem: string | null;
+}
+
+export function accounts(): Promise<Accounts> {
   return call("accounts");
 }
 

@@ -18,6 +18,8 @@ interface State {
   armed: string | null;
   /** Why the lists could not be loaded, if they could not. */
   problem: PixyError | null;
+  /** What the daemon lost reading its account index (a damaged file), if anything. */
+  indexProblem: string | null;
   /** Whether the daemon has answered once: until then empty lists mean "unknown", not "none". */
   loaded: boolean;
 }
@@ -28,6 +30,7 @@ const state: State = {
   flow: { phase: "idle" },
   armed: null,
   problem: null,
+  indexProblem: null,
   loaded: false,
 };
 
@@ -59,6 +62,16 @@ function render(): void {
       retry,
     );
     notice.hidden = false;
+  } else if (state.indexProblem) {
+    notice.replaceChildren(
+      el(
+        "div",
+        { class: "flow-text", "data-notice": "index" },
+        el("strong", {}, "Some linked accounts could not be read"),
+        el("span", { class: "muted" }, state.indexProblem),
+      ),
+    );
+    notice.hidden = false;
   } else {
     notice.hidden = true;
   }
@@ -66,9 +79,10 @@ function render(): void {
 
 async function refresh(): Promise<void> {
   try {
-    const [providers, accounts] = await Promise.all([api.providers(), api.accounts()]);
+    const [providers, listed] = await Promise.all([api.providers(), api.accounts()]);
     state.providers = providers;
-    state.accounts = accounts;
+    state.accounts = listed.accounts;
+    state.indexProblem = listed.problem;
     state.problem = null;
     state.loaded = true;
   } catch (error) {
@@ -107,7 +121,10 @@ async function connect(providerId: string): Promise<void> {
     if (state.flow.phase === "waiting" && state.flow.serial === serial) {
       state.flow = { phase: "connected", providerId, account };
     }
-    state.accounts = await api.accounts().catch(() => upsert(state.accounts, account));
+    state.accounts = await api
+      .accounts()
+      .then((listed) => listed.accounts)
+      .catch(() => upsert(state.accounts, account));
   } catch (error) {
     const pixyError = error as PixyError;
     // A Cancel the person clicked needs no message: the panel simply goes away.

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use pixy_core::ipc::{paths, server};
+use pixy_core::ipc::{client, paths, server, Request};
 use pixy_core::service::{Service, ServiceConfig};
 use pixy_core::store::keyring::KeyringStore;
 use tokio::signal::unix::{signal, SignalKind};
@@ -25,6 +25,35 @@ pub struct DaemonArgs {
     /// Do not run the embedded demo provider.
     #[arg(long)]
     no_demo: bool,
+    /// Say whether a daemon is running (its version and pid) instead of running one.
+    #[arg(long, conflicts_with_all = ["stop", "no_tray", "no_demo"])]
+    ping: bool,
+    /// Stop the running daemon instead of running one.
+    #[arg(long, conflicts_with_all = ["no_tray", "no_demo"])]
+    stop: bool,
+}
+
+/// `pixy daemon --ping` or `--stop`: asks a running daemon, never starts one.
+async fn control(args: &DaemonArgs) -> Option<ExitCode> {
+    let request = match (args.ping, args.stop) {
+        (true, _) => Request::Ping,
+        (_, true) => Request::Shutdown,
+        _ => return None,
+    };
+    let event = match client::request_running(&request).await {
+        Ok(answer) => answer.terminal().await,
+        Err(e) => Err(e),
+    };
+    Some(match event {
+        Ok(event) => {
+            crate::output::human(&event);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}", e.message);
+            ExitCode::from(1)
+        }
+    })
 }
 
 fn init_logging() {
@@ -39,6 +68,9 @@ fn init_logging() {
 
 /// Runs the daemon until asked to stop.
 pub async fn run(args: DaemonArgs) -> ExitCode {
+    if let Some(code) = control(&args).await {
+        return code;
+    }
     init_logging();
     // Whoever started it, the daemon keeps no directory of theirs busy.
     let _ = std::env::set_current_dir("/");
@@ -84,6 +116,10 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    tokio::spawn({
+        let service = service.clone();
+        async move { service.reconcile().await }
+    });
     tokio::spawn(service.clone().keep_fresh());
     if !args.no_tray {
         tray::spawn(service.summaries(), quit.clone());

@@ -65,6 +65,10 @@ pub struct AccountRecord {
     /// revoked (one grant for both): re-linking it leaves the replaced tokens to expire instead.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub revocation_ends_grant: bool,
+    /// A new link recorded before its secrets are written, so a crash between the two leaves a
+    /// trace that reconciling at start finishes or rolls back. Clients never see such a record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 /// The provider endpoints an account needs after its link.
@@ -274,6 +278,19 @@ impl AccountIndex {
         Ok(LoadedIndex { accounts, problem: Some(problem) })
     }
 
+    /// Deletes the temporary files of writes that never finished (a crash between write and
+    /// rename); only the one daemon writes the index, so at its start every one is stale.
+    pub fn sweep_temp_files(&self) -> usize {
+        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else { return 0 };
+        let prefix = format!("{}.tmp-", name.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .filter(|e| std::fs::remove_file(e.path()).is_ok())
+            .count()
+    }
+
     /// Writes the accounts atomically with mode 0600.
     pub fn save(&self, accounts: &[AccountRecord]) -> Result<()> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
@@ -330,6 +347,7 @@ mod tests {
             reason: None,
             last_error: None,
             revocation_ends_grant: false,
+            pending: false,
         }
     }
 

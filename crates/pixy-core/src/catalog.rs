@@ -175,7 +175,14 @@ pub fn parse(text: &str, path: &Path) -> Catalog {
 }
 
 fn check(table: toml::Table, id: &str, earlier: Option<usize>) -> Result<ProviderConfig, String> {
-    let config = ProviderConfig::deserialize(toml::Value::Table(table)).map_err(|e| first_line(e.message()))?;
+    let config = ProviderConfig::deserialize(toml::Value::Table(table)).map_err(|e| {
+        // "unknown field `x`, expected one of ..." lists every key: the README does that better.
+        let message = first_line(e.message());
+        match message.split_once(", expected one of") {
+            Some((unknown, _)) => format!("{unknown} (the README lists the keys)"),
+            None => message,
+        }
+    })?;
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err("the id must be letters, digits, '-' or '_'".into());
     }

@@ -4,8 +4,6 @@
 //! from an issuer given on the command line. It is built from explicit endpoints or by
 //! [`crate::discovery`]. Every endpoint is checked by [`crate::http::check_endpoint`] before use.
 
-use std::path::Path;
-
 use serde::Deserialize;
 
 use crate::discovery::Metadata;
@@ -45,8 +43,20 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// A provider from discovered metadata.
+    /// A provider from discovered metadata. One whose metadata lists PKCE methods without S256
+    /// is refused here, before any browser opens: Pixy sends S256 and nothing else.
     pub fn from_metadata(id: &str, label: &str, client_id: &str, meta: &Metadata) -> Result<Provider> {
+        let methods = &meta.code_challenge_methods_supported;
+        if !methods.is_empty() && !methods.iter().any(|m| m == crate::pkce::CHALLENGE_METHOD) {
+            let listed = methods.iter().map(|m| crate::text::printable(m, 20)).collect::<Vec<_>>().join(", ");
+            return Err(Error::new(
+                ErrorKind::ProviderConfig,
+                format!(
+                    "provider {id:?} does not support PKCE with S256 (its metadata lists only {listed}); \
+                     Pixy links only with S256"
+                ),
+            ));
+        }
         let provider = Provider {
             id: id.to_string(),
             label: label.to_string(),
@@ -206,53 +216,11 @@ impl ProviderConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProvidersFile {
-    #[serde(default)]
-    provider: Vec<ProviderConfig>,
-}
-
-/// Reads providers.toml. A missing file means no providers; a malformed one is a clear
-/// [`ErrorKind::ProviderConfig`] error naming the file and the line, and is left untouched.
-pub fn load_config(path: &Path) -> Result<Vec<ProviderConfig>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::new(ErrorKind::ProviderConfig, format!("cannot read {}: {e}", path.display()))),
-    };
-    parse_config(&text).map_err(|e| Error::new(ErrorKind::ProviderConfig, format!("{}: {}", path.display(), e.message)))
-}
-
-/// Parses the text of providers.toml.
-pub fn parse_config(text: &str) -> Result<Vec<ProviderConfig>> {
-    let file: ProvidersFile =
-        toml::from_str(text).map_err(|e| Error::new(ErrorKind::ProviderConfig, e.to_string().trim().to_string()))?;
-    let mut seen = std::collections::HashSet::new();
-    for p in &file.provider {
-        let valid_id = !p.id.is_empty() && p.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid_id {
-            return Err(Error::new(
-                ErrorKind::ProviderConfig,
-                format!("provider id {:?} must be letters, digits, '-' or '_'", p.id),
-            ));
-        }
-        if p.id == "demo" {
-            return Err(Error::new(ErrorKind::ProviderConfig, "provider id \"demo\" is reserved"));
-        }
-        if !seen.insert(p.id.clone()) {
-            return Err(Error::new(ErrorKind::ProviderConfig, format!("provider id {:?} appears twice", p.id)));
-        }
-    }
-    Ok(file.provider)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const GOOD: &str = r#"
-[[provider]]
 id = "work"
 label = "Work SSO"
 issuer = "https://id.example.com"
@@ -265,11 +233,14 @@ redirect_host = "localhost"
 redirect_ports = [1455, 1457]
 "#;
 
+    fn config(text: &str) -> ProviderConfig {
+        toml::from_str(text).unwrap()
+    }
+
     #[test]
     fn explicit_endpoints_build_a_provider_without_discovery() {
-        let configs = parse_config(GOOD).unwrap();
-        assert!(configs[0].is_explicit());
-        let p = configs[0].clone().into_provider(None).unwrap();
+        assert!(config(GOOD).is_explicit());
+        let p = config(GOOD).into_provider(None).unwrap();
         assert_eq!(p.label, "Work SSO");
         assert_eq!(p.token_endpoint, "https://id.example.com/token");
         assert_eq!(p.auth_params, vec![("prompt".to_string(), "consent".to_string())]);
@@ -281,42 +252,31 @@ redirect_ports = [1455, 1457]
     #[test]
     fn an_unknown_redirect_host_is_refused() {
         let bad = GOOD.replace("redirect_host = \"localhost\"", "redirect_host = \"0.0.0.0\"");
-        let err = parse_config(&bad).unwrap()[0].clone().into_provider(None).unwrap_err();
+        let err = config(&bad).into_provider(None).unwrap_err();
         assert_eq!(err.kind, ErrorKind::ProviderConfig);
         assert!(err.message.contains("0.0.0.0"), "{}", err.message);
     }
 
     #[test]
-    fn malformed_config_names_the_problem() {
-        let err = parse_config("[[provider]]\nid = \"x\"\n").unwrap_err();
-        assert_eq!(err.kind, ErrorKind::ProviderConfig);
-        assert!(err.message.contains("issuer"), "the missing field is named: {}", err.message);
-
-        let err = parse_config("[[provider]\n").unwrap_err();
-        assert_eq!(err.kind, ErrorKind::ProviderConfig);
-
-        let err = parse_config(&GOOD.replace("client_id", "clientid")).unwrap_err();
-        assert!(err.message.contains("clientid"), "unknown keys are named: {}", err.message);
-    }
-
-    #[test]
-    fn duplicate_and_reserved_ids_are_refused() {
-        let twice = format!("{GOOD}\n{GOOD}");
-        assert!(parse_config(&twice).unwrap_err().message.contains("twice"));
-        let demo = GOOD.replace("id = \"work\"", "id = \"demo\"");
-        assert!(parse_config(&demo).unwrap_err().message.contains("reserved"));
-    }
-
-    #[test]
     fn insecure_endpoints_are_refused_at_build_time() {
         let insecure = GOOD.replace("https://id.example.com/token", "http://id.example.com/token");
-        let err = parse_config(&insecure).unwrap()[0].clone().into_provider(None).unwrap_err();
+        let err = config(&insecure).into_provider(None).unwrap_err();
         assert_eq!(err.kind, ErrorKind::ProviderConfig);
     }
 
     #[test]
-    fn a_missing_file_means_no_providers() {
-        let dir = std::env::temp_dir().join(format!("pixy-none-{}", std::process::id()));
-        assert_eq!(load_config(&dir.join("providers.toml")).unwrap(), Vec::new());
+    fn metadata_that_lists_pkce_methods_without_s256_is_refused() {
+        let meta = |methods: &[&str]| Metadata {
+            issuer: "https://id.example.com".into(),
+            authorization_endpoint: Some("https://id.example.com/a".into()),
+            token_endpoint: Some("https://id.example.com/t".into()),
+            code_challenge_methods_supported: methods.iter().map(|m| m.to_string()).collect(),
+            ..Default::default()
+        };
+        let err = Provider::from_metadata("p", "P", "c", &meta(&["plain"])).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ProviderConfig);
+        assert!(err.message.contains("S256") && err.message.contains("plain"), "{}", err.message);
+        assert!(Provider::from_metadata("p", "P", "c", &meta(&["plain", "S256"])).is_ok());
+        assert!(Provider::from_metadata("p", "P", "c", &meta(&[])).is_ok(), "a provider that lists none is tried");
     }
 }

@@ -69,6 +69,8 @@ pub struct Service {
     accounts: tokio::sync::Mutex<Vec<AccountRecord>>,
     /// What was lost when the index was read, said with every status until the daemon restarts.
     index_problem: Option<String>,
+    /// Links the last daemon left pending, for [`Service::reconcile`].
+    pending_at_start: Mutex<Vec<String>>,
     config: ServiceConfig,
     providers_file: Arc<ProvidersFile>,
     /// Providers built (discovered) so far, by id: an entry is built again once the file changed.
@@ -87,17 +89,19 @@ impl Service {
         let index = AccountIndex::new(&config.index_path);
         let loaded = index.load()?;
         let mut accounts = loaded.accounts;
+        let accounts_pending = accounts.iter().filter(|a| a.pending).map(|a| a.id.clone()).collect();
         for a in accounts.iter_mut().filter(|a| a.status == AccountStatus::Refreshing) {
             // A refresh the last daemon did not finish: the scheduler tries again.
             a.status = AccountStatus::Connected;
         }
-        let (summaries, _) = watch::channel(accounts.iter().map(AccountRecord::summary).collect());
+        let (summaries, _) = watch::channel(summaries_of(&accounts));
         Ok(Service {
             http: crate::http::client(config.http_timeout),
             store,
             index,
             accounts: tokio::sync::Mutex::new(accounts),
             index_problem: loaded.problem,
+            pending_at_start: Mutex::new(accounts_pending),
             providers_file: Arc::new(ProvidersFile::new(&config.providers_path)),
             config,
             providers: tokio::sync::Mutex::new(HashMap::new()),
@@ -120,7 +124,7 @@ impl Service {
             Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),
             Request::Providers => Ok(Event::Providers { providers: self.provider_list().await }),
             Request::Status => Ok(Event::Status {
-                accounts: self.accounts.lock().await.iter().map(AccountRecord::summary).collect(),
+                accounts: summaries_of(&self.accounts.lock().await),
                 problem: self.index_problem.clone(),
             }),
             Request::Link(link) => self.link(link, &out).await,
@@ -323,6 +327,7 @@ impl Service {
             reason: None,
             last_error: None,
             revocation_ends_grant: false,
+            pending: false,
         };
         let replaced_refresh_token = {
             let lock = self.account_lock(&id);
@@ -340,8 +345,7 @@ impl Service {
                     }
                 }
             }
-            self.write_tokens(&id, &linked.tokens, true).await?;
-            self.upsert(record.clone()).await?;
+            self.store_link(&provider, &record, &linked.tokens, replaced.is_some()).await?;
             tracing::info!(account = %id, provider = %provider.id, relinked = replaced.is_some(), "account linked");
             replaced_refresh_token
         };
@@ -395,6 +399,150 @@ impl Service {
         Err(Error::new(ErrorKind::NeedsRelink, format!("{}: {reason}", record.id)))
     }
 
+    /// Stores a link's tokens and record in an order a crash cannot tear apart: a new account is
+    /// recorded as pending, then its secrets are written, then it is marked complete (see
+    /// [`Service::reconcile`] for what a crash in between leaves). When a step fails, the new
+    /// tokens are revoked and deleted rather than left live with nothing naming them.
+    async fn store_link(
+        &self,
+        provider: &Provider,
+        record: &AccountRecord,
+        tokens: &TokenSet,
+        relink: bool,
+    ) -> Result<()> {
+        if relink {
+            // The record exists and names the entries whose values are replaced in place.
+            self.write_tokens(&record.id, tokens, true).await?;
+            return self.upsert(record.clone()).await;
+        }
+        let stored = async {
+            self.upsert(AccountRecord { pending: true, ..record.clone() }).await?;
+            self.write_tokens(&record.id, tokens, true).await?;
+            self.upsert(record.clone()).await
+        };
+        if let Err(e) = stored.await {
+            self.abandon(provider, &record.id, tokens).await;
+            return Err(Error::new(
+                e.kind,
+                format!("{}; the new sign-in was revoked so that it is not left live", e.message),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Undoes a link that could not be stored whole: revokes its tokens and deletes its secrets
+    /// and its record, each as far as it goes.
+    async fn abandon(&self, provider: &Provider, id: &str, tokens: &TokenSet) {
+        let mut revocation = Revocation::Revoked;
+        if let Some(rt) = &tokens.refresh_token {
+            revocation = revocation.and(revoke(&self.http, provider, rt.expose(), "refresh_token").await);
+        }
+        revocation = revocation.and(revoke(&self.http, provider, tokens.access_token.expose(), "access_token").await);
+        let key = id.to_string();
+        let deleted = blocking(&self.store, move |s| Field::ALL.iter().try_for_each(|f| s.delete(&key, *f))).await;
+        if self.remove(id).await.is_err() {
+            // The index cannot be written: at least no client or schedule sees the record.
+            self.accounts.lock().await.retain(|a| a.id != id);
+        }
+        tracing::warn!(account = %id, ?revocation, secrets_deleted = deleted.is_ok(), "a link that could not be stored was undone");
+    }
+
+    /// Puts the index and the keyring back in step at start, after a crash or a fault between
+    /// their writes: sweeps the index's unfinished temporary files; finishes a pending link whose
+    /// secrets were all written and rolls back one whose were not; revokes (where its provider
+    /// can be found) and deletes every secret that no account names. Runs beside the first
+    /// requests: a link in progress records its account before it writes a secret, so its
+    /// secrets are never taken for orphans.
+    pub async fn reconcile(&self) {
+        let swept = self.index.sweep_temp_files();
+        if swept > 0 {
+            tracing::info!(swept, "unfinished index writes were swept");
+        }
+        let pending = std::mem::take(&mut *self.pending_at_start.lock().expect("pending lock"));
+        for id in pending {
+            self.finish_or_roll_back(&id).await;
+        }
+        let listed = match blocking(&self.store, |s| s.list()).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::info!(error = %e, "the keyring cannot be listed; orphaned secrets are not swept");
+                return;
+            }
+        };
+        let known: std::collections::HashSet<String> =
+            self.accounts.lock().await.iter().map(|a| a.id.clone()).collect();
+        let mut orphans: std::collections::BTreeMap<String, Vec<Field>> = Default::default();
+        for (account, field) in listed.into_iter().filter(|(account, _)| !known.contains(account)) {
+            orphans.entry(account).or_default().push(field);
+        }
+        for (account, fields) in orphans {
+            self.sweep_orphan(&account, &fields).await;
+        }
+    }
+
+    async fn finish_or_roll_back(&self, id: &str) {
+        let lock = self.account_lock(id);
+        let _guard = lock.lock().await;
+        let Some(record) = self.accounts.lock().await.iter().find(|a| a.id == id && a.pending).cloned() else {
+            return;
+        };
+        let key = id.to_string();
+        let secrets =
+            blocking(&self.store, move |s| Ok((s.get(&key, Field::AccessToken)?, s.get(&key, Field::RefreshToken)?)));
+        let (access, refresh_token) = match secrets.await {
+            Ok(secrets) => secrets,
+            Err(e) => {
+                tracing::info!(account = %id, error = %e, "a pending link cannot be checked; it is left for the next start");
+                return;
+            }
+        };
+        if access.is_some() && (refresh_token.is_some() || !record.has_refresh_token) {
+            let finished = AccountRecord { pending: false, ..record };
+            let saved = self.upsert(finished).await;
+            tracing::info!(account = %id, saved = saved.is_ok(), "a pending link whose secrets were all written was finished");
+            return;
+        }
+        let revocation = self.revoke_stored(&record.provider, id, record.linked_provider()).await;
+        let key = id.to_string();
+        let deleted = blocking(&self.store, move |s| Field::ALL.iter().try_for_each(|f| s.delete(&key, *f))).await;
+        let removed = self.remove(id).await;
+        tracing::info!(account = %id, ?revocation, deleted = deleted.is_ok(), removed = removed.is_ok(), "a pending link that was not written whole was rolled back");
+    }
+
+    /// Revokes and deletes the secrets of an account the index does not name.
+    async fn sweep_orphan(&self, account: &str, fields: &[Field]) {
+        // Account ids are PROVIDER-HASH: the provider, if it is still defined, can revoke them.
+        let provider_id = account.rsplit_once('-').map_or(account, |(provider, _)| provider);
+        let revocation = self.revoke_stored(provider_id, account, None).await;
+        let key = account.to_string();
+        let fields = fields.to_vec();
+        let deleted = blocking(&self.store, move |s| fields.iter().try_for_each(|f| s.delete(&key, *f))).await;
+        tracing::info!(account, ?revocation, deleted = deleted.is_ok(), "secrets that no account names were swept");
+    }
+
+    /// Revokes what the store holds for `account` (refresh token first) at `provider_id`, or at
+    /// the endpoints given when that provider cannot be found.
+    async fn revoke_stored(&self, provider_id: &str, account: &str, linked: Option<Provider>) -> Revocation {
+        let provider = match self.provider(provider_id).await {
+            Ok(provider) => provider,
+            Err(_) => match linked {
+                Some(provider) => provider,
+                None => return Revocation::NotAsked,
+            },
+        };
+        let key = account.to_string();
+        let secrets =
+            blocking(&self.store, move |s| Ok((s.get(&key, Field::RefreshToken)?, s.get(&key, Field::AccessToken)?)));
+        let Ok((refresh_token, access)) = secrets.await else { return Revocation::NotAsked };
+        let mut revocation = Revocation::Revoked;
+        for (token, hint) in [(refresh_token, "refresh_token"), (access, "access_token")] {
+            if let Some(token) = token {
+                revocation = revocation.and(revoke(&self.http, &provider, &token, hint).await);
+            }
+        }
+        revocation
+    }
+
     /// Writes a token set: the refresh token first, so a crash between writes never leaves a new
     /// access token whose refresh token was lost. A new link's set is written whole: a secret it
     /// lacks is deleted, never left over from the sign-in it replaced.
@@ -429,7 +577,7 @@ impl Service {
         }
         self.index.save(&next)?;
         *accounts = next;
-        self.summaries.send_replace(accounts.iter().map(AccountRecord::summary).collect());
+        self.summaries.send_replace(summaries_of(&accounts));
         Ok(())
     }
 
@@ -438,7 +586,7 @@ impl Service {
         let next: Vec<_> = accounts.iter().filter(|a| a.id != id).cloned().collect();
         self.index.save(&next)?;
         *accounts = next;
-        self.summaries.send_replace(accounts.iter().map(AccountRecord::summary).collect());
+        self.summaries.send_replace(summaries_of(&accounts));
         Ok(())
     }
 
@@ -449,10 +597,12 @@ impl Service {
     /// The account a person named: its id, or a provider id with exactly one account.
     async fn find(&self, name: &str) -> Result<AccountRecord> {
         let accounts = self.accounts.lock().await;
-        if let Some(a) = accounts.iter().find(|a| a.id == name) {
+        // A link still being stored is nobody's to use yet.
+        let visible = || accounts.iter().filter(|a| !a.pending);
+        if let Some(a) = visible().find(|a| a.id == name) {
             return Ok(a.clone());
         }
-        let of_provider: Vec<_> = accounts.iter().filter(|a| a.provider == name).collect();
+        let of_provider: Vec<_> = visible().filter(|a| a.provider == name).collect();
         match of_provider.as_slice() {
             [one] => Ok((*one).clone()),
             [] => Err(Error::new(
@@ -613,7 +763,8 @@ impl Service {
             let mut next_wake = now() + 3600;
             for record in accounts
                 .iter()
-                .filter(|a| a.has_refresh_token && matches!(a.status, AccountStatus::Connected | AccountStatus::Error))
+                .filter(|a| a.has_refresh_token && !a.pending)
+                .filter(|a| matches!(a.status, AccountStatus::Connected | AccountStatus::Error))
             {
                 let Some(due) = record.refresh_due() else { continue };
                 let due = backoff.get(&record.id).map_or(due, |(_, retry_at)| due.max(*retry_at));
@@ -690,6 +841,11 @@ impl Service {
         tracing::info!(account = %record.id, ?revocation, "account unlinked");
         Ok(Event::Unlinked { account: record.id, revoked: revocation == Revocation::Revoked, revocation })
     }
+}
+
+/// What clients see of the accounts: every one but a link still being stored.
+fn summaries_of(accounts: &[AccountRecord]) -> Vec<AccountSummary> {
+    accounts.iter().filter(|a| !a.pending).map(AccountRecord::summary).collect()
 }
 
 fn adhoc_config(id: &str, label: &str, issuer: &str, client_id: &str) -> ProviderConfig {

@@ -198,3 +198,78 @@ async fn an_unknown_account_is_a_clear_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Every secret the store holds for `account`.
+fn secrets_of(f: &Fixture, account: &str) -> Vec<String> {
+    Field::ALL.iter().filter_map(|field| f.store.get(account, *field).unwrap().map(|s| s.to_string())).collect()
+}
+
+fn index_json(f: &Fixture) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(f.dir.join("accounts.json")).unwrap()).unwrap()
+}
+
+fn write_index(f: &Fixture, index: &serde_json::Value) {
+    std::fs::write(f.dir.join("accounts.json"), serde_json::to_vec(index).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn a_link_whose_account_cannot_be_recorded_revokes_its_new_tokens_and_keeps_nothing() {
+    let f = fixture("unrecordable").await;
+    // The index cannot be written: its path is taken by a directory (a full or read-only disk
+    // fails the same way, and root ignores permissions).
+    std::fs::create_dir_all(f.dir.join("accounts.json").join("in-the-way")).unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let service = f.service.clone();
+    tokio::spawn(async move { service.handle(link_demo(), tx).await });
+    let url = authorize_url(&mut rx).await;
+    approve(&url).await;
+    let Event::Error { kind, message } = terminal(&mut rx).await else { panic!("the link must fail") };
+    assert_eq!(kind, ErrorKind::Internal, "{message}");
+    assert!(message.contains("revoked"), "the person is told the sign-in was undone: {message}");
+    assert!(f.store.is_empty(), "no secret is left in the keyring");
+    assert_eq!(f.demo.stats().revoked, 2, "both new tokens were revoked at the provider");
+    let Event::Status { accounts, .. } = terminal(&mut start(&f.service, Request::Status)).await else { panic!() };
+    assert!(accounts.is_empty(), "no account is shown: {accounts:?}");
+}
+
+#[tokio::test]
+async fn reconciling_at_start_sweeps_orphans_finishes_whole_links_and_rolls_back_torn_ones() {
+    let f = fixture("reconcile").await;
+    // A crash between the keyring and the index: secrets under an account the index never got.
+    // (The demo has one person, so the orphan's secrets are moved to an account id of their own.)
+    let first = link_and_approve(&f).await;
+    let orphan = "demo-feedface";
+    for field in Field::ALL {
+        let value = f.store.get(&first, field).unwrap().unwrap();
+        f.store.put(orphan, field, &value).unwrap();
+        f.store.delete(&first, field).unwrap();
+    }
+    let orphan_refresh = f.store.get(orphan, Field::RefreshToken).unwrap().unwrap().to_string();
+    // An account whose link was recorded as pending and then written whole, and another
+    // (invented) whose pending link never got all its secrets.
+    let whole = link_and_approve(&f).await;
+    let mut index = index_json(&f);
+    let mut torn = index["accounts"][0].clone();
+    index["accounts"][0]["pending"] = true.into();
+    torn["id"] = "demo-0badc0de".into();
+    torn["pending"] = true.into();
+    index["accounts"].as_array_mut().unwrap().push(torn);
+    write_index(&f, &index);
+    f.store.put("demo-0badc0de", Field::AccessToken, "a-torn-write").unwrap();
+    std::fs::write(f.dir.join("accounts.json.tmp-99999"), b"{ half").unwrap();
+
+    let restarted = support::service_over(&f.dir, Some(f.demo.issuer()), Duration::from_secs(10), f.store.clone());
+    restarted.reconcile().await;
+
+    assert!(secrets_of(&f, orphan).is_empty(), "secrets no account names are deleted");
+    assert!(!active(&f, &orphan_refresh).await, "and revoked at their provider");
+    assert_eq!(secrets_of(&f, &whole).len(), 3, "a pending link written whole keeps its secrets");
+    assert!(secrets_of(&f, "demo-0badc0de").is_empty(), "a torn link's secrets are deleted");
+    let Event::Status { accounts, .. } = terminal(&mut start(&restarted, Request::Status)).await else { panic!() };
+    let ids: Vec<_> = accounts.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, [whole.as_str()], "the whole link is finished, the torn one rolled back");
+    let saved = index_json(&f);
+    assert_eq!(saved["accounts"].as_array().unwrap().len(), 1);
+    assert!(saved["accounts"][0].get("pending").is_none(), "the finished link is saved as complete");
+    assert!(!f.dir.join("accounts.json.tmp-99999").exists(), "unfinished index writes are swept");
+}

@@ -58,7 +58,16 @@ impl Answer {
 
 /// Sends a request to the daemon, starting it first when it is not running.
 pub async fn request(request: &Request) -> Result<Answer> {
-    let stream = connect_or_start().await?;
+    send(connect_or_start().await?, request).await
+}
+
+/// Sends a request to a running daemon only, never starting one (to ask whether one runs, or to
+/// stop it).
+pub async fn request_running(request: &Request) -> Result<Answer> {
+    send(connect().await?, request).await
+}
+
+async fn send(stream: UnixStream, request: &Request) -> Result<Answer> {
     let (read, mut write) = stream.into_split();
     write_message(&mut write, request).await?;
     Ok(Answer { reader: BufReader::new(read), _writer: write, finished: false })

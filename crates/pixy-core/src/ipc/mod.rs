@@ -10,4 +10,7 @@ pub mod paths;
 pub mod protocol;
 pub mod server;
 
+#[cfg(test)]
+mod window_contract;
+
 pub use protocol::{AccountStatus, AccountSummary, Event, LinkRequest, ProviderSelector, ProviderSummary, Request};

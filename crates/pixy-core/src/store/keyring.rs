@@ -115,4 +115,16 @@ impl TokenStore for KeyringStore {
             Err(e) => Err(map_error(&e)),
         }
     }
+
+    fn list(&self) -> Result<Vec<(String, Field)>> {
+        let spec = std::collections::HashMap::from([("service", SERVICE)]);
+        let entries = self.connect()?.search(&spec).map_err(|e| map_error(&e))?;
+        Ok(entries
+            .iter()
+            .filter_map(|entry| {
+                let attributes = entry.get_attributes().ok()?;
+                Field::parse_entry(attributes.get("username")?)
+            })
+            .collect())
+    }
 }

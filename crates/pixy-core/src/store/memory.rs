@@ -66,6 +66,11 @@ impl TokenStore for MemoryStore {
         self.entries.lock().expect("memory store lock").remove(&field.entry(account));
         Ok(())
     }
+
+    fn list(&self) -> Result<Vec<(String, Field)>> {
+        self.check()?;
+        Ok(self.entries.lock().expect("memory store lock").keys().filter_map(|k| Field::parse_entry(k)).collect())
+    }
 }
 
 #[cfg(test)]

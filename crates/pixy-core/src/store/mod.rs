@@ -39,12 +39,22 @@ impl Field {
 
     /// The entry name for an account's field.
     pub fn entry(self, account: &str) -> String {
-        let suffix = match self {
+        format!("{account}:{}", self.suffix())
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
             Field::AccessToken => "access_token",
             Field::RefreshToken => "refresh_token",
             Field::IdToken => "id_token",
-        };
-        format!("{account}:{suffix}")
+        }
+    }
+
+    /// The account and field an entry name stands for; `None` for a name Pixy does not write.
+    pub fn parse_entry(name: &str) -> Option<(String, Field)> {
+        let (account, suffix) = name.rsplit_once(':')?;
+        let field = Field::ALL.into_iter().find(|f| f.suffix() == suffix)?;
+        (!account.is_empty()).then(|| (account.to_string(), field))
     }
 }
 
@@ -59,6 +69,10 @@ pub trait TokenStore: Send + Sync + 'static {
     fn get(&self, account: &str, field: Field) -> Result<Option<Zeroizing<String>>>;
     /// Deletes one secret; deleting a missing one is not an error.
     fn delete(&self, account: &str, field: Field) -> Result<()>;
+    /// Every secret Pixy keeps, as (account, field): what reconciling at start compares with the
+    /// account index to find secrets no account names. A store that cannot list says so with
+    /// an error, and nothing is swept.
+    fn list(&self) -> Result<Vec<(String, Field)>>;
 }
 
 /// Runs a store call on the blocking pool, with [`TIMEOUT`].

@@ -24,6 +24,17 @@ pub fn fresh_dir(name: &str) -> PathBuf {
 /// A service keeping accounts.json and providers.toml in `dir` and tokens in memory; it offers the
 /// demo provider when `demo_issuer` is given.
 pub fn service(dir: &Path, demo_issuer: Option<&str>, http_timeout: Duration) -> (Arc<Service>, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    (service_over(dir, demo_issuer, http_timeout, store.clone()), store)
+}
+
+/// A service over an existing store: a daemon started again over the same keyring and files.
+pub fn service_over(
+    dir: &Path,
+    demo_issuer: Option<&str>,
+    http_timeout: Duration,
+    store: Arc<MemoryStore>,
+) -> Arc<Service> {
     let config = ServiceConfig {
         index_path: dir.join("accounts.json"),
         providers_path: dir.join("providers.toml"),
@@ -31,9 +42,7 @@ pub fn service(dir: &Path, demo_issuer: Option<&str>, http_timeout: Duration) ->
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
         http_timeout,
     };
-    let store = Arc::new(MemoryStore::new());
-    let service = Service::new(config, store.clone() as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap();
-    (Arc::new(service), store)
+    Arc::new(Service::new(config, store as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap())
 }
 
 /// A link with a provider of providers.toml (or the demo), with no browser opened.
