@@ -44,22 +44,7 @@ impl FlowSlot {
     }
 }
 
-/// Sends one request and returns its terminal event, turning [`Event::Error`] into an error.
-async fn ask(request: Request) -> Result<Event, Error> {
-    match client::request(&request).await?.terminal().await? {
-        Event::Error { kind, message } => Err(Error::new(kind, message)),
-        event => Ok(event),
-    }
-}
-
-fn unexpected(event: &Event) -> Error {
-    // Debug of an event could hold a token; name only which variant it was.
-    let name = serde_json::to_value(event)
-        .ok()
-        .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
-        .unwrap_or_default();
-    Error::new(ErrorKind::Internal, format!("the daemon answered with an unexpected {name} event"))
-}
+use client::{ask, unexpected};
 
 /// The providers one can link, as the daemon lists them (the demo first).
 #[tauri::command]
@@ -106,7 +91,7 @@ async fn link(
         open_browser: true,
         // The person's browser choice is the window's environment, which a running daemon may
         // not share.
-        browser: std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty()),
+        browser: client::browser_from_env(),
         timeout_secs: None,
     });
     let mut answer = client::request(&request).await?;

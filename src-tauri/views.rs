@@ -43,6 +43,8 @@ pub struct AccountView {
     pub provider: String,
     pub label: String,
     pub status: AccountStatus,
+    /// The status in words, as the CLI and the tray say it.
+    pub status_text: &'static str,
     pub expires_at: Option<u64>,
     /// Why the account needs attention (a sentence, never a secret).
     pub reason: Option<String>,
@@ -55,6 +57,7 @@ impl From<AccountSummary> for AccountView {
             provider: a.provider,
             label: a.label,
             status: a.status,
+            status_text: a.status.words(),
             expires_at: a.expires_at,
             reason: a.reason,
         }

@@ -1,6 +1,6 @@
 // The linked accounts, each with its status and an Unlink that asks once more before it revokes.
 
-import type { Account, AccountStatus, Provider } from "./api";
+import type { Account, Provider } from "./api";
 import { el } from "./dom";
 import { initial } from "./providers";
 
@@ -9,14 +9,6 @@ export interface AccountActions {
   unlink(accountId: string): void;
   reconnect(providerId: string): void;
 }
-
-const STATUS_TEXT: Record<AccountStatus, string> = {
-  connected: "Connected",
-  refreshing: "Refreshing…",
-  expired: "Expired",
-  needs_relink: "Needs relink",
-  error: "Can't refresh",
-};
 
 export function renderAccounts(
   list: HTMLElement,
@@ -74,7 +66,7 @@ export function renderAccounts(
             { class: "meta muted small" },
             el("span", { class: "provider-name" }, providerLabel.get(account.provider) ?? account.provider),
             el("span", { "aria-hidden": "true" }, "·"),
-            el("span", { class: `status ${account.status}` }, STATUS_TEXT[account.status]),
+            el("span", { class: `status ${account.status}` }, account.statusText),
           ),
         ),
         unlink,

@@ -26,6 +26,8 @@ export interface Account {
   provider: string;
   label: string;
   status: AccountStatus;
+  /** The status in words, as the CLI and the tray say it. */
+  statusText: string;
   reason?: string | null;
   /** When the access token expires, in seconds since the Unix epoch. */
   expiresAt: number | null;

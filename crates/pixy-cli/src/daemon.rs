@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use pixy_core::ipc::{client, paths, server, Request};
-use pixy_core::service::{Service, ServiceConfig};
+use pixy_core::daemon::socket;
+use pixy_core::daemon::{Daemon, DaemonConfig};
+use pixy_core::ipc::{client, paths, Request};
 use pixy_core::store::keyring::KeyringStore;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
@@ -74,8 +75,8 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
     init_logging();
     // Whoever started it, the daemon keeps no directory of theirs busy.
     let _ = std::env::set_current_dir("/");
-    server::raise_open_file_limit();
-    let lock = match server::acquire_lock() {
+    socket::raise_open_file_limit();
+    let lock = match socket::acquire_lock() {
         Ok(lock) => lock,
         Err(e) => {
             eprintln!("pixy daemon: {e}");
@@ -95,21 +96,21 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         }
     };
     let quit = Arc::new(Notify::new());
-    let config = ServiceConfig {
+    let config = DaemonConfig {
         index_path: paths::config_dir().join("accounts.json"),
         providers_path: paths::config_dir().join("providers.toml"),
         demo_issuer: demo.as_ref().map(|d| d.issuer().to_string()),
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
         http_timeout: std::time::Duration::from_secs(30),
     };
-    let service = match Service::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
+    let service = match Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
         Ok(service) => Arc::new(service),
         Err(e) => {
             eprintln!("pixy daemon: {e}");
             return ExitCode::from(1);
         }
     };
-    let listener = match server::bind(&lock) {
+    let listener = match socket::bind(&lock) {
         Ok(listener) => listener,
         Err(e) => {
             eprintln!("pixy daemon: {e}");
@@ -127,7 +128,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
     tracing::info!(pid = std::process::id(), demo = demo.is_some(), "pixy daemon ready");
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
-        _ = server::serve(listener, service.clone(), quit.clone()) => {}
+        _ = socket::serve(listener, service.clone(), quit.clone()) => {}
         _ = term.recv() => tracing::info!("SIGTERM; stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
     }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use pixy_core::flow;
 use pixy_core::ipc::{client, Event, LinkRequest, ProviderSelector, Request};
 
 use crate::output;
@@ -30,7 +31,12 @@ pub struct LinkArgs {
     #[arg(long)]
     no_browser: bool,
     /// Seconds to wait for you to finish in the browser.
-    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = flow::DEFAULT_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=flow::MAX_TIMEOUT_SECS)
+    )]
     timeout: u64,
     /// One JSON event per line on stdout.
     #[arg(long)]
@@ -56,7 +62,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
         scopes: args.scopes,
         auth_params: args.auth_params,
         open_browser: !args.no_browser,
-        browser: std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty()),
+        browser: client::browser_from_env(),
         timeout_secs: Some(args.timeout),
     });
     let mut answer = match client::request(&request).await {

@@ -91,11 +91,7 @@ fn main() -> ExitCode {
 
 /// A request with one answer, printed for a person or as JSON.
 async fn simple(request: Request, json: bool) -> ExitCode {
-    let event = match client::request(&request).await {
-        Ok(answer) => answer.terminal().await,
-        Err(e) => Err(e),
-    };
-    let event = event.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
+    let event = client::ask(request).await.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
     if json {
         output::json(&event);
     } else {

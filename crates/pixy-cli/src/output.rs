@@ -1,6 +1,6 @@
 //! How the CLI prints the daemon's events: one JSON object per line, or sentences for a person.
 
-use pixy_core::ipc::{AccountStatus, AccountSummary, Event};
+use pixy_core::ipc::{AccountSummary, Event};
 use pixy_core::revoke::Revocation;
 
 /// Prints one event as a JSON line on stdout.
@@ -47,7 +47,7 @@ fn status(accounts: &[AccountSummary]) {
     }
     let width = accounts.iter().map(|a| a.id.len()).max().unwrap_or(0);
     for a in accounts {
-        println!("{:width$}  {:<12}  {}  ({})", a.id, status_word(a), a.label, a.provider);
+        println!("{:width$}  {:<13}  {}  ({})", a.id, a.status.words(), a.label, a.provider);
         if let Some(reason) = &a.reason {
             println!("{:width$}  {reason}", "");
         }
@@ -66,15 +66,5 @@ fn unlinked_words(revocation: Revocation) -> &'static str {
             "its tokens are deleted here, but the provider could not be asked to revoke them (its definition \
              could not be used)."
         }
-    }
-}
-
-fn status_word(account: &AccountSummary) -> &'static str {
-    match account.status {
-        AccountStatus::Connected => "connected",
-        AccountStatus::Refreshing => "refreshing",
-        AccountStatus::Expired => "expired",
-        AccountStatus::NeedsRelink => "needs relink",
-        AccountStatus::Error => "error",
     }
 }

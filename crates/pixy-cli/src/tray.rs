@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use ksni::menu::StandardItem;
 use ksni::{Icon, MenuItem, Status, ToolTip, Tray, TrayMethods};
-use pixy_core::ipc::{AccountStatus, AccountSummary};
+use pixy_core::ipc::AccountSummary;
 use tokio::sync::{watch, Notify};
 
 /// The window's binary, looked up next to the daemon first, then on PATH.
@@ -110,16 +110,6 @@ fn title(accounts: &[AccountSummary]) -> String {
     }
 }
 
-fn status_word(status: AccountStatus) -> &'static str {
-    match status {
-        AccountStatus::Connected => "Connected",
-        AccountStatus::Refreshing => "Refreshing",
-        AccountStatus::Expired => "Expired",
-        AccountStatus::NeedsRelink => "Needs relink",
-        AccountStatus::Error => "Error",
-    }
-}
-
 impl Tray for PixyTray {
     fn id(&self) -> String {
         "pixy".into()
@@ -152,7 +142,7 @@ impl Tray for PixyTray {
             .accounts
             .iter()
             .filter(|a| a.status.needs_attention())
-            .map(|a| format!("{}: {}", a.label, status_word(a.status)))
+            .map(|a| format!("{}: {}", a.label, a.status.words()))
             .collect::<Vec<_>>()
             .join("\n");
         ToolTip { title: title(&self.accounts), description, ..Default::default() }
@@ -181,7 +171,7 @@ impl Tray for PixyTray {
             // Disabled: the menu reports; linking and unlinking happen in the window.
             items.push(
                 StandardItem {
-                    label: format!("{} — {}", account.label, status_word(account.status)),
+                    label: format!("{} — {}", account.label, account.status.words()),
                     enabled: false,
                     ..Default::default()
                 }
@@ -336,6 +326,7 @@ mod pixmap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pixy_core::ipc::AccountStatus;
 
     fn account(label: &str, status: AccountStatus) -> AccountSummary {
         AccountSummary {

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use pixy_core::daemon::Daemon;
 use pixy_core::ipc::{Event, Request};
-use pixy_core::service::Service;
 use tokio::sync::mpsc;
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-async fn ask(service: &Arc<Service>, request: Request) -> Event {
+async fn ask(service: &Arc<Daemon>, request: Request) -> Event {
     let (tx, mut rx) = mpsc::channel(16);
     let s = service.clone();
     tokio::spawn(async move { s.handle(request, tx).await });
@@ -25,7 +25,7 @@ async fn ask(service: &Arc<Service>, request: Request) -> Event {
 }
 
 /// A service with one demo account linked (the person's approval played over HTTP).
-async fn linked(demo: &pixy_demo::DemoServer, name: &str) -> (Arc<Service>, String) {
+async fn linked(demo: &pixy_demo::DemoServer, name: &str) -> (Arc<Daemon>, String) {
     let dir = support::fresh_dir(&format!("bench-{name}"));
     let (service, _) = support::service(&dir, Some(demo.issuer()), Duration::from_secs(10));
     let Event::Linked { account } = support::link_and_approve(&service, "demo").await else { panic!("linked") };

@@ -15,10 +15,66 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::ipc::protocol::{AccountStatus, AccountSummary};
 use crate::provider::Provider;
 
 const SCHEMA_VERSION: u32 = 1;
+
+/// An account as clients see it: metadata only, never a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccountSummary {
+    /// Stable id, e.g. `demo-3f9a1c2b`.
+    pub id: String,
+    /// The provider id.
+    pub provider: String,
+    /// Who the account is: email, name or subject.
+    pub label: String,
+    /// Connection status.
+    pub status: AccountStatus,
+    /// When the access token expires, in seconds since the Unix epoch, if known.
+    pub expires_at: Option<u64>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Why the status is what it is, for NeedsRelink and Error (a sentence, never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The kind of the last refresh failure, while it is not resolved (stale but linked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<crate::error::ErrorKind>,
+}
+
+/// Connection status of an account.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Tokens are stored and usable (or refreshable).
+    Connected,
+    /// A refresh is under way.
+    Refreshing,
+    /// The access token has expired and there is no refresh token.
+    Expired,
+    /// The provider refused the refresh token, or the keyring lost it; the person must link again.
+    NeedsRelink,
+    /// Refreshing fails for another reason (see `last_error`); retried with backoff.
+    Error,
+}
+
+impl AccountStatus {
+    /// Whether the person should look at this account (the tray marks it).
+    pub fn needs_attention(self) -> bool {
+        matches!(self, AccountStatus::Expired | AccountStatus::NeedsRelink | AccountStatus::Error)
+    }
+
+    /// The status in words, as the CLI, the tray and the window all say it.
+    pub fn words(self) -> &'static str {
+        match self {
+            AccountStatus::Connected => "Connected",
+            AccountStatus::Refreshing => "Refreshing",
+            AccountStatus::Expired => "Expired",
+            AccountStatus::NeedsRelink => "Needs relink",
+            AccountStatus::Error => "Can't refresh",
+        }
+    }
+}
 
 /// What Pixy remembers about a linked account, apart from its secrets.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -144,6 +200,20 @@ impl AccountRecord {
         }
     }
 
+    /// This record in another status: one transition, which the daemon saves once.
+    pub fn with_status(&self, status: AccountStatus, reason: Option<String>, last_error: Option<ErrorKind>) -> Self {
+        AccountRecord {
+            status,
+            // Shown as a sentence beside the account (error messages start in lower case).
+            reason: reason.map(|r| {
+                let mut chars = r.chars();
+                chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+            }),
+            last_error,
+            ..self.clone()
+        }
+    }
+
     /// When to refresh: at 80% of the token's lifetime or 2 minutes before it expires, whichever
     /// is earlier — but never before half its lifetime, so a token shorter than 4 minutes is not
     /// refreshed on every use; `None` when the expiry is unknown.
@@ -167,8 +237,8 @@ impl AccountRecord {
 mod lenient {
     use serde::{Deserialize, Deserializer};
 
+    use super::AccountStatus;
     use crate::error::ErrorKind;
-    use crate::ipc::protocol::AccountStatus;
 
     pub fn status<'de, D: Deserializer<'de>>(d: D) -> Result<AccountStatus, D::Error> {
         let value = serde_json::Value::deserialize(d)?;

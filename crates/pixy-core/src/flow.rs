@@ -18,8 +18,17 @@ use crate::pkce::PkcePair;
 use crate::provider::Provider;
 use crate::secret::State;
 
+/// The default time a person has to finish in the browser, in seconds.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
+/// The longest time a link may wait for the person, in seconds.
+pub const MAX_TIMEOUT_SECS: u64 = 3600;
 /// The default time a person has to finish in the browser.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(DEFAULT_TIMEOUT_SECS);
+
+/// The wait a client asked for, within 1 s and [`MAX_TIMEOUT_SECS`]; the default when it did not ask.
+pub fn timeout_from(seconds: Option<u64>) -> Duration {
+    Duration::from_secs(seconds.unwrap_or(DEFAULT_TIMEOUT_SECS).clamp(1, MAX_TIMEOUT_SECS))
+}
 
 /// How a flow runs.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 //! [`callback`], the [`authorize`] URL opened in the [`browser`], and the [`exchange`] of the
 //! code; [`flow`] ties these together. Providers come from [`provider`] and [`discovery`]; tokens
 //! live in the [`store`], account metadata in the [`account`] index; [`refresh`] and [`revoke`]
-//! keep and end them. The daemon runs the [`service`] behind the [`ipc`] socket.
+//! keep and end them. The [`daemon`] owns all of it behind the [`ipc`] socket.
 #![deny(missing_docs)]
 
 pub mod account;
@@ -13,6 +13,7 @@ pub mod authorize;
 pub mod browser;
 pub mod callback;
 pub mod catalog;
+pub mod daemon;
 pub mod discovery;
 pub mod error;
 pub mod exchange;
@@ -28,7 +29,6 @@ pub mod provider;
 pub mod refresh;
 pub mod revoke;
 pub mod secret;
-pub mod service;
 pub mod store;
 pub mod text;
 

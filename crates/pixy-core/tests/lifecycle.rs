@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use pixy_core::daemon::Daemon;
 use pixy_core::ipc::{AccountStatus, Event, Request};
-use pixy_core::service::Service;
 use pixy_core::store::memory::MemoryStore;
 use pixy_core::store::{Field, TokenStore};
 use pixy_core::ErrorKind;
@@ -118,7 +118,7 @@ impl StandIn {
 }
 
 struct Linked {
-    service: Arc<Service>,
+    service: Arc<Daemon>,
     store: Arc<MemoryStore>,
     stand_in: StandIn,
     account: String,
@@ -157,7 +157,7 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
 }
 
 /// Links with the `faulty` provider, approving at the demo's page; returns the last event.
-async fn link(service: &Arc<Service>) -> Event {
+async fn link(service: &Arc<Daemon>) -> Event {
     support::link_and_approve(service, "faulty").await
 }
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pixy_core::daemon::Daemon;
 use pixy_core::ipc::{Event, Request};
-use pixy_core::service::Service;
 use pixy_core::store::memory::MemoryStore;
 use pixy_core::store::{Field, TokenStore};
 use pixy_core::ErrorKind;
@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 mod support;
 
 struct Fixture {
-    service: Arc<Service>,
+    service: Arc<Daemon>,
     store: Arc<MemoryStore>,
     demo: pixy_demo::DemoServer,
     /// Where accounts.json and providers.toml are.
@@ -33,7 +33,7 @@ fn link_demo() -> Request {
 }
 
 /// Starts a request; returns the receiving end of its events.
-fn start(service: &Arc<Service>, request: Request) -> mpsc::Receiver<Event> {
+fn start(service: &Arc<Daemon>, request: Request) -> mpsc::Receiver<Event> {
     let (tx, rx) = mpsc::channel(16);
     let service = service.clone();
     tokio::spawn(async move { service.handle(request, tx).await });

@@ -61,6 +61,31 @@ pub async fn request(request: &Request) -> Result<Answer> {
     send(connect_or_start().await?, request).await
 }
 
+/// Sends one request (starting the daemon when needed) and returns its terminal event, an
+/// [`Event::Error`] turned into an error: how a client ends a request with one answer.
+pub async fn ask(question: Request) -> Result<Event> {
+    match request(&question).await?.terminal().await? {
+        Event::Error { kind, message } => Err(Error::new(kind, message)),
+        event => Ok(event),
+    }
+}
+
+/// The error for a terminal event a request does not expect. It names the event's kind only:
+/// the Debug of an event could hold a token.
+pub fn unexpected(event: &Event) -> Error {
+    let name = serde_json::to_value(event)
+        .ok()
+        .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    Error::new(ErrorKind::Internal, format!("the daemon answered with an unexpected {name} event"))
+}
+
+/// The person's `$BROWSER`, which the client passes on: a daemon started earlier, elsewhere, may
+/// not have it.
+pub fn browser_from_env() -> Option<String> {
+    std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty())
+}
+
 /// Sends a request to a running daemon only, never starting one (to ask whether one runs, or to
 /// stop it).
 pub async fn request_running(request: &Request) -> Result<Answer> {

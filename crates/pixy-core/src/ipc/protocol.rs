@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::account::{AccountStatus, AccountSummary};
 use crate::error::ErrorKind;
 
 /// What a client asks the daemon.
@@ -192,52 +193,6 @@ pub struct ProviderSummary {
     /// Why this definition cannot be used (it names the file and line); `None` when it can.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
-}
-
-/// An account as clients see it: metadata only, never a secret.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AccountSummary {
-    /// Stable id, e.g. `demo-3f9a1c2b`.
-    pub id: String,
-    /// The provider id.
-    pub provider: String,
-    /// Who the account is: email, name or subject.
-    pub label: String,
-    /// Connection status.
-    pub status: AccountStatus,
-    /// When the access token expires, in seconds since the Unix epoch, if known.
-    pub expires_at: Option<u64>,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// Why the status is what it is, for NeedsRelink and Error (a sentence, never a secret).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The kind of the last refresh failure, while it is not resolved (stale but linked).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<ErrorKind>,
-}
-
-/// Connection status of an account.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountStatus {
-    /// Tokens are stored and usable (or refreshable).
-    Connected,
-    /// A refresh is under way.
-    Refreshing,
-    /// The access token has expired and there is no refresh token.
-    Expired,
-    /// The provider refused the refresh token, or the keyring lost it; the person must link again.
-    NeedsRelink,
-    /// Refreshing fails for another reason (see `last_error`); retried with backoff.
-    Error,
-}
-
-impl AccountStatus {
-    /// Whether the person should look at this account (the tray marks it).
-    pub fn needs_attention(self) -> bool {
-        matches!(self, AccountStatus::Expired | AccountStatus::NeedsRelink | AccountStatus::Error)
-    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pixy_core::daemon::{Daemon, DaemonConfig};
 use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
-use pixy_core::service::{Service, ServiceConfig};
 use pixy_core::store::memory::MemoryStore;
 use pixy_core::store::TokenStore;
 use tokio::sync::{mpsc, Notify};
@@ -23,7 +23,7 @@ pub fn fresh_dir(name: &str) -> PathBuf {
 
 /// A service keeping accounts.json and providers.toml in `dir` and tokens in memory; it offers the
 /// demo provider when `demo_issuer` is given.
-pub fn service(dir: &Path, demo_issuer: Option<&str>, http_timeout: Duration) -> (Arc<Service>, Arc<MemoryStore>) {
+pub fn service(dir: &Path, demo_issuer: Option<&str>, http_timeout: Duration) -> (Arc<Daemon>, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
     (service_over(dir, demo_issuer, http_timeout, store.clone()), store)
 }
@@ -34,15 +34,15 @@ pub fn service_over(
     demo_issuer: Option<&str>,
     http_timeout: Duration,
     store: Arc<MemoryStore>,
-) -> Arc<Service> {
-    let config = ServiceConfig {
+) -> Arc<Daemon> {
+    let config = DaemonConfig {
         index_path: dir.join("accounts.json"),
         providers_path: dir.join("providers.toml"),
         demo_issuer: demo_issuer.map(str::to_string),
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
         http_timeout,
     };
-    Arc::new(Service::new(config, store as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap())
+    Arc::new(Daemon::new(config, store as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap())
 }
 
 /// A link with a provider of providers.toml (or the demo), with no browser opened.
@@ -58,7 +58,7 @@ pub fn link_request(provider: &str) -> Request {
 }
 
 /// Every event of one request, up to its terminal one.
-pub async fn run(service: &Arc<Service>, request: Request) -> Vec<Event> {
+pub async fn run(service: &Arc<Daemon>, request: Request) -> Vec<Event> {
     let (tx, mut rx) = mpsc::channel(16);
     let s = service.clone();
     tokio::spawn(async move { s.handle(request, tx).await });
@@ -74,7 +74,7 @@ pub async fn run(service: &Arc<Service>, request: Request) -> Vec<Event> {
 }
 
 /// Links with `provider`, the person approving at the demo's page; returns the last event.
-pub async fn link_and_approve(service: &Arc<Service>, provider: &str) -> Event {
+pub async fn link_and_approve(service: &Arc<Daemon>, provider: &str) -> Event {
     let (tx, mut rx) = mpsc::channel(16);
     let s = service.clone();
     let link = link_request(provider);

@@ -23,11 +23,11 @@ use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::framing::{read_message, write_message};
-use super::paths;
-use super::protocol::{Event, Request};
+use super::Daemon;
 use crate::error::{Error, ErrorKind, Result};
-use crate::service::Service;
+use crate::ipc::framing::{read_message, write_message};
+use crate::ipc::paths;
+use crate::ipc::protocol::{Event, Request};
 
 /// How long a client has to send its request once connected.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -161,7 +161,7 @@ impl AcceptErrors {
 }
 
 /// Serves clients until `quit` is notified.
-pub async fn serve(listener: UnixListener, service: Arc<Service>, quit: Arc<Notify>) {
+pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, quit: Arc<Notify>) {
     let me = paths::uid();
     let connections = Arc::new(Mutex::new(Connections::default()));
     let mut accept_errors = AcceptErrors { last: None, unsaid: 0 };
@@ -192,10 +192,10 @@ pub async fn serve(listener: UnixListener, service: Arc<Service>, quit: Arc<Noti
             tracing::warn!(max = MAX_CONNECTIONS, "every connection is busy; a client was turned away");
             continue;
         };
-        let (service, connections) = (service.clone(), connections.clone());
+        let (daemon, connections) = (daemon.clone(), connections.clone());
         tokio::spawn(async move {
             let mut busy = false;
-            connection(stream, service, evicted, || {
+            connection(stream, daemon, evicted, || {
                 busy = connections.lock().expect("connections lock").started(id);
                 busy
             })
@@ -209,7 +209,7 @@ pub async fn serve(listener: UnixListener, service: Arc<Service>, quit: Arc<Noti
 /// connection may go on (it was not closed to make room meanwhile).
 async fn connection(
     stream: UnixStream,
-    service: Arc<Service>,
+    daemon: Arc<Daemon>,
     evicted: oneshot::Receiver<()>,
     started: impl FnOnce() -> bool,
 ) {
@@ -235,7 +235,7 @@ async fn connection(
     let cancellable = matches!(request, Request::Link(_));
     let (tx, mut rx) = mpsc::channel(16);
     if !cancellable {
-        tokio::spawn(async move { service.handle(request, tx).await });
+        tokio::spawn(async move { daemon.handle(request, tx).await });
         while let Some(event) = rx.recv().await {
             let terminal = event.is_terminal();
             if write_message(&mut write, &event).await.is_err() || terminal {
@@ -244,7 +244,7 @@ async fn connection(
         }
         return;
     }
-    let work = service.handle(request, tx);
+    let work = daemon.handle(request, tx);
     tokio::pin!(work);
     let mut work_done = false;
     let mut probe = [0u8; 1];

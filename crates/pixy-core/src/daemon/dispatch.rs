@@ -1,0 +1,31 @@
+//! Dispatching: one request from the socket in, its events out, the last one terminal.
+
+use tokio::sync::mpsc;
+
+use super::accounts::summaries_of;
+use super::Daemon;
+use crate::ipc::protocol::{Event, Request};
+
+impl Daemon {
+    /// Serves one request, sending its events to `out`; the last one sent is terminal.
+    pub async fn handle(&self, request: Request, out: mpsc::Sender<Event>) {
+        let result = match request {
+            Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),
+            Request::Providers => Ok(Event::Providers { providers: self.provider_list().await }),
+            Request::Status => Ok(Event::Status {
+                accounts: summaries_of(&self.accounts.lock().await),
+                problem: self.index_problem.clone(),
+            }),
+            Request::Link(link) => self.link(link, &out).await,
+            Request::Token { account } => self.token(&account).await,
+            Request::Unlink { account } => self.unlink(&account).await,
+            Request::Shutdown => {
+                self.quit.notify_waiters();
+                self.quit.notify_one();
+                Ok(Event::ShuttingDown)
+            }
+        };
+        let event = result.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
+        let _ = out.send(event).await;
+    }
+}

@@ -1,0 +1,222 @@
+//! Running links: one flow per provider at a time (a newer one replaces it), the new account
+//! stored in an order a crash cannot tear apart, and the refresh token a re-link replaced revoked
+//! unless that would end the new sign-in too.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::providers::{adhoc_config, provider_id_for_issuer};
+use super::tokens::Refresh;
+use super::Daemon;
+use crate::account::{AccountRecord, Endpoints};
+use crate::error::{Error, ErrorKind, Result};
+use crate::exchange::{now, TokenSet};
+use crate::flow::{LinkHandle, LinkOptions, Progress};
+use crate::ipc::protocol::{AccountStatus, Event, LinkRequest, ProviderSelector};
+use crate::provider::Provider;
+use crate::revoke::{revoke, still_accepted, Revocation};
+use crate::store::{blocking, Field};
+
+/// A link waiting for the person: its number, the switch that stops it, and what tells that it
+/// has ended.
+pub(super) type RunningLink = (u64, oneshot::Sender<()>, oneshot::Receiver<()>);
+
+impl Daemon {
+    /// Links an account: the provider resolved, the keyring probed, the flow run (replacing one
+    /// still waiting with the same provider), and the result stored whole.
+    pub(super) async fn link(&self, request: LinkRequest, out: &mpsc::Sender<Event>) -> Result<Event> {
+        let provider = match &request.provider {
+            ProviderSelector::Named { id } => self.provider(id).await?,
+            ProviderSelector::Issuer { issuer, client_id } => {
+                let id = provider_id_for_issuer(issuer)?;
+                self.build(adhoc_config(&id, &id, issuer, client_id), false).await?
+            }
+        };
+        // Found before the browser opens, not after the person has consented.
+        blocking(&self.store, |s| s.probe()).await?;
+        let options = LinkOptions {
+            scopes: request.scopes,
+            auth_params: request.auth_params,
+            open_browser: request.open_browser,
+            browser: request.browser,
+            timeout: crate::flow::timeout_from(request.timeout_secs),
+            loopback: provider.loopback.clone(),
+        };
+        // A new link with a provider replaces one still waiting: that frees its fixed port, and
+        // this request came through the peer-checked socket, so the stop is authenticated.
+        let (stop_tx, mut stop_rx) = oneshot::channel();
+        let (_ended_tx, ended_rx) = oneshot::channel::<()>();
+        let number = self.flow_numbers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let earlier =
+            self.running.lock().expect("running lock").insert(provider.id.clone(), (number, stop_tx, ended_rx));
+        if let Some((_, stop, ended)) = earlier {
+            let _ = stop.send(());
+            // Its port must be free before this flow binds (a provider's fixed port).
+            let _ = tokio::time::timeout(Duration::from_secs(3), ended).await;
+            tracing::info!(provider = %provider.id, "an earlier link with this provider was replaced");
+        }
+        let mut handle = LinkHandle::start(self.http.clone(), provider.clone(), options);
+        loop {
+            let progress = tokio::select! {
+                p = handle.progress() => p,
+                _ = &mut stop_rx => {
+                    handle.cancel();
+                    let _ = handle.result().await;
+                    return Err(Error::new(ErrorKind::Cancelled, "a newer link with this provider replaced this one"));
+                }
+            };
+            let Some(progress) = progress else { break };
+            let event = match progress {
+                Progress::Authorize { url } => Event::Authorize { url },
+                Progress::Waiting { seconds_left } => Event::Waiting { seconds_left },
+                Progress::Exchanging => Event::Exchanging,
+            };
+            let _ = out.send(event).await;
+        }
+        let linked = handle.result().await;
+        {
+            let mut running = self.running.lock().expect("running lock");
+            if running.get(&provider.id).is_some_and(|(n, _, _)| *n == number) {
+                running.remove(&provider.id);
+            }
+        }
+        let linked = linked?;
+        let id = AccountRecord::id_for(&provider.id, &provider.issuer, &linked.identity.subject);
+        let mut record = AccountRecord {
+            id: id.clone(),
+            provider: provider.id.clone(),
+            subject: linked.identity.subject,
+            label: linked.identity.label,
+            scopes: linked.tokens.scopes.clone().unwrap_or_default(),
+            obtained_at: now(),
+            expires_at: linked.tokens.expires_at,
+            status: AccountStatus::Connected,
+            issuer: provider.issuer.clone(),
+            client_id: provider.client_id.clone(),
+            endpoints: Some(Endpoints::of(&provider)),
+            has_refresh_token: linked.tokens.refresh_token.is_some(),
+            refresh_fingerprint: linked.tokens.refresh_token.as_ref().map(|r| AccountRecord::fingerprint(r.expose())),
+            reason: None,
+            last_error: None,
+            revocation_ends_grant: false,
+            pending: false,
+        };
+        let replaced_refresh_token = {
+            let lock = self.account_lock(&id);
+            let _guard = lock.lock().await;
+            // Re-linking the same account replaces its tokens.
+            let replaced = self.accounts.lock().await.iter().find(|a| a.id == id).cloned();
+            let mut replaced_refresh_token = None;
+            if let Some(replaced) = &replaced {
+                record.revocation_ends_grant = replaced.revocation_ends_grant;
+                let key = id.clone();
+                match blocking(&self.store, move |s| s.get(&key, Field::RefreshToken)).await {
+                    Ok(token) => replaced_refresh_token = token,
+                    Err(e) => {
+                        tracing::info!(account = %id, error = %e, "the replaced refresh token cannot be read; it is not revoked")
+                    }
+                }
+            }
+            self.store_link(&provider, &record, &linked.tokens, replaced.is_some()).await?;
+            tracing::info!(account = %id, provider = %provider.id, relinked = replaced.is_some(), "account linked");
+            replaced_refresh_token
+        };
+        if let Some(replaced) = replaced_refresh_token {
+            self.revoke_replaced(&provider, &record, &replaced, &linked.tokens).await?;
+        }
+        Ok(Event::Linked { account: record.summary() })
+    }
+
+    /// Re-linking revokes the refresh token it replaced, so no copy of the old sign-in stays
+    /// usable. A provider that issued the new sign-in on the same grant (oidc-provider in the
+    /// same browser session, Google) ends the whole grant with it (RFC 7009 §2), so the new
+    /// tokens are checked afterwards; if they died too, the account says so and its replaced
+    /// tokens are left to expire from then on.
+    pub(super) async fn revoke_replaced(
+        &self,
+        provider: &Provider,
+        record: &AccountRecord,
+        replaced: &str,
+        new: &TokenSet,
+    ) -> Result<()> {
+        if new.refresh_token.as_ref().is_some_and(|t| t.expose() == replaced) {
+            return Ok(());
+        }
+        if record.revocation_ends_grant {
+            tracing::info!(account = %record.id, "the replaced refresh token is left to expire: revoking it would end this sign-in too");
+            return Ok(());
+        }
+        if revoke(&self.http, provider, replaced, "refresh_token").await != Revocation::Revoked {
+            tracing::info!(account = %record.id, "the provider did not confirm the revocation of the replaced refresh token");
+            return Ok(());
+        }
+        let survived = match still_accepted(&self.http, provider, new.access_token.expose()).await {
+            Some(accepted) => accepted,
+            // Without userinfo, a refresh tells: it is what keeps the account linked.
+            None if new.refresh_token.is_some() => match self.fresh_access_token(&record.id, Refresh::Now).await {
+                Err(e) => e.kind != ErrorKind::NeedsRelink,
+                Ok(_) => true,
+            },
+            None => true,
+        };
+        tracing::info!(account = %record.id, survived, "the replaced refresh token was revoked");
+        if survived {
+            return Ok(());
+        }
+        let mut ended = self.find(&record.id).await?;
+        ended.revocation_ends_grant = true;
+        let reason = "the provider ended this sign-in together with the one it replaced; link it again \
+                      (its replaced tokens will be left to expire from now on)";
+        self.set_status(&ended, AccountStatus::NeedsRelink, Some(reason.into()), Some(ErrorKind::NeedsRelink)).await;
+        Err(Error::new(ErrorKind::NeedsRelink, format!("{}: {reason}", record.id)))
+    }
+
+    /// Stores a link's tokens and record in an order a crash cannot tear apart: a new account is
+    /// recorded as pending, then its secrets are written, then it is marked complete (see
+    /// [`Daemon::reconcile`] for what a crash in between leaves). When a step fails, the new
+    /// tokens are revoked and deleted rather than left live with nothing naming them.
+    pub(super) async fn store_link(
+        &self,
+        provider: &Provider,
+        record: &AccountRecord,
+        tokens: &TokenSet,
+        relink: bool,
+    ) -> Result<()> {
+        if relink {
+            // The record exists and names the entries whose values are replaced in place.
+            self.write_tokens(&record.id, tokens, true).await?;
+            return self.upsert(record.clone()).await;
+        }
+        let stored = async {
+            self.upsert(AccountRecord { pending: true, ..record.clone() }).await?;
+            self.write_tokens(&record.id, tokens, true).await?;
+            self.upsert(record.clone()).await
+        };
+        if let Err(e) = stored.await {
+            self.abandon(provider, &record.id, tokens).await;
+            return Err(Error::new(
+                e.kind,
+                format!("{}; the new sign-in was revoked so that it is not left live", e.message),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Undoes a link that could not be stored whole: revokes its tokens and deletes its secrets
+    /// and its record, each as far as it goes.
+    pub(super) async fn abandon(&self, provider: &Provider, id: &str, tokens: &TokenSet) {
+        let mut revocation = Revocation::Revoked;
+        if let Some(rt) = &tokens.refresh_token {
+            revocation = revocation.and(revoke(&self.http, provider, rt.expose(), "refresh_token").await);
+        }
+        revocation = revocation.and(revoke(&self.http, provider, tokens.access_token.expose(), "access_token").await);
+        let key = id.to_string();
+        let deleted = blocking(&self.store, move |s| Field::ALL.iter().try_for_each(|f| s.delete(&key, *f))).await;
+        if self.remove(id).await.is_err() {
+            // The index cannot be written: at least no client or schedule sees the record.
+            self.accounts.lock().await.retain(|a| a.id != id);
+        }
+        tracing::warn!(account = %id, ?revocation, secrets_deleted = deleted.is_ok(), "a link that could not be stored was undone");
+    }
+}

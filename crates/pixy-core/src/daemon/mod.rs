@@ -1,0 +1,120 @@
+//! The daemon: the one owner of accounts and tokens, the one place that links, refreshes, hands
+//! out and revokes. Its parts, each in its own file:
+//!
+//! - [`dispatch`]: a request from the socket in, its events out;
+//! - [`accounts`]: the account list, saved on every change, with a lock per account;
+//! - [`providers`]: resolving providers (the demo, providers.toml as it is now, an issuer);
+//! - [`link`]: running and replacing links, storing a new account whole;
+//! - [`tokens`]: handing out and refreshing access tokens;
+//! - [`schedule`]: refreshing every account ahead of expiry;
+//! - [`unlink`]: revoking and forgetting;
+//! - [`reconcile`]: putting the index and the keyring back in step at start;
+//! - [`socket`]: the socket clients reach it through.
+//!
+//! Invariants: only the daemon reads or writes tokens; refreshes of one account are
+//! single-flight (a per-account lock, and the token is re-read from the keyring under it, so a
+//! refresh another process already did is used rather than repeated); a rotated refresh token is
+//! stored before the new access token is handed out; the keyring is probed before a browser
+//! opens; a new account is recorded before its secrets are written; re-linking an account
+//! revokes the refresh token it replaced unless that would end the new sign-in too; unlink
+//! revokes (refresh token first) and then deletes, even when revocation fails.
+
+mod accounts;
+mod dispatch;
+mod link;
+mod providers;
+mod reconcile;
+mod schedule;
+pub mod socket;
+mod tokens;
+mod unlink;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+use crate::account::{AccountIndex, AccountRecord};
+use crate::catalog::{Catalog, ProvidersFile};
+use crate::error::Result;
+use crate::ipc::protocol::{AccountStatus, AccountSummary};
+use crate::provider::Provider;
+use crate::store::TokenStore;
+use accounts::summaries_of;
+
+/// Where the daemon keeps things and what it offers.
+pub struct DaemonConfig {
+    /// The account index file.
+    pub index_path: PathBuf,
+    /// providers.toml.
+    pub providers_path: PathBuf,
+    /// The embedded demo provider's issuer, when it runs.
+    pub demo_issuer: Option<String>,
+    /// The demo provider's client id.
+    pub demo_client_id: String,
+    /// How long one request to a provider may take.
+    pub http_timeout: Duration,
+}
+
+/// A provider built from a definition, with the catalog it came from (`None` for the demo).
+type Built = (Option<Arc<Catalog>>, Provider);
+
+/// The daemon's state.
+pub struct Daemon {
+    http: reqwest::Client,
+    store: Arc<dyn TokenStore>,
+    index: AccountIndex,
+    accounts: tokio::sync::Mutex<Vec<AccountRecord>>,
+    /// What was lost when the index was read, said with every status until the daemon restarts.
+    index_problem: Option<String>,
+    /// Links the last daemon left pending, for [`Daemon::reconcile`].
+    pending_at_start: Mutex<Vec<String>>,
+    config: DaemonConfig,
+    providers_file: Arc<ProvidersFile>,
+    /// Providers built (discovered) so far, by id: an entry is built again once the file changed.
+    providers: tokio::sync::Mutex<HashMap<String, Built>>,
+    account_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Links waiting for the person, by provider id, with the switch that stops each.
+    running: Mutex<HashMap<String, link::RunningLink>>,
+    flow_numbers: std::sync::atomic::AtomicU64,
+    summaries: watch::Sender<Vec<AccountSummary>>,
+    quit: Arc<Notify>,
+}
+
+impl Daemon {
+    /// Loads the account index and builds the daemon.
+    pub fn new(config: DaemonConfig, store: Arc<dyn TokenStore>, quit: Arc<Notify>) -> Result<Daemon> {
+        let index = AccountIndex::new(&config.index_path);
+        let loaded = index.load()?;
+        let mut accounts = loaded.accounts;
+        let accounts_pending = accounts.iter().filter(|a| a.pending).map(|a| a.id.clone()).collect();
+        for a in accounts.iter_mut().filter(|a| a.status == AccountStatus::Refreshing) {
+            // A refresh the last daemon did not finish: the scheduler tries again.
+            a.status = AccountStatus::Connected;
+        }
+        let (summaries, _) = watch::channel(summaries_of(&accounts));
+        Ok(Daemon {
+            http: crate::http::client(config.http_timeout),
+            store,
+            index,
+            accounts: tokio::sync::Mutex::new(accounts),
+            index_problem: loaded.problem,
+            pending_at_start: Mutex::new(accounts_pending),
+            providers_file: Arc::new(ProvidersFile::new(&config.providers_path)),
+            config,
+            providers: tokio::sync::Mutex::new(HashMap::new()),
+            account_locks: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            flow_numbers: Default::default(),
+            summaries,
+            quit,
+        })
+    }
+
+    /// Account summaries, updated on every change (the tray watches this).
+    pub fn summaries(&self) -> watch::Receiver<Vec<AccountSummary>> {
+        self.summaries.subscribe()
+    }
+}

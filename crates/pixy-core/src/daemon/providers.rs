@@ -1,0 +1,157 @@
+//! Resolving providers: the demo, an entry of providers.toml as the file is now (see
+//! [`crate::catalog`]), an issuer given on the command line, or an account's own endpoints when its
+//! definition is broken or gone. Built providers are kept until the file changes.
+
+use std::sync::Arc;
+
+use super::Daemon;
+use crate::account::AccountRecord;
+use crate::discovery::discover;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipc::protocol::ProviderSummary;
+use crate::provider::{Provider, ProviderConfig};
+
+impl Daemon {
+    /// The demo, then every entry of providers.toml, the broken ones with their problem.
+    pub(super) async fn provider_list(&self) -> Vec<ProviderSummary> {
+        let mut list = Vec::new();
+        if let Some(issuer) = &self.config.demo_issuer {
+            list.push(ProviderSummary {
+                id: "demo".into(),
+                label: "Demo".into(),
+                issuer: issuer.clone(),
+                demo: true,
+                problem: None,
+            });
+        }
+        let catalog = self.providers_file.current().await;
+        if let Some(problem) = &catalog.problem {
+            let file = self.providers_file.path().file_name().map(|n| n.to_string_lossy().into_owned());
+            let file = file.unwrap_or_else(|| "providers.toml".into());
+            list.push(ProviderSummary {
+                id: file.clone(),
+                label: file,
+                issuer: String::new(),
+                demo: false,
+                problem: Some(problem.clone()),
+            });
+        }
+        for entry in &catalog.entries {
+            list.push(match &entry.definition {
+                Ok(p) => ProviderSummary {
+                    id: p.id.clone(),
+                    label: p.label.clone().unwrap_or_else(|| p.id.clone()),
+                    issuer: p.issuer.clone(),
+                    demo: false,
+                    problem: None,
+                },
+                Err(problem) => ProviderSummary {
+                    id: entry.id.clone(),
+                    label: entry.id.clone(),
+                    issuer: String::new(),
+                    demo: false,
+                    problem: Some(problem.clone()),
+                },
+            });
+        }
+        list
+    }
+
+    /// The provider with this id: the demo, or the entry of providers.toml as the file is now.
+    pub(super) async fn provider(&self, id: &str) -> Result<Provider> {
+        if id == "demo" {
+            if let Some((_, p)) = self.providers.lock().await.get(id) {
+                return Ok(p.clone());
+            }
+            let issuer = self.config.demo_issuer.clone().ok_or_else(|| {
+                Error::new(ErrorKind::InvalidRequest, "the demo provider is not running in this daemon")
+            })?;
+            let provider = self.build(adhoc_config("demo", "Demo", &issuer, &self.config.demo_client_id), true).await?;
+            self.providers.lock().await.insert(id.to_string(), (None, provider.clone()));
+            return Ok(provider);
+        }
+        let catalog = self.providers_file.current().await;
+        let Some(entry) = catalog.get(id) else {
+            let problem = catalog.problem.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!("no provider {id:?}{problem}; `pixy providers` lists them, and providers.toml adds more"),
+            ));
+        };
+        let config = entry.definition.clone().map_err(|problem| Error::new(ErrorKind::ProviderConfig, problem))?;
+        if let Some((Some(built_from), p)) = self.providers.lock().await.get(id) {
+            if Arc::ptr_eq(built_from, &catalog) {
+                return Ok(p.clone());
+            }
+        }
+        let provider = self.build(config, false).await?;
+        self.providers.lock().await.insert(id.to_string(), (Some(catalog), provider.clone()));
+        Ok(provider)
+    }
+
+    /// The provider to refresh, check or revoke an account's tokens with: its current definition
+    /// when that can be used, so a fix in providers.toml takes effect; otherwise the endpoints the
+    /// account was linked with, so one broken definition does not strand its accounts.
+    pub(super) async fn provider_of(&self, record: &AccountRecord) -> Result<Provider> {
+        let current = match self.provider(&record.provider).await {
+            Ok(provider) => return Ok(provider),
+            // Linked by issuer, not from the file: its own endpoints, else discovery again.
+            Err(e) if e.kind == ErrorKind::InvalidRequest && record.provider != "demo" => {
+                match record.linked_provider() {
+                    Some(linked) => return Ok(linked),
+                    None => {
+                        let config =
+                            adhoc_config(&record.provider, &record.provider, &record.issuer, &record.client_id);
+                        return self.build(config, false).await;
+                    }
+                }
+            }
+            Err(e) => e,
+        };
+        match record.linked_provider() {
+            Some(linked) if record.provider != "demo" => {
+                tracing::info!(account = %record.id, error = %current, "using the endpoints the account was linked with");
+                Ok(linked)
+            }
+            _ => Err(current),
+        }
+    }
+
+    pub(super) async fn build(&self, config: ProviderConfig, demo: bool) -> Result<Provider> {
+        let meta = if config.is_explicit() { None } else { Some(discover(&self.http, &config.issuer).await?) };
+        let mut provider = config.into_provider(meta.as_ref())?;
+        provider.demo = demo;
+        Ok(provider)
+    }
+}
+
+pub(super) fn adhoc_config(id: &str, label: &str, issuer: &str, client_id: &str) -> ProviderConfig {
+    ProviderConfig {
+        id: id.to_string(),
+        label: Some(label.to_string()),
+        issuer: issuer.to_string(),
+        client_id: client_id.to_string(),
+        scopes: Vec::new(),
+        auth_params: Default::default(),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        revocation_endpoint: None,
+        userinfo_endpoint: None,
+        redirect_host: None,
+        redirect_ports: Vec::new(),
+        redirect_path: None,
+    }
+}
+
+/// An id for a provider given only by its issuer: its host and port, e.g. `id.example.com`.
+pub(super) fn provider_id_for_issuer(issuer: &str) -> Result<String> {
+    let url =
+        url::Url::parse(issuer).map_err(|_| Error::new(ErrorKind::InvalidRequest, "the issuer is not a valid URL"))?;
+    let host = url.host_str().ok_or_else(|| Error::new(ErrorKind::InvalidRequest, "the issuer has no host"))?;
+    let mut id: String =
+        host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '-' }).collect();
+    if let Some(port) = url.port() {
+        id.push_str(&format!("-{port}"));
+    }
+    Ok(id.trim_matches('-').to_string())
+}

@@ -1,0 +1,189 @@
+//! Handing out and refreshing tokens: a usable access token per account, refreshed when due,
+//! single-flight per account, with a rotated refresh token stored before the new access token is
+//! handed out.
+
+use std::time::Duration;
+
+use super::Daemon;
+use crate::account::AccountRecord;
+use crate::error::{Error, ErrorKind, Result};
+use crate::exchange::{now, TokenSet};
+use crate::ipc::protocol::{AccountStatus, Event};
+use crate::provider::Provider;
+use crate::refresh::refresh;
+use crate::store::{blocking, Field};
+
+/// Why an access token is asked for, which decides when and how hard to refresh.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refresh {
+    /// A caller waiting on `pixy token`: refresh when due, with quick retries.
+    WhenDue,
+    /// The daemon's own schedule: one attempt when due; it backs off between its attempts.
+    Scheduled,
+    /// Now, due or not, once: to find out whether the provider still honours the refresh token.
+    Now,
+}
+
+impl Daemon {
+    /// Writes a token set: the refresh token first, so a crash between writes never leaves a new
+    /// access token whose refresh token was lost. A new link's set is written whole: a secret it
+    /// lacks is deleted, never left over from the sign-in it replaced.
+    pub(super) async fn write_tokens(&self, id: &str, tokens: &TokenSet, new_link: bool) -> Result<()> {
+        let id = id.to_string();
+        let tokens = tokens.clone();
+        blocking(&self.store, move |s| {
+            match &tokens.refresh_token {
+                Some(rt) => s.put(&id, Field::RefreshToken, rt.expose())?,
+                None if new_link => s.delete(&id, Field::RefreshToken)?,
+                // A refresh always carries one (the rotated one or the one it used).
+                None => {}
+            }
+            s.put(&id, Field::AccessToken, tokens.access_token.expose())?;
+            match &tokens.id_token {
+                Some(it) => s.put(&id, Field::IdToken, it.expose()),
+                // A refresh may leave the ID token out (OIDC Core §12.2): keep the one we have.
+                None if new_link => s.delete(&id, Field::IdToken),
+                None => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| Error::new(e.kind, format!("the new tokens could not be stored: {}", e.message)))
+    }
+
+    pub(super) async fn token(&self, name: &str) -> Result<Event> {
+        let record = self.find(name).await?;
+        let (access_token, expires_at) = self.fresh_access_token(&record.id, Refresh::WhenDue).await?;
+        Ok(Event::Token { account: record.id, access_token: crate::ipc::protocol::TokenText(access_token), expires_at })
+    }
+
+    /// A usable access token for an account, refreshed first when due (see [`Refresh`]).
+    /// Single-flight per account: callers queue on the account's lock and find the token their
+    /// predecessor refreshed.
+    pub(super) async fn fresh_access_token(&self, id: &str, why: Refresh) -> Result<(String, Option<u64>)> {
+        let lock = self.account_lock(id);
+        let _guard = lock.lock().await;
+        let record = self.find(id).await?;
+        let key = record.id.clone();
+        // Read under the lock, from the keyring: another caller, or another Pixy sharing this
+        // keyring, may have refreshed while we waited.
+        let (access, refresh_token) =
+            blocking(&self.store, move |s| Ok((s.get(&key, Field::AccessToken)?, s.get(&key, Field::RefreshToken)?)))
+                .await?;
+        if access.is_none() && refresh_token.is_none() {
+            return Err(self.lost(&record, "its tokens are missing from the keyring").await);
+        }
+        let expired = record.expires_at.is_some_and(|exp| now() >= exp);
+        let due = why == Refresh::Now || expired || record.refresh_due().is_some_and(|due| now() >= due);
+        // Checked under the lock: a caller that queued behind a refresh finds it done.
+        if let (Some(access), false) = (&access, due) {
+            return Ok((access.to_string(), record.expires_at));
+        }
+        let still_valid = access.is_some() && !expired;
+        let access = access.unwrap_or_default();
+        let Some(refresh_token) = refresh_token else {
+            if still_valid {
+                return Ok((access.to_string(), record.expires_at));
+            }
+            if record.has_refresh_token {
+                return Err(self.lost(&record, "its refresh token is missing from the keyring").await);
+            }
+            self.set_status(
+                &record,
+                AccountStatus::Expired,
+                Some("The access token expired and the provider gave no refresh token; link it again".into()),
+                None,
+            )
+            .await;
+            return Err(Error::new(
+                ErrorKind::NeedsRelink,
+                format!("the access token of {} has expired and there is no refresh token; link it again", record.id),
+            ));
+        };
+        let fingerprint = AccountRecord::fingerprint(&refresh_token);
+        let changed_elsewhere = record.refresh_fingerprint.as_ref().is_some_and(|known| *known != fingerprint);
+        if changed_elsewhere && still_valid {
+            // Another Pixy refreshed through the shared keyring: use its tokens, do not spend its
+            // refresh token a second time. Its expiry is unknown here, so check again soon.
+            let mut adopted = record.clone();
+            adopted.refresh_fingerprint = Some(fingerprint);
+            adopted.obtained_at = now();
+            adopted.expires_at = Some(now() + 300);
+            adopted.status = AccountStatus::Connected;
+            adopted.last_error = None;
+            adopted.reason = None;
+            self.upsert(adopted.clone()).await?;
+            tracing::info!(account = %record.id, "tokens refreshed elsewhere were adopted");
+            return Ok((access.to_string(), adopted.expires_at));
+        }
+        let provider = self.provider_of(&record).await?;
+        self.set_status(&record, AccountStatus::Refreshing, None, record.last_error).await;
+        let tokens = match self.refresh_with_retries(&provider, &refresh_token, why).await {
+            Ok(tokens) => tokens,
+            Err(e) if e.kind == ErrorKind::NeedsRelink => {
+                self.set_status(&record, AccountStatus::NeedsRelink, Some(e.message.clone()), Some(e.kind)).await;
+                return Err(e);
+            }
+            Err(e) if still_valid => {
+                // Stale but linked: the current token still works; the scheduler retries.
+                self.set_status(&record, AccountStatus::Connected, None, Some(e.kind)).await;
+                tracing::info!(account = %record.id, kind = ?e.kind, "refresh failed; the current token is still valid");
+                return Ok((access.to_string(), record.expires_at));
+            }
+            Err(e) => {
+                self.set_status(&record, AccountStatus::Error, Some(e.message.clone()), Some(e.kind)).await;
+                return Err(e);
+            }
+        };
+        // The rotated refresh token is stored before the new access token is handed out; if the
+        // keyring refuses, the old tokens stay as they were and the error says so.
+        if let Err(e) = self.write_tokens(&record.id, &tokens, false).await {
+            self.set_status(&record, AccountStatus::Error, Some(e.message.clone()), Some(e.kind)).await;
+            return Err(e);
+        }
+        let mut updated = record.clone();
+        updated.obtained_at = now();
+        updated.expires_at = tokens.expires_at;
+        updated.status = AccountStatus::Connected;
+        updated.reason = None;
+        updated.last_error = None;
+        updated.has_refresh_token = tokens.refresh_token.is_some();
+        updated.refresh_fingerprint = tokens.refresh_token.as_ref().map(|r| AccountRecord::fingerprint(r.expose()));
+        if let Some(scopes) = &tokens.scopes {
+            updated.scopes = scopes.clone();
+        }
+        self.upsert(updated).await?;
+        tracing::info!(account = %record.id, "refreshed");
+        Ok((tokens.access_token.expose().to_string(), tokens.expires_at))
+    }
+
+    /// One refresh; a caller waiting on `pixy token` gets two quick retries on network errors
+    /// and 5xx.
+    pub(super) async fn refresh_with_retries(
+        &self,
+        provider: &Provider,
+        refresh_token: &str,
+        why: Refresh,
+    ) -> Result<TokenSet> {
+        let token = crate::secret::RefreshToken::new(refresh_token);
+        let mut delay = Duration::from_millis(250);
+        let attempts = if why == Refresh::WhenDue { 3 } else { 1 };
+        for attempt in 1..=attempts {
+            match refresh(&self.http, provider, &token).await {
+                Err(e) if e.kind == ErrorKind::Network && attempt < attempts => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// The keyring lost a secret of this account: it must be linked again.
+    pub(super) async fn lost(&self, record: &AccountRecord, what: &str) -> Error {
+        // The reason is shown beside the account, so it does not repeat the account's id.
+        let reason = format!("{what}; link it again");
+        self.set_status(record, AccountStatus::NeedsRelink, Some(reason.clone()), Some(ErrorKind::NeedsRelink)).await;
+        Error::new(ErrorKind::NeedsRelink, format!("{}: {reason}", record.id))
+    }
+}
