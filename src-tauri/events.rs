@@ -54,7 +54,7 @@ mod tests {
     fn a_token_event_never_becomes_progress() {
         let token = Event::Token {
             account: "demo-1".into(),
-            access_token: pixy_core::ipc::protocol::TokenText("at-secret".into()),
+            access_token: pixy_core::secret::AccessToken::new("at-secret").into(),
             expires_at: None,
         };
         assert_eq!(progress(&token), None, "access tokens must never be sent into the web view");

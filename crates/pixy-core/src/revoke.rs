@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::redact_url;
 use crate::provider::Provider;
+use crate::secret::{AccessToken, RefreshToken};
 
 /// What became of a revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,8 +35,31 @@ impl Revocation {
     }
 }
 
+/// A token a provider can revoke (RFC 7009), with the `token_type_hint` that names its kind.
+pub trait Revocable {
+    /// `refresh_token` or `access_token`.
+    const HINT: &'static str;
+    /// The token, for the revocation request only.
+    fn token(&self) -> &str;
+}
+
+impl Revocable for RefreshToken {
+    const HINT: &'static str = "refresh_token";
+    fn token(&self) -> &str {
+        self.expose()
+    }
+}
+
+impl Revocable for AccessToken {
+    const HINT: &'static str = "access_token";
+    fn token(&self) -> &str {
+        self.expose()
+    }
+}
+
 /// Revokes one token.
-pub async fn revoke(http: &reqwest::Client, provider: &Provider, token: &str, hint: &str) -> Revocation {
+pub async fn revoke<T: Revocable>(http: &reqwest::Client, provider: &Provider, token: &T) -> Revocation {
+    let (token, hint) = (token.token(), T::HINT);
     let Some(endpoint) = &provider.revocation_endpoint else {
         return Revocation::NoEndpoint;
     };
@@ -58,9 +82,9 @@ pub async fn revoke(http: &reqwest::Client, provider: &Provider, token: &str, hi
 
 /// Whether the provider still accepts an access token, asked at its userinfo endpoint: `Some(false)`
 /// only on a clear refusal (401), `None` when it has no userinfo endpoint or could not say.
-pub async fn still_accepted(http: &reqwest::Client, provider: &Provider, access_token: &str) -> Option<bool> {
+pub async fn still_accepted(http: &reqwest::Client, provider: &Provider, access_token: &AccessToken) -> Option<bool> {
     let endpoint = provider.userinfo_endpoint.as_ref()?;
-    match http.get(endpoint).bearer_auth(access_token).send().await {
+    match http.get(endpoint).bearer_auth(access_token.expose()).send().await {
         Ok(resp) if resp.status().is_success() => Some(true),
         Ok(resp) if resp.status() == reqwest::StatusCode::UNAUTHORIZED => Some(false),
         Ok(resp) => {

@@ -63,7 +63,7 @@ async fn a_whole_flow_at_trace_level_logs_no_secret() {
 
     for e in run(&service, Request::Token { account: account.id.clone() }).await {
         if let Event::Token { access_token, .. } = e {
-            secrets.push(access_token.0);
+            secrets.push(access_token.expose().to_string());
         }
     }
     run(&service, Request::Unlink { account: account.id.clone() }).await;

@@ -16,7 +16,8 @@ use crate::flow::{LinkHandle, LinkOptions, Progress};
 use crate::ipc::protocol::{AccountStatus, Event, LinkRequest, ProviderSelector};
 use crate::provider::Provider;
 use crate::revoke::{revoke, still_accepted, Revocation};
-use crate::store::{blocking, Field};
+use crate::secret::RefreshToken;
+use crate::store::blocking;
 
 /// A link waiting for the person: its number, the switch that stops it, and what tells that it
 /// has ended.
@@ -111,7 +112,7 @@ impl Daemon {
             if let Some(replaced) = &replaced {
                 record.revocation_ends_grant = replaced.revocation_ends_grant;
                 let key = id.clone();
-                match blocking(&self.store, move |s| s.get(&key, Field::RefreshToken)).await {
+                match blocking(&self.store, move |s| s.get_secret::<RefreshToken>(&key)).await {
                     Ok(token) => replaced_refresh_token = token,
                     Err(e) => {
                         tracing::info!(account = %id, error = %e, "the replaced refresh token cannot be read; it is not revoked")
@@ -137,21 +138,21 @@ impl Daemon {
         &self,
         provider: &Provider,
         record: &AccountRecord,
-        replaced: &str,
+        replaced: &RefreshToken,
         new: &TokenSet,
     ) -> Result<()> {
-        if new.refresh_token.as_ref().is_some_and(|t| t.expose() == replaced) {
+        if new.refresh_token.as_ref().is_some_and(|t| t.expose() == replaced.expose()) {
             return Ok(());
         }
         if record.revocation_ends_grant {
             tracing::info!(account = %record.id, "the replaced refresh token is left to expire: revoking it would end this sign-in too");
             return Ok(());
         }
-        if revoke(&self.http, provider, replaced, "refresh_token").await != Revocation::Revoked {
+        if revoke(&self.http, provider, replaced).await != Revocation::Revoked {
             tracing::info!(account = %record.id, "the provider did not confirm the revocation of the replaced refresh token");
             return Ok(());
         }
-        let survived = match still_accepted(&self.http, provider, new.access_token.expose()).await {
+        let survived = match still_accepted(&self.http, provider, &new.access_token).await {
             Some(accepted) => accepted,
             // Without userinfo, a refresh tells: it is what keeps the account linked.
             None if new.refresh_token.is_some() => match self.fresh_access_token(&record.id, Refresh::Now).await {
@@ -208,11 +209,11 @@ impl Daemon {
     pub(super) async fn abandon(&self, provider: &Provider, id: &str, tokens: &TokenSet) {
         let mut revocation = Revocation::Revoked;
         if let Some(rt) = &tokens.refresh_token {
-            revocation = revocation.and(revoke(&self.http, provider, rt.expose(), "refresh_token").await);
+            revocation = revocation.and(revoke(&self.http, provider, rt).await);
         }
-        revocation = revocation.and(revoke(&self.http, provider, tokens.access_token.expose(), "access_token").await);
+        revocation = revocation.and(revoke(&self.http, provider, &tokens.access_token).await);
         let key = id.to_string();
-        let deleted = blocking(&self.store, move |s| Field::ALL.iter().try_for_each(|f| s.delete(&key, *f))).await;
+        let deleted = blocking(&self.store, move |s| s.delete_all(&key)).await;
         if self.remove(id).await.is_err() {
             // The index cannot be written: at least no client or schedule sees the record.
             self.accounts.lock().await.retain(|a| a.id != id);

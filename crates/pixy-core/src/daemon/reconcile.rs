@@ -4,7 +4,7 @@
 use super::Daemon;
 use crate::account::AccountRecord;
 use crate::provider::Provider;
-use crate::revoke::{revoke, Revocation};
+use crate::revoke::Revocation;
 use crate::store::{blocking, Field};
 
 impl Daemon {
@@ -48,24 +48,26 @@ impl Daemon {
             return;
         };
         let key = id.to_string();
-        let secrets =
-            blocking(&self.store, move |s| Ok((s.get(&key, Field::AccessToken)?, s.get(&key, Field::RefreshToken)?)));
-        let (access, refresh_token) = match secrets.await {
+        // Only whether each is there matters; the values are not read out of the store.
+        let secrets = blocking(&self.store, move |s| {
+            Ok((s.get(&key, Field::AccessToken)?.is_some(), s.get(&key, Field::RefreshToken)?.is_some()))
+        });
+        let (has_access, has_refresh_token) = match secrets.await {
             Ok(secrets) => secrets,
             Err(e) => {
                 tracing::info!(account = %id, error = %e, "a pending link cannot be checked; it is left for the next start");
                 return;
             }
         };
-        if access.is_some() && (refresh_token.is_some() || !record.has_refresh_token) {
+        if has_access && (has_refresh_token || !record.has_refresh_token) {
             let finished = AccountRecord { pending: false, ..record };
             let saved = self.upsert(finished).await;
             tracing::info!(account = %id, saved = saved.is_ok(), "a pending link whose secrets were all written was finished");
             return;
         }
-        let revocation = self.revoke_stored(&record.provider, id, record.linked_provider()).await;
+        let revocation = self.revoke_where_possible(&record.provider, id, record.linked_provider()).await;
         let key = id.to_string();
-        let deleted = blocking(&self.store, move |s| Field::ALL.iter().try_for_each(|f| s.delete(&key, *f))).await;
+        let deleted = blocking(&self.store, move |s| s.delete_all(&key)).await;
         let removed = self.remove(id).await;
         tracing::info!(account = %id, ?revocation, deleted = deleted.is_ok(), removed = removed.is_ok(), "a pending link that was not written whole was rolled back");
     }
@@ -74,33 +76,20 @@ impl Daemon {
     pub(super) async fn sweep_orphan(&self, account: &str, fields: &[Field]) {
         // Account ids are PROVIDER-HASH: the provider, if it is still defined, can revoke them.
         let provider_id = account.rsplit_once('-').map_or(account, |(provider, _)| provider);
-        let revocation = self.revoke_stored(provider_id, account, None).await;
+        let revocation = self.revoke_where_possible(provider_id, account, None).await;
         let key = account.to_string();
         let fields = fields.to_vec();
         let deleted = blocking(&self.store, move |s| fields.iter().try_for_each(|f| s.delete(&key, *f))).await;
         tracing::info!(account, ?revocation, deleted = deleted.is_ok(), "secrets that no account names were swept");
     }
 
-    /// Revokes what the store holds for `account` (refresh token first) at `provider_id`, or at
-    /// the endpoints given when that provider cannot be found.
-    pub(super) async fn revoke_stored(&self, provider_id: &str, account: &str, linked: Option<Provider>) -> Revocation {
-        let provider = match self.provider(provider_id).await {
-            Ok(provider) => provider,
-            Err(_) => match linked {
-                Some(provider) => provider,
-                None => return Revocation::NotAsked,
-            },
+    /// Revokes what the store holds for `account` at `provider_id`, or at the endpoints given
+    /// when that provider cannot be found.
+    async fn revoke_where_possible(&self, provider_id: &str, account: &str, linked: Option<Provider>) -> Revocation {
+        let provider = match (self.provider(provider_id).await, linked) {
+            (Ok(provider), _) | (Err(_), Some(provider)) => provider,
+            (Err(_), None) => return Revocation::NotAsked,
         };
-        let key = account.to_string();
-        let secrets =
-            blocking(&self.store, move |s| Ok((s.get(&key, Field::RefreshToken)?, s.get(&key, Field::AccessToken)?)));
-        let Ok((refresh_token, access)) = secrets.await else { return Revocation::NotAsked };
-        let mut revocation = Revocation::Revoked;
-        for (token, hint) in [(refresh_token, "refresh_token"), (access, "access_token")] {
-            if let Some(token) = token {
-                revocation = revocation.and(revoke(&self.http, &provider, &token, hint).await);
-            }
-        }
-        revocation
+        self.revoke_stored(&provider, account).await.unwrap_or(Revocation::NotAsked)
     }
 }

@@ -8,9 +8,11 @@ use super::Daemon;
 use crate::account::AccountRecord;
 use crate::error::{Error, ErrorKind, Result};
 use crate::exchange::{now, TokenSet};
+use crate::ipc::protocol::TokenText;
 use crate::ipc::protocol::{AccountStatus, Event};
 use crate::provider::Provider;
 use crate::refresh::refresh;
+use crate::secret::{AccessToken, RefreshToken};
 use crate::store::{blocking, Field};
 
 /// Why an access token is asked for, which decides when and how hard to refresh.
@@ -33,14 +35,14 @@ impl Daemon {
         let tokens = tokens.clone();
         blocking(&self.store, move |s| {
             match &tokens.refresh_token {
-                Some(rt) => s.put(&id, Field::RefreshToken, rt.expose())?,
+                Some(rt) => s.put_secret(&id, rt)?,
                 None if new_link => s.delete(&id, Field::RefreshToken)?,
                 // A refresh always carries one (the rotated one or the one it used).
                 None => {}
             }
-            s.put(&id, Field::AccessToken, tokens.access_token.expose())?;
+            s.put_secret(&id, &tokens.access_token)?;
             match &tokens.id_token {
-                Some(it) => s.put(&id, Field::IdToken, it.expose()),
+                Some(it) => s.put_secret(&id, it),
                 // A refresh may leave the ID token out (OIDC Core §12.2): keep the one we have.
                 None if new_link => s.delete(&id, Field::IdToken),
                 None => Ok(()),
@@ -53,22 +55,23 @@ impl Daemon {
     pub(super) async fn token(&self, name: &str) -> Result<Event> {
         let record = self.find(name).await?;
         let (access_token, expires_at) = self.fresh_access_token(&record.id, Refresh::WhenDue).await?;
-        Ok(Event::Token { account: record.id, access_token: crate::ipc::protocol::TokenText(access_token), expires_at })
+        Ok(Event::Token { account: record.id, access_token: TokenText::from(access_token), expires_at })
     }
 
     /// A usable access token for an account, refreshed first when due (see [`Refresh`]).
     /// Single-flight per account: callers queue on the account's lock and find the token their
     /// predecessor refreshed.
-    pub(super) async fn fresh_access_token(&self, id: &str, why: Refresh) -> Result<(String, Option<u64>)> {
+    pub(super) async fn fresh_access_token(&self, id: &str, why: Refresh) -> Result<(AccessToken, Option<u64>)> {
         let lock = self.account_lock(id);
         let _guard = lock.lock().await;
         let record = self.find(id).await?;
         let key = record.id.clone();
         // Read under the lock, from the keyring: another caller, or another Pixy sharing this
         // keyring, may have refreshed while we waited.
-        let (access, refresh_token) =
-            blocking(&self.store, move |s| Ok((s.get(&key, Field::AccessToken)?, s.get(&key, Field::RefreshToken)?)))
-                .await?;
+        let (access, refresh_token) = blocking(&self.store, move |s| {
+            Ok((s.get_secret::<AccessToken>(&key)?, s.get_secret::<RefreshToken>(&key)?))
+        })
+        .await?;
         if access.is_none() && refresh_token.is_none() {
             return Err(self.lost(&record, "its tokens are missing from the keyring").await);
         }
@@ -76,13 +79,13 @@ impl Daemon {
         let due = why == Refresh::Now || expired || record.refresh_due().is_some_and(|due| now() >= due);
         // Checked under the lock: a caller that queued behind a refresh finds it done.
         if let (Some(access), false) = (&access, due) {
-            return Ok((access.to_string(), record.expires_at));
+            return Ok((access.clone(), record.expires_at));
         }
-        let still_valid = access.is_some() && !expired;
-        let access = access.unwrap_or_default();
+        // What may still be handed out if a refresh cannot be had; a lost one never is.
+        let still_valid = access.filter(|_| !expired);
         let Some(refresh_token) = refresh_token else {
-            if still_valid {
-                return Ok((access.to_string(), record.expires_at));
+            if let Some(access) = still_valid {
+                return Ok((access, record.expires_at));
             }
             if record.has_refresh_token {
                 return Err(self.lost(&record, "its refresh token is missing from the keyring").await);
@@ -99,9 +102,9 @@ impl Daemon {
                 format!("the access token of {} has expired and there is no refresh token; link it again", record.id),
             ));
         };
-        let fingerprint = AccountRecord::fingerprint(&refresh_token);
+        let fingerprint = AccountRecord::fingerprint(refresh_token.expose());
         let changed_elsewhere = record.refresh_fingerprint.as_ref().is_some_and(|known| *known != fingerprint);
-        if changed_elsewhere && still_valid {
+        if let (true, Some(access)) = (changed_elsewhere, &still_valid) {
             // Another Pixy refreshed through the shared keyring: use its tokens, do not spend its
             // refresh token a second time. Its expiry is unknown here, so check again soon.
             let mut adopted = record.clone();
@@ -113,7 +116,7 @@ impl Daemon {
             adopted.reason = None;
             self.upsert(adopted.clone()).await?;
             tracing::info!(account = %record.id, "tokens refreshed elsewhere were adopted");
-            return Ok((access.to_string(), adopted.expires_at));
+            return Ok((access.clone(), adopted.expires_at));
         }
         let provider = self.provider_of(&record).await?;
         self.set_status(&record, AccountStatus::Refreshing, None, record.last_error).await;
@@ -123,11 +126,11 @@ impl Daemon {
                 self.set_status(&record, AccountStatus::NeedsRelink, Some(e.message.clone()), Some(e.kind)).await;
                 return Err(e);
             }
-            Err(e) if still_valid => {
+            Err(e) if still_valid.is_some() => {
                 // Stale but linked: the current token still works; the scheduler retries.
                 self.set_status(&record, AccountStatus::Connected, None, Some(e.kind)).await;
                 tracing::info!(account = %record.id, kind = ?e.kind, "refresh failed; the current token is still valid");
-                return Ok((access.to_string(), record.expires_at));
+                return Ok((still_valid.expect("checked above"), record.expires_at));
             }
             Err(e) => {
                 self.set_status(&record, AccountStatus::Error, Some(e.message.clone()), Some(e.kind)).await;
@@ -153,7 +156,7 @@ impl Daemon {
         }
         self.upsert(updated).await?;
         tracing::info!(account = %record.id, "refreshed");
-        Ok((tokens.access_token.expose().to_string(), tokens.expires_at))
+        Ok((tokens.access_token, tokens.expires_at))
     }
 
     /// One refresh; a caller waiting on `pixy token` gets two quick retries on network errors
@@ -161,14 +164,13 @@ impl Daemon {
     pub(super) async fn refresh_with_retries(
         &self,
         provider: &Provider,
-        refresh_token: &str,
+        token: &RefreshToken,
         why: Refresh,
     ) -> Result<TokenSet> {
-        let token = crate::secret::RefreshToken::new(refresh_token);
         let mut delay = Duration::from_millis(250);
         let attempts = if why == Refresh::WhenDue { 3 } else { 1 };
         for attempt in 1..=attempts {
-            match refresh(&self.http, provider, &token).await {
+            match refresh(&self.http, provider, token).await {
                 Err(e) if e.kind == ErrorKind::Network && attempt < attempts => {
                     tokio::time::sleep(delay).await;
                     delay *= 2;

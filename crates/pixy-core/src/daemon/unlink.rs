@@ -4,37 +4,46 @@
 use super::Daemon;
 use crate::error::Result;
 use crate::ipc::protocol::Event;
+use crate::provider::Provider;
 use crate::revoke::{revoke, Revocation};
-use crate::store::{blocking, Field};
+use crate::secret::{AccessToken, RefreshToken};
+use crate::store::blocking;
 
 impl Daemon {
+    /// Revokes and forgets the account a person named.
     pub(super) async fn unlink(&self, name: &str) -> Result<Event> {
         let record = self.find(name).await?;
         let lock = self.account_lock(&record.id);
         let _guard = lock.lock().await;
-        let id = record.id.clone();
-        let (refresh_token, access) =
-            blocking(&self.store, move |s| Ok((s.get(&id, Field::RefreshToken)?, s.get(&id, Field::AccessToken)?)))
-                .await?;
-        let mut revocation = Revocation::Revoked;
-        match self.provider_of(&record).await {
-            Ok(provider) => {
-                if let Some(rt) = &refresh_token {
-                    revocation = revocation.and(revoke(&self.http, &provider, rt, "refresh_token").await);
-                }
-                if let Some(at) = &access {
-                    revocation = revocation.and(revoke(&self.http, &provider, at, "access_token").await);
-                }
-            }
+        let revocation = match self.provider_of(&record).await {
+            Ok(provider) => self.revoke_stored(&provider, &record.id).await?,
             Err(e) => {
                 tracing::info!(error = %e, "provider unavailable; forgetting the tokens without revoking");
-                revocation = Revocation::NotAsked;
+                Revocation::NotAsked
             }
-        }
+        };
         let id = record.id.clone();
-        blocking(&self.store, move |s| Field::ALL.iter().try_for_each(|f| s.delete(&id, *f))).await?;
+        blocking(&self.store, move |s| s.delete_all(&id)).await?;
         self.remove(&record.id).await?;
         tracing::info!(account = %record.id, ?revocation, "account unlinked");
         Ok(Event::Unlinked { account: record.id, revoked: revocation == Revocation::Revoked, revocation })
+    }
+
+    /// Revokes what the store holds for `account` at `provider`: the refresh token first, which
+    /// at most providers ends the whole grant, then the access token.
+    pub(super) async fn revoke_stored(&self, provider: &Provider, account: &str) -> Result<Revocation> {
+        let key = account.to_string();
+        let (refresh_token, access) = blocking(&self.store, move |s| {
+            Ok((s.get_secret::<RefreshToken>(&key)?, s.get_secret::<AccessToken>(&key)?))
+        })
+        .await?;
+        let mut revocation = Revocation::Revoked;
+        if let Some(refresh_token) = &refresh_token {
+            revocation = revocation.and(revoke(&self.http, provider, refresh_token).await);
+        }
+        if let Some(access) = &access {
+            revocation = revocation.and(revoke(&self.http, provider, access).await);
+        }
+        Ok(revocation)
     }
 }

@@ -12,7 +12,10 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::account::{AccountStatus, AccountSummary};
+use zeroize::Zeroizing;
+
 use crate::error::ErrorKind;
+use crate::secret::AccessToken;
 
 /// What a client asks the daemon.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -161,15 +164,23 @@ impl Event {
     }
 }
 
-/// An access token on the wire: serialized as a plain string, but `Debug` never shows it.
+/// An access token on the wire, the one secret that is ever serialized: the answer to
+/// `pixy token`, to the same user. A plain string on the wire; `Debug` never shows it, and its
+/// memory is zeroed on drop.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(transparent)]
-pub struct TokenText(pub String);
+pub struct TokenText(Zeroizing<String>);
 
 impl TokenText {
     /// The token itself, for the one place it is meant to go (stdout of `pixy token`).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<AccessToken> for TokenText {
+    fn from(token: AccessToken) -> Self {
+        TokenText(Zeroizing::new(token.expose().to_string()))
     }
 }
 
@@ -201,7 +212,8 @@ mod tests {
 
     #[test]
     fn a_token_event_serializes_the_token_but_never_debug_prints_it() {
-        let event = Event::Token { account: "a".into(), access_token: TokenText("secret-at".into()), expires_at: None };
+        let event =
+            Event::Token { account: "a".into(), access_token: AccessToken::new("secret-at").into(), expires_at: None };
         assert!(!format!("{event:?}").contains("secret-at"), "Debug must redact the token");
         let json = serde_json::to_string(&event).unwrap();
         assert!(json.contains(r#""access_token":"secret-at""#), "the wire carries it as a string: {json}");

@@ -90,6 +90,22 @@ mod tests {
     }
 
     #[test]
+    fn typed_secrets_go_to_their_own_entries_and_come_back_typed() {
+        use crate::secret::{AccessToken, RefreshToken};
+        let memory = MemoryStore::new();
+        let s: &dyn TokenStore = &memory;
+        s.put_secret("a", &AccessToken::new("at")).unwrap();
+        s.put_secret("a", &RefreshToken::new("rt")).unwrap();
+        assert_eq!(s.get_secret::<AccessToken>("a").unwrap().unwrap().expose(), "at");
+        assert_eq!(s.get("a", Field::RefreshToken).unwrap().unwrap().as_str(), "rt", "each in its field's entry");
+        let mut listed = s.list().unwrap();
+        listed.sort_by_key(|(_, f)| format!("{f:?}"));
+        assert_eq!(listed, [("a".to_string(), Field::AccessToken), ("a".to_string(), Field::RefreshToken)]);
+        s.delete_all("a").unwrap();
+        assert!(memory.is_empty(), "every secret of the account is deleted");
+    }
+
+    #[test]
     fn a_locked_store_says_so() {
         let s = MemoryStore::new();
         s.set_locked(true);

@@ -15,6 +15,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::secret::{AccessToken, IdToken, RefreshToken};
 
 /// The keyring service name: the app identifier.
 pub const SERVICE: &str = "dev.pixy.Pixy";
@@ -58,7 +59,55 @@ impl Field {
     }
 }
 
-/// A place that keeps secrets.
+/// A secret with an entry of its own in the store: what callers put and get, typed, so a token
+/// is never a bare string between the keyring and the one place that hands it out.
+pub trait StoredSecret: Sized {
+    /// The entry it is kept in.
+    const FIELD: Field;
+    /// Wraps a value read from the store.
+    fn from_stored(value: Zeroizing<String>) -> Self;
+    /// The value to write.
+    fn stored(&self) -> &str;
+}
+
+macro_rules! stored_secret {
+    ($type:ty, $field:expr) => {
+        impl StoredSecret for $type {
+            const FIELD: Field = $field;
+            fn from_stored(value: Zeroizing<String>) -> Self {
+                <$type>::new(value.as_str())
+            }
+            fn stored(&self) -> &str {
+                self.expose()
+            }
+        }
+    };
+}
+
+stored_secret!(AccessToken, Field::AccessToken);
+stored_secret!(RefreshToken, Field::RefreshToken);
+stored_secret!(IdToken, Field::IdToken);
+
+impl dyn TokenStore {
+    /// Writes a secret of `account`.
+    pub fn put_secret<S: StoredSecret>(&self, account: &str, secret: &S) -> Result<()> {
+        self.put(account, S::FIELD, secret.stored())
+    }
+
+    /// Deletes every secret of `account`.
+    pub fn delete_all(&self, account: &str) -> Result<()> {
+        Field::ALL.iter().try_for_each(|field| self.delete(account, *field))
+    }
+
+    /// Reads a secret of `account`; `None` when it is not there.
+    pub fn get_secret<S: StoredSecret>(&self, account: &str) -> Result<Option<S>> {
+        Ok(self.get(account, S::FIELD)?.map(S::from_stored))
+    }
+}
+
+/// A place that keeps secrets. Implementations provide these raw calls; the daemon goes through
+/// the typed [`put_secret`](trait.TokenStore.html#method.put_secret) and
+/// [`get_secret`](trait.TokenStore.html#method.get_secret).
 pub trait TokenStore: Send + Sync + 'static {
     /// Fails with [`ErrorKind::KeyringUnavailable`] or [`ErrorKind::KeyringLocked`] when the
     /// store cannot be used; runs before any browser opens.
