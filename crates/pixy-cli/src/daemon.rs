@@ -102,6 +102,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         demo_issuer: demo.as_ref().map(|d| d.issuer().to_string()),
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
         http_timeout: std::time::Duration::from_secs(30),
+        clock: Arc::new(pixy_core::clock::SystemClock),
     };
     let service = match Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
         Ok(service) => Arc::new(service),

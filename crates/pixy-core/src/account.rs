@@ -336,7 +336,8 @@ impl AccountIndex {
     /// Keeps a copy of a damaged index beside it, rewrites the index with the accounts that could
     /// be read (so the next start does not lose them again), and says what was lost.
     fn set_aside(&self, why: &str, accounts: Vec<AccountRecord>) -> Result<LoadedIndex> {
-        let aside = self.path.with_extension(format!("json.corrupt-{}", crate::exchange::now()));
+        let aside =
+            self.path.with_extension(format!("json.corrupt-{}", crate::clock::Clock::now(&crate::clock::SystemClock)));
         std::fs::copy(&self.path, &aside).map_err(|e| io_error(&aside, &e))?;
         self.save(&accounts)?;
         let problem = format!(

@@ -5,8 +5,6 @@
 //! an oversized body) is a [`ErrorKind::TokenEndpoint`] error that quotes no part of the body but
 //! the OAuth `error` code. `invalid_grant` on a refresh means [`ErrorKind::NeedsRelink`].
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::Deserialize;
 
 use crate::error::{redact_url, Error, ErrorKind, Result};
@@ -23,8 +21,9 @@ pub struct TokenSet {
     pub refresh_token: Option<RefreshToken>,
     /// The ID token, if one was issued.
     pub id_token: Option<IdToken>,
-    /// Expiry in seconds since the Unix epoch, if the provider said.
-    pub expires_at: Option<u64>,
+    /// How long the access token lives, in seconds, if the provider said (or, for a refreshable
+    /// token, [`ASSUMED_LIFETIME`]); the daemon's clock turns it into an expiry.
+    pub lifetime: Option<u64>,
     /// Granted scopes, if the provider said.
     pub scopes: Option<Vec<String>>,
 }
@@ -43,11 +42,6 @@ struct RawTokenResponse {
 struct RawError {
     error: String,
     error_description: Option<String>,
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Exchanges an authorization code and its verifier for tokens.
@@ -157,7 +151,7 @@ pub fn parse_token_response(body: &[u8], endpoint: &str) -> Result<TokenSet> {
         access_token: AccessToken::new(access_token),
         refresh_token,
         id_token: raw.id_token.filter(|t| !t.is_empty()).map(IdToken::new),
-        expires_at: lifetime.map(|s| now() + s),
+        lifetime,
         scopes: raw.scope.map(|s| s.split_whitespace().map(String::from).collect()),
     };
     if tokens.refresh_token.is_some() {
@@ -188,9 +182,9 @@ impl TokenSet {
     /// A refreshable token whose provider did not say when it expires is refreshed after
     /// [`ASSUMED_LIFETIME`] rather than never.
     pub fn assume_short_lifetime_if_unknown(&mut self) {
-        if self.expires_at.is_none() {
+        if self.lifetime.is_none() {
             tracing::info!(seconds = ASSUMED_LIFETIME, "the token's lifetime is unknown; it is refreshed as if short");
-            self.expires_at = Some(now() + ASSUMED_LIFETIME);
+            self.lifetime = Some(ASSUMED_LIFETIME);
         }
     }
 }
@@ -205,8 +199,7 @@ mod tests {
         let t = parse_token_response(body, "https://x/token").unwrap();
         assert_eq!(t.access_token.expose(), "at");
         assert_eq!(t.refresh_token.unwrap().expose(), "rt");
-        let exp = t.expires_at.unwrap();
-        assert!(exp >= now() + 59 && exp <= now() + 61);
+        assert_eq!(t.lifetime, Some(60));
         assert_eq!(t.scopes.unwrap(), vec!["openid", "email"]);
     }
 
@@ -216,23 +209,22 @@ mod tests {
         {
             let body = format!(r#"{{"access_token":"at","refresh_token":"rt","expires_in":{expires_in}}}"#);
             let t = parse_token_response(body.as_bytes(), "https://x/token").unwrap();
-            let exp = t.expires_at.unwrap_or_else(|| panic!("expires_in {expires_in} must not mean never"));
-            assert!(exp <= now() + ASSUMED_LIFETIME && exp + 5 >= now() + ASSUMED_LIFETIME, "{expires_in}: {exp}");
+            assert_eq!(t.lifetime, Some(ASSUMED_LIFETIME), "expires_in {expires_in} must not mean never");
         }
         let absent = parse_token_response(br#"{"access_token":"at","refresh_token":"rt"}"#, "https://x/t").unwrap();
-        assert!(absent.expires_at.is_some_and(|e| e <= now() + ASSUMED_LIFETIME), "an absent lifetime is short");
+        assert_eq!(absent.lifetime, Some(ASSUMED_LIFETIME), "an absent lifetime is short");
     }
 
     #[test]
     fn a_usable_lifetime_is_kept_and_an_unknown_one_without_refresh_stays_unknown() {
         for (expires_in, seconds) in [("3600", 3600), ("\"3600\"", 3600), ("3600.9", 3600), ("0", 0)] {
             let body = format!(r#"{{"access_token":"at","refresh_token":"rt","expires_in":{expires_in}}}"#);
-            let exp = parse_token_response(body.as_bytes(), "https://x/token").unwrap().expires_at.unwrap();
-            assert!(exp >= now() + seconds - 1 && exp <= now() + seconds, "{expires_in}: {exp}");
+            let lifetime = parse_token_response(body.as_bytes(), "https://x/token").unwrap().lifetime;
+            assert_eq!(lifetime, Some(seconds), "{expires_in}");
         }
         // Nothing can renew it, so it is handed out until the provider refuses it.
         let t = parse_token_response(br#"{"access_token":"at","expires_in":-1}"#, "https://x/t").unwrap();
-        assert_eq!(t.expires_at, None);
+        assert_eq!(t.lifetime, None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod authorize;
 pub mod browser;
 pub mod callback;
 pub mod catalog;
+pub mod clock;
 pub mod daemon;
 pub mod discovery;
 pub mod error;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use pixy_core::clock::ManualClock;
 use pixy_core::daemon::Daemon;
 use pixy_core::ipc::{AccountStatus, Event, Request};
 use pixy_core::store::memory::MemoryStore;
@@ -119,6 +120,7 @@ impl StandIn {
 
 struct Linked {
     service: Arc<Daemon>,
+    clock: Arc<ManualClock>,
     store: Arc<MemoryStore>,
     stand_in: StandIn,
     account: String,
@@ -148,12 +150,13 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
         ),
     )
     .unwrap();
-    let (service, store) = support::service(&dir, None, http_timeout);
+    let clock = Arc::new(ManualClock::at_system_time());
+    let (service, store) = support::service_with_clock(&dir, None, http_timeout, clock.clone());
     let account = match link(&service).await {
         Event::Linked { account } => account.id,
         other => panic!("link failed: {other:?}"),
     };
-    Linked { service, store, stand_in, account, demo }
+    Linked { service, clock, store, stand_in, account, demo }
 }
 
 /// Links with the `faulty` provider, approving at the demo's page; returns the last event.
@@ -191,8 +194,11 @@ impl Linked {
     }
 }
 
-async fn expire() {
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+impl Linked {
+    /// Moves the daemon's clock past the first tokens' expiry (they live 2 s).
+    fn expire(&self) {
+        self.clock.advance(3);
+    }
 }
 
 fn error_kind(event: &Event) -> ErrorKind {
@@ -205,7 +211,7 @@ fn error_kind(event: &Event) -> ErrorKind {
 #[tokio::test]
 async fn a_500_then_a_200_refreshes_and_stores_the_rotated_tokens() {
     let l = linked("retry", Duration::from_secs(5)).await;
-    expire().await;
+    l.expire();
     l.stand_in.then(reply(500, "{}"));
     l.stand_in.then(tokens("a2", "r2", 3600));
     let Event::Token { access_token, .. } = l.token().await else { panic!("the retry should succeed") };
@@ -217,7 +223,7 @@ async fn a_500_then_a_200_refreshes_and_stores_the_rotated_tokens() {
 #[tokio::test]
 async fn a_garbage_response_is_an_error_and_loses_nothing() {
     let l = linked("garbage", Duration::from_secs(5)).await;
-    expire().await;
+    l.expire();
     l.stand_in.then(reply(200, "<html>not a token response</html>"));
     assert_eq!(error_kind(&l.token().await), ErrorKind::TokenEndpoint);
     l.nothing_lost();
@@ -227,7 +233,7 @@ async fn a_garbage_response_is_an_error_and_loses_nothing() {
 #[tokio::test]
 async fn an_oversized_response_is_refused_and_loses_nothing() {
     let l = linked("oversized", Duration::from_secs(5)).await;
-    expire().await;
+    l.expire();
     let huge = format!(r#"{{"access_token":"{}","token_type":"Bearer"}}"#, "x".repeat(400 * 1024));
     l.stand_in.then(reply(200, &huge));
     assert_eq!(error_kind(&l.token().await), ErrorKind::TokenEndpoint);
@@ -237,7 +243,7 @@ async fn an_oversized_response_is_refused_and_loses_nothing() {
 #[tokio::test]
 async fn a_token_endpoint_that_hangs_times_out_and_loses_nothing() {
     let l = linked("hang", Duration::from_millis(500)).await;
-    expire().await;
+    l.expire();
     for _ in 0..3 {
         l.stand_in.then(Reply { delay: Duration::from_secs(3), ..reply(200, "{}") });
     }
@@ -249,7 +255,7 @@ async fn a_token_endpoint_that_hangs_times_out_and_loses_nothing() {
 #[tokio::test]
 async fn invalid_grant_means_relink_without_losing_the_tokens() {
     let l = linked("invalid-grant", Duration::from_secs(5)).await;
-    expire().await;
+    l.expire();
     l.stand_in.then(reply(400, r#"{"error":"invalid_grant","error_description":"refresh token already used"}"#));
     assert_eq!(error_kind(&l.token().await), ErrorKind::NeedsRelink);
     l.nothing_lost();
@@ -263,11 +269,9 @@ async fn invalid_grant_means_relink_without_losing_the_tokens() {
 
 #[tokio::test]
 async fn a_network_error_before_expiry_hands_out_the_current_token() {
-    // Expiry is kept in whole seconds, so the token lives 4 s: after 2.1 s it is due (at half its
-    // life) and, whatever the fraction of the second it was issued in, still valid through the
-    // retries (0.75 s of back-off).
+    // The token lives 4 s: after 2 s it is due (at half its life) and still valid.
     let l = linked_for("stale", Duration::from_secs(5), 4).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    l.clock.advance(2);
     for _ in 0..3 {
         l.stand_in.then(reply(503, "{}"));
     }
@@ -283,7 +287,7 @@ async fn a_network_error_before_expiry_hands_out_the_current_token() {
 #[tokio::test]
 async fn a_hundred_concurrent_callers_on_an_expired_token_cause_one_refresh() {
     let l = linked("single-flight", Duration::from_secs(5)).await;
-    expire().await;
+    l.expire();
     l.stand_in.then(tokens("a2", "r2", 3600));
     let calls: Vec<_> = (0..100)
         .map(|_| {

@@ -258,7 +258,9 @@ async fn reconciling_at_start_sweeps_orphans_finishes_whole_links_and_rolls_back
     f.store.put("demo-0badc0de", Field::AccessToken, "a-torn-write").unwrap();
     std::fs::write(f.dir.join("accounts.json.tmp-99999"), b"{ half").unwrap();
 
-    let restarted = support::service_over(&f.dir, Some(f.demo.issuer()), Duration::from_secs(10), f.store.clone());
+    let clock = Arc::new(pixy_core::clock::SystemClock);
+    let restarted =
+        support::service_over(&f.dir, Some(f.demo.issuer()), Duration::from_secs(10), f.store.clone(), clock);
     restarted.reconcile().await;
 
     assert!(secrets_of(&f, orphan).is_empty(), "secrets no account names are deleted");

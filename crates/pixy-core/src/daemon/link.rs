@@ -11,7 +11,7 @@ use super::tokens::Refresh;
 use super::Daemon;
 use crate::account::{AccountRecord, Endpoints};
 use crate::error::{Error, ErrorKind, Result};
-use crate::exchange::{now, TokenSet};
+use crate::exchange::TokenSet;
 use crate::flow::{LinkHandle, LinkOptions, Progress};
 use crate::ipc::protocol::{AccountStatus, Event, LinkRequest, ProviderSelector};
 use crate::provider::Provider;
@@ -90,8 +90,8 @@ impl Daemon {
             subject: linked.identity.subject,
             label: linked.identity.label,
             scopes: linked.tokens.scopes.clone().unwrap_or_default(),
-            obtained_at: now(),
-            expires_at: linked.tokens.expires_at,
+            obtained_at: self.now(),
+            expires_at: linked.tokens.lifetime.map(|seconds| self.now() + seconds),
             status: AccountStatus::Connected,
             issuer: provider.issuer.clone(),
             client_id: provider.client_id.clone(),

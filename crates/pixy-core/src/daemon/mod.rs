@@ -38,6 +38,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::account::{AccountIndex, AccountRecord};
 use crate::catalog::{Catalog, ProvidersFile};
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::ipc::protocol::{AccountStatus, AccountSummary};
 use crate::provider::Provider;
@@ -56,6 +57,8 @@ pub struct DaemonConfig {
     pub demo_client_id: String,
     /// How long one request to a provider may take.
     pub http_timeout: Duration,
+    /// Where the daemon reads the time ([`crate::clock::SystemClock`] but in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A provider built from a definition, with the catalog it came from (`None` for the demo).
@@ -111,6 +114,11 @@ impl Daemon {
             summaries,
             quit,
         })
+    }
+
+    /// The time, as the daemon's clock tells it.
+    fn now(&self) -> u64 {
+        self.config.clock.now()
     }
 
     /// Account summaries, updated on every change (the tray watches this).

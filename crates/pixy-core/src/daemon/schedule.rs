@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use super::tokens::Refresh;
 use super::Daemon;
-use crate::exchange::now;
 use crate::ipc::protocol::AccountStatus;
 
 impl Daemon {
@@ -18,7 +17,7 @@ impl Daemon {
         let mut backoff: HashMap<String, (u32, u64)> = HashMap::new();
         loop {
             let accounts = self.accounts.lock().await.clone();
-            let mut next_wake = now() + 3600;
+            let mut next_wake = self.now() + 3600;
             for record in accounts
                 .iter()
                 .filter(|a| a.has_refresh_token && !a.pending)
@@ -26,7 +25,7 @@ impl Daemon {
             {
                 let Some(due) = record.refresh_due() else { continue };
                 let due = backoff.get(&record.id).map_or(due, |(_, retry_at)| due.max(*retry_at));
-                if due > now() {
+                if due > self.now() {
                     next_wake = next_wake.min(due);
                     continue;
                 }
@@ -37,12 +36,12 @@ impl Daemon {
                     _ => {
                         let (failures, _) = backoff.get(&record.id).copied().unwrap_or((0, 0));
                         let wait = (30u64 << failures.min(6)).min(1800);
-                        backoff.insert(record.id.clone(), (failures + 1, now() + wait));
-                        next_wake = next_wake.min(now() + wait);
+                        backoff.insert(record.id.clone(), (failures + 1, self.now() + wait));
+                        next_wake = next_wake.min(self.now() + wait);
                     }
                 }
             }
-            let sleep = Duration::from_secs(next_wake.saturating_sub(now()).max(1));
+            let sleep = Duration::from_secs(next_wake.saturating_sub(self.now()).max(1));
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 changed = changes.changed() => if changed.is_err() { return },

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Daemon;
 use crate::account::AccountRecord;
 use crate::error::{Error, ErrorKind, Result};
-use crate::exchange::{now, TokenSet};
+use crate::exchange::TokenSet;
 use crate::ipc::protocol::TokenText;
 use crate::ipc::protocol::{AccountStatus, Event};
 use crate::provider::Provider;
@@ -75,8 +75,8 @@ impl Daemon {
         if access.is_none() && refresh_token.is_none() {
             return Err(self.lost(&record, "its tokens are missing from the keyring").await);
         }
-        let expired = record.expires_at.is_some_and(|exp| now() >= exp);
-        let due = why == Refresh::Now || expired || record.refresh_due().is_some_and(|due| now() >= due);
+        let expired = record.expires_at.is_some_and(|exp| self.now() >= exp);
+        let due = why == Refresh::Now || expired || record.refresh_due().is_some_and(|due| self.now() >= due);
         // Checked under the lock: a caller that queued behind a refresh finds it done.
         if let (Some(access), false) = (&access, due) {
             return Ok((access.clone(), record.expires_at));
@@ -109,8 +109,8 @@ impl Daemon {
             // refresh token a second time. Its expiry is unknown here, so check again soon.
             let mut adopted = record.clone();
             adopted.refresh_fingerprint = Some(fingerprint);
-            adopted.obtained_at = now();
-            adopted.expires_at = Some(now() + 300);
+            adopted.obtained_at = self.now();
+            adopted.expires_at = Some(self.now() + 300);
             adopted.status = AccountStatus::Connected;
             adopted.last_error = None;
             adopted.reason = None;
@@ -143,9 +143,10 @@ impl Daemon {
             self.set_status(&record, AccountStatus::Error, Some(e.message.clone()), Some(e.kind)).await;
             return Err(e);
         }
+        let now = self.now();
         let mut updated = record.clone();
-        updated.obtained_at = now();
-        updated.expires_at = tokens.expires_at;
+        updated.obtained_at = now;
+        updated.expires_at = tokens.lifetime.map(|seconds| now + seconds);
         updated.status = AccountStatus::Connected;
         updated.reason = None;
         updated.last_error = None;
@@ -154,9 +155,10 @@ impl Daemon {
         if let Some(scopes) = &tokens.scopes {
             updated.scopes = scopes.clone();
         }
+        let updated_expiry = updated.expires_at;
         self.upsert(updated).await?;
         tracing::info!(account = %record.id, "refreshed");
-        Ok((tokens.access_token, tokens.expires_at))
+        Ok((tokens.access_token, updated_expiry))
     }
 
     /// One refresh; a caller waiting on `pixy token` gets two quick retries on network errors

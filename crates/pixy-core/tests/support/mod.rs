@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pixy_core::clock::{Clock, SystemClock};
 use pixy_core::daemon::{Daemon, DaemonConfig};
 use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
 use pixy_core::store::memory::MemoryStore;
@@ -24,8 +25,18 @@ pub fn fresh_dir(name: &str) -> PathBuf {
 /// A service keeping accounts.json and providers.toml in `dir` and tokens in memory; it offers the
 /// demo provider when `demo_issuer` is given.
 pub fn service(dir: &Path, demo_issuer: Option<&str>, http_timeout: Duration) -> (Arc<Daemon>, Arc<MemoryStore>) {
+    service_with_clock(dir, demo_issuer, http_timeout, Arc::new(SystemClock))
+}
+
+/// As [`service`], reading the time from `clock`.
+pub fn service_with_clock(
+    dir: &Path,
+    demo_issuer: Option<&str>,
+    http_timeout: Duration,
+    clock: Arc<dyn Clock>,
+) -> (Arc<Daemon>, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::new());
-    (service_over(dir, demo_issuer, http_timeout, store.clone()), store)
+    (service_over(dir, demo_issuer, http_timeout, store.clone(), clock), store)
 }
 
 /// A service over an existing store: a daemon started again over the same keyring and files.
@@ -34,6 +45,7 @@ pub fn service_over(
     demo_issuer: Option<&str>,
     http_timeout: Duration,
     store: Arc<MemoryStore>,
+    clock: Arc<dyn Clock>,
 ) -> Arc<Daemon> {
     let config = DaemonConfig {
         index_path: dir.join("accounts.json"),
@@ -41,6 +53,7 @@ pub fn service_over(
         demo_issuer: demo_issuer.map(str::to_string),
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
         http_timeout,
+        clock,
     };
     Arc::new(Daemon::new(config, store as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap())
 }
