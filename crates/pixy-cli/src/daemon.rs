@@ -104,8 +104,8 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         http_timeout: std::time::Duration::from_secs(30),
         clock: Arc::new(pixy_core::clock::SystemClock),
     };
-    let service = match Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
-        Ok(service) => Arc::new(service),
+    let daemon = match Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
+        Ok(daemon) => Arc::new(daemon),
         Err(e) => {
             eprintln!("pixy daemon: {e}");
             return ExitCode::from(1);
@@ -119,17 +119,17 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         }
     };
     tokio::spawn({
-        let service = service.clone();
-        async move { service.reconcile().await }
+        let daemon = daemon.clone();
+        async move { daemon.reconcile().await }
     });
-    tokio::spawn(service.clone().keep_fresh());
+    tokio::spawn(daemon.clone().keep_fresh());
     if !args.no_tray {
-        tray::spawn(service.summaries(), quit.clone());
+        tray::spawn(daemon.summaries(), quit.clone());
     }
     tracing::info!(pid = std::process::id(), demo = demo.is_some(), "pixy daemon ready");
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
-        _ = socket::serve(listener, service.clone(), quit.clone()) => {}
+        _ = socket::serve(listener, daemon.clone(), quit.clone()) => {}
         _ = term.recv() => tracing::info!("SIGTERM; stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
     }

@@ -1,23 +1,11 @@
-//! Account records and the account index: the non-secret half of a linked account.
-//!
-//! The index is a JSON file (`accounts.json` in Pixy's config directory) with a schema version,
-//! written atomically (temp file, fsync, rename) with mode 0600. Reading it recovers what can be
-//! recovered: an account that cannot be read costs only itself, and a value this version does not
-//! know (a status, an error kind) degrades that one field. Whatever is lost is said, for
-//! `pixy status` and the window to show, and the file as it was is kept beside the index
-//! (`accounts.json.corrupt-TIMESTAMP`), never overwritten. An index of a newer schema is refused
-//! and left alone. Secrets never go here: they live in the [`crate::store`].
-
-use std::io::Write;
-use std::path::{Path, PathBuf};
+//! Account records: the non-secret half of a linked account, its status and what clients see
+//! of it. They are kept in the [`crate::index`]; secrets live in the [`crate::store`].
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::ErrorKind;
 use crate::provider::Provider;
-
-const SCHEMA_VERSION: u32 = 1;
 
 /// An account as clients see it: metadata only, never a secret.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -251,154 +239,9 @@ mod lenient {
     }
 }
 
-#[derive(Serialize)]
-struct IndexFile<'a> {
-    version: u32,
-    accounts: &'a [AccountRecord],
-}
-
-/// What reading the index found.
-#[derive(Debug, Default, PartialEq)]
-pub struct LoadedIndex {
-    /// The accounts that could be read.
-    pub accounts: Vec<AccountRecord>,
-    /// What could not be read, in a sentence for the person; `None` when nothing was lost.
-    pub problem: Option<String>,
-}
-
-/// The index file.
-#[derive(Debug, Clone)]
-pub struct AccountIndex {
-    path: PathBuf,
-}
-
-impl AccountIndex {
-    /// The index at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> AccountIndex {
-        AccountIndex { path: path.into() }
-    }
-
-    /// Where the index lives.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Reads the accounts: a missing file is no accounts; a damaged one gives what can be read,
-    /// says what was lost and keeps a copy of it aside; a newer one is an error.
-    pub fn load(&self) -> Result<LoadedIndex> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LoadedIndex::default()),
-            Err(e) => return Err(io_error(&self.path, &e)),
-        };
-        let document = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(document) => document,
-            Err(e) => return self.set_aside(&format!("it is not JSON ({e})"), Vec::new()),
-        };
-        match document.get("version").and_then(serde_json::Value::as_u64) {
-            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-            Some(v) if v > u64::from(SCHEMA_VERSION) => {
-                return Err(Error::new(
-                    ErrorKind::Internal,
-                    format!(
-                        "{} has schema version {v}, newer than this Pixy understands ({SCHEMA_VERSION}); \
-                         upgrade Pixy (the file is left as it is)",
-                        self.path.display()
-                    ),
-                ))
-            }
-            Some(v) => {
-                return self.set_aside(&format!("its schema version {v} is not one Pixy ever wrote"), Vec::new())
-            }
-            None => return self.set_aside("it has no schema version", Vec::new()),
-        }
-        let Some(entries) = document.get("accounts").and_then(serde_json::Value::as_array) else {
-            return self.set_aside("it has no list of accounts", Vec::new());
-        };
-        let mut accounts = Vec::new();
-        let mut unreadable = Vec::new();
-        for (i, entry) in entries.iter().enumerate() {
-            match serde_json::from_value::<AccountRecord>(entry.clone()) {
-                Ok(record) => accounts.push(record),
-                Err(_) => unreadable.push(match entry.get("id").and_then(serde_json::Value::as_str) {
-                    Some(id) => crate::text::printable(id, 80),
-                    None => format!("#{}", i + 1),
-                }),
-            }
-        }
-        if unreadable.is_empty() {
-            return Ok(LoadedIndex { accounts, problem: None });
-        }
-        let why = format!("{} of its accounts could not be read ({})", unreadable.len(), unreadable.join(", "));
-        self.set_aside(&why, accounts)
-    }
-
-    /// Keeps a copy of a damaged index beside it, rewrites the index with the accounts that could
-    /// be read (so the next start does not lose them again), and says what was lost.
-    fn set_aside(&self, why: &str, accounts: Vec<AccountRecord>) -> Result<LoadedIndex> {
-        let aside =
-            self.path.with_extension(format!("json.corrupt-{}", crate::clock::Clock::now(&crate::clock::SystemClock)));
-        std::fs::copy(&self.path, &aside).map_err(|e| io_error(&aside, &e))?;
-        self.save(&accounts)?;
-        let problem = format!(
-            "{} was damaged: {why}. Pixy kept it as {}; an account that was lost must be linked again.",
-            self.path.display(),
-            aside.display()
-        );
-        tracing::warn!(kept_at = %aside.display(), %problem, "the account index was damaged");
-        Ok(LoadedIndex { accounts, problem: Some(problem) })
-    }
-
-    /// Deletes the temporary files of writes that never finished (a crash between write and
-    /// rename); only the one daemon writes the index, so at its start every one is stale.
-    pub fn sweep_temp_files(&self) -> usize {
-        let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else { return 0 };
-        let prefix = format!("{}.tmp-", name.to_string_lossy());
-        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-        entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-            .filter(|e| std::fs::remove_file(e.path()).is_ok())
-            .count()
-    }
-
-    /// Writes the accounts atomically with mode 0600.
-    pub fn save(&self, accounts: &[AccountRecord]) -> Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
-        let file = IndexFile { version: SCHEMA_VERSION, accounts };
-        let json = serde_json::to_vec_pretty(&file).expect("records serialize");
-        let tmp = self.path.with_extension(format!("json.tmp-{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut f = options.open(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            io_error(&self.path, &e)
-        })
-    }
-}
-
-fn io_error(path: &Path, e: &std::io::Error) -> Error {
-    Error::new(ErrorKind::Internal, format!("cannot use {}: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn temp_index(name: &str) -> AccountIndex {
-        let dir = std::env::temp_dir().join(format!("pixy-index-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        AccountIndex::new(dir.join("accounts.json"))
-    }
 
     fn record(id: &str) -> AccountRecord {
         AccountRecord {
@@ -440,81 +283,6 @@ mod tests {
         );
         r.expires_at = None;
         assert_eq!(r.refresh_due(), None);
-    }
-
-    #[test]
-    fn saved_accounts_load_back_and_the_file_is_private() {
-        let index = temp_index("roundtrip");
-        index.save(&[record("a"), record("b")]).unwrap();
-        assert_eq!(index.load().unwrap().accounts, vec![record("a"), record("b")]);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(index.path()).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "the index must be readable by its owner only");
-        }
-    }
-
-    #[test]
-    fn a_corrupt_index_is_kept_aside_not_overwritten() {
-        let index = temp_index("corrupt");
-        std::fs::create_dir_all(index.path().parent().unwrap()).unwrap();
-        std::fs::write(index.path(), b"{ not json").unwrap();
-        let loaded = index.load().unwrap();
-        assert_eq!(loaded.accounts, Vec::new());
-        assert!(loaded.problem.unwrap().contains("is not JSON"), "the person is told");
-        let kept: Vec<_> = std::fs::read_dir(index.path().parent().unwrap())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
-            .collect();
-        assert_eq!(kept.len(), 1, "the corrupt file is kept beside the index");
-        assert_eq!(std::fs::read(kept[0].path()).unwrap(), b"{ not json");
-    }
-
-    fn kept_copies(index: &AccountIndex) -> usize {
-        std::fs::read_dir(index.path().parent().unwrap())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
-            .count()
-    }
-
-    #[test]
-    fn one_unreadable_account_costs_only_itself_and_unknown_values_degrade_one_field() {
-        let index = temp_index("partial");
-        index.save(&[record("a"), record("b"), record("c")]).unwrap();
-        let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(index.path()).unwrap()).unwrap();
-        doc["accounts"][0]["status"] = "teleported".into();
-        doc["accounts"][0]["last_error"] = "cosmic_rays".into();
-        doc["accounts"][1].as_object_mut().unwrap().remove("subject");
-        std::fs::write(index.path(), serde_json::to_vec(&doc).unwrap()).unwrap();
-
-        let loaded = index.load().unwrap();
-        let ids: Vec<_> = loaded.accounts.iter().map(|a| a.id.as_str()).collect();
-        assert_eq!(ids, ["a", "c"], "only the account missing a field is lost");
-        assert_eq!(loaded.accounts[0].status, AccountStatus::Error, "an unknown status degrades that field");
-        assert_eq!(loaded.accounts[0].last_error, None);
-        let problem = loaded.problem.expect("the loss is said");
-        assert!(problem.contains("1 of its accounts could not be read (b)"), "{problem}");
-        assert_eq!(kept_copies(&index), 1, "the file as it was is kept aside");
-        let again = index.load().unwrap();
-        assert_eq!((again.accounts.len(), again.problem), (2, None), "the index now holds what was readable");
-        assert_eq!(kept_copies(&index), 1);
-    }
-
-    #[test]
-    fn version_problems_are_named_for_what_they_are() {
-        let index = temp_index("versions");
-        std::fs::create_dir_all(index.path().parent().unwrap()).unwrap();
-        std::fs::write(index.path(), br#"{"version":0,"accounts":[]}"#).unwrap();
-        let problem = index.load().unwrap().problem.unwrap();
-        assert!(problem.contains("schema version 0 is not one Pixy ever wrote"), "not called newer: {problem}");
-
-        std::fs::write(index.path(), br#"{"version":99,"accounts":[]}"#).unwrap();
-        let err = index.load().unwrap_err();
-        assert!(err.message.contains("schema version 99, newer"), "{}", err.message);
-        assert_eq!(std::fs::read(index.path()).unwrap(), br#"{"version":99,"accounts":[]}"#, "left as it is");
     }
 
     #[test]

@@ -241,6 +241,9 @@ client_id = "h"
         let problem = catalog.get("broken").unwrap().definition.clone().unwrap_err();
         assert!(problem.starts_with("/home/p/.config/pixy/providers.toml line 7, provider \"broken\""), "{problem}");
         assert!(problem.contains("clientid"), "the bad key is named: {problem}");
+        let missing = parse("[[provider]]\nid = \"x\"\nclient_id = \"c\"\n", path());
+        let problem = missing.entries[0].definition.clone().unwrap_err();
+        assert!(problem.contains("issuer"), "a missing key is named: {problem}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! A link is [`pkce`] + [`secret`] state, a [`loopback`] listener judging each redirect with
 //! [`callback`], the [`authorize`] URL opened in the [`browser`], and the [`exchange`] of the
 //! code; [`flow`] ties these together. Providers come from [`provider`] and [`discovery`]; tokens
-//! live in the [`store`], account metadata in the [`account`] index; [`refresh`] and [`revoke`]
+//! live in the [`store`], account records ([`account`]) in the [`index`]; [`refresh`] and [`revoke`]
 //! keep and end them. The [`daemon`] owns all of it behind the [`ipc`] socket.
 #![deny(missing_docs)]
 
@@ -21,6 +21,7 @@ pub mod exchange;
 pub mod flow;
 pub mod http;
 pub mod identity;
+pub mod index;
 pub mod ipc;
 pub mod loopback;
 pub mod pages;

@@ -36,10 +36,11 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-use crate::account::{AccountIndex, AccountRecord};
+use crate::account::AccountRecord;
 use crate::catalog::{Catalog, ProvidersFile};
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::index::AccountIndex;
 use crate::ipc::protocol::{AccountStatus, AccountSummary};
 use crate::provider::Provider;
 use crate::store::TokenStore;

@@ -1,4 +1,4 @@
-//! What the service's tests and the access-token bench share: a service over the in-memory store
+//! What the daemon's tests and the access-token bench share: a daemon over the in-memory store
 //! with its files in a fresh folder, a link request, and requests driven as the socket drives them.
 
 #![allow(dead_code)] // Each test binary uses a part of it.
@@ -22,7 +22,7 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A service keeping accounts.json and providers.toml in `dir` and tokens in memory; it offers the
+/// A daemon keeping accounts.json and providers.toml in `dir` and tokens in memory; it offers the
 /// demo provider when `demo_issuer` is given.
 pub fn service(dir: &Path, demo_issuer: Option<&str>, http_timeout: Duration) -> (Arc<Daemon>, Arc<MemoryStore>) {
     service_with_clock(dir, demo_issuer, http_timeout, Arc::new(SystemClock))
@@ -39,7 +39,7 @@ pub fn service_with_clock(
     (service_over(dir, demo_issuer, http_timeout, store.clone(), clock), store)
 }
 
-/// A service over an existing store: a daemon started again over the same keyring and files.
+/// A daemon over an existing store: a daemon started again over the same keyring and files.
 pub fn service_over(
     dir: &Path,
     demo_issuer: Option<&str>,
