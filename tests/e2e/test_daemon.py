@@ -45,9 +45,6 @@ def test_idle_connections_past_the_open_file_limit_do_not_keep_a_client_out(pixy
         for s in idle:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    time.sleep(0.5)
-    log = (pixy.state_home / "pixy" / "daemon.log").read_text(errors="replace")
-    assert log.count("accept failed") <= 3, "accept errors are logged at a bounded rate, not flooded"
 
 
 def test_ping_and_stop_ask_the_running_daemon_and_never_start_one(pixy):

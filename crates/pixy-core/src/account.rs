@@ -188,6 +188,11 @@ impl AccountRecord {
         }
     }
 
+    /// Whether `provider` is the issuer and client this account was linked with.
+    pub fn linked_with(&self, provider: &Provider) -> bool {
+        crate::discovery::same_issuer(&provider.issuer, &self.issuer) && provider.client_id == self.client_id
+    }
+
     /// This record in another status: one transition, which the daemon saves once.
     pub fn with_status(&self, status: AccountStatus, reason: Option<String>, last_error: Option<ErrorKind>) -> Self {
         AccountRecord {

@@ -167,15 +167,16 @@ const MAX_LIFETIME: u64 = 365 * 24 * 3600;
 /// token that does expire is never handed out dead for long.
 pub const ASSUMED_LIFETIME: u64 = 300;
 
-/// `expires_in` as whole seconds: a number or a numeric string (some providers send one), not
-/// negative and at most [`MAX_LIFETIME`]; `None` when it is not such a lifetime.
+/// `expires_in` as whole seconds: a number or a numeric string (some providers send one), above
+/// zero and at most [`MAX_LIFETIME`]; `None` when it is not such a lifetime (zero would mean a
+/// refresh on every use).
 fn lifetime_seconds(value: &serde_json::Value) -> Option<u64> {
     let seconds = match value {
         serde_json::Value::Number(n) => n.as_u64().map(|s| s as f64).or_else(|| n.as_f64())?,
         serde_json::Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
     };
-    (seconds.is_finite() && (0.0..=MAX_LIFETIME as f64).contains(&seconds)).then_some(seconds as u64)
+    (seconds.is_finite() && (1.0..=MAX_LIFETIME as f64).contains(&seconds)).then_some(seconds as u64)
 }
 
 impl TokenSet {
@@ -205,7 +206,8 @@ mod tests {
 
     #[test]
     fn a_nonsense_lifetime_of_a_refreshable_token_is_taken_as_short_not_as_forever() {
-        for expires_in in ["-5", "1e30", "18446744073709551616", "\"soon\"", "\"-1\"", "true", "null", "{}", "31622400"]
+        for expires_in in
+            ["-5", "0", "0.5", "1e30", "18446744073709551616", "\"soon\"", "\"-1\"", "true", "null", "{}", "31622400"]
         {
             let body = format!(r#"{{"access_token":"at","refresh_token":"rt","expires_in":{expires_in}}}"#);
             let t = parse_token_response(body.as_bytes(), "https://x/token").unwrap();
@@ -217,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_usable_lifetime_is_kept_and_an_unknown_one_without_refresh_stays_unknown() {
-        for (expires_in, seconds) in [("3600", 3600), ("\"3600\"", 3600), ("3600.9", 3600), ("0", 0)] {
+        for (expires_in, seconds) in [("3600", 3600), ("\"3600\"", 3600), ("3600.9", 3600), ("1", 1)] {
             let body = format!(r#"{{"access_token":"at","refresh_token":"rt","expires_in":{expires_in}}}"#);
             let lifetime = parse_token_response(body.as_bytes(), "https://x/token").unwrap().lifetime;
             assert_eq!(lifetime, Some(seconds), "{expires_in}");

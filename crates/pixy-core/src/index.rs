@@ -102,9 +102,7 @@ impl AccountIndex {
     /// Keeps a copy of a damaged index beside it, rewrites the index with the accounts that could
     /// be read (so the next start does not lose them again), and says what was lost.
     fn set_aside(&self, why: &str, accounts: Vec<AccountRecord>) -> Result<LoadedIndex> {
-        let aside =
-            self.path.with_extension(format!("json.corrupt-{}", crate::clock::Clock::now(&crate::clock::SystemClock)));
-        std::fs::copy(&self.path, &aside).map_err(|e| io_error(&aside, &e))?;
+        let aside = self.keep_copy()?;
         self.save(&accounts)?;
         let problem = format!(
             "{} was damaged: {why}. Pixy kept it as {}; an account that was lost must be linked again.",
@@ -115,17 +113,46 @@ impl AccountIndex {
         Ok(LoadedIndex { accounts, problem: Some(problem) })
     }
 
+    /// Copies the index to `accounts.json.corrupt-TIME` (with `-N` added when that name is taken:
+    /// an earlier copy is never overwritten) and returns the copy's path.
+    fn keep_copy(&self) -> Result<PathBuf> {
+        let bytes = std::fs::read(&self.path).map_err(|e| io_error(&self.path, &e))?;
+        let stem = format!("json.corrupt-{}", crate::clock::Clock::now(&crate::clock::SystemClock));
+        for n in 0u32.. {
+            let aside = self.path.with_extension(if n == 0 { stem.clone() } else { format!("{stem}-{n}") });
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&aside) {
+                Ok(mut file) => {
+                    file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(|e| io_error(&aside, &e))?;
+                    return Ok(aside);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_error(&aside, &e)),
+            }
+        }
+        unreachable!("some name is free")
+    }
+
     /// Deletes the temporary files of writes that never finished (a crash between write and
-    /// rename); only the one daemon writes the index, so at its start every one is stale.
+    /// rename); only the one daemon writes the index, so every one but this process's own (a write
+    /// under way) is stale.
     pub fn sweep_temp_files(&self) -> usize {
         let (Some(dir), Some(name)) = (self.path.parent(), self.path.file_name()) else { return 0 };
         let prefix = format!("{}.tmp-", name.to_string_lossy());
+        let own = self.temp_path();
         let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
         entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix) && e.path() != own)
             .filter(|e| std::fs::remove_file(e.path()).is_ok())
             .count()
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        self.path.with_extension(format!("json.tmp-{}", std::process::id()))
     }
 
     /// Writes the accounts atomically with mode 0600.
@@ -134,7 +161,7 @@ impl AccountIndex {
         std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
         let file = IndexFile { version: SCHEMA_VERSION, accounts };
         let json = serde_json::to_vec_pretty(&file).expect("records serialize");
-        let tmp = self.path.with_extension(format!("json.tmp-{}", std::process::id()));
+        let tmp = self.temp_path();
         let write = || -> std::io::Result<()> {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create(true).truncate(true);
@@ -143,7 +170,9 @@ impl AccountIndex {
             let mut f = options.open(&tmp)?;
             f.write_all(&json)?;
             f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)
+            std::fs::rename(&tmp, &self.path)?;
+            // The rename itself is durable only once the directory is.
+            std::fs::File::open(dir)?.sync_all()
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&tmp);

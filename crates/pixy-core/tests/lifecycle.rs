@@ -125,6 +125,7 @@ struct Linked {
     stand_in: StandIn,
     account: String,
     demo: pixy_demo::DemoServer,
+    dir: std::path::PathBuf,
 }
 
 /// Links an account whose token endpoint is the stand-in; the first tokens live 2 s.
@@ -156,7 +157,7 @@ async fn linked_for(name: &str, http_timeout: Duration, lifetime: u64) -> Linked
         Event::Linked { account } => account.id,
         other => panic!("link failed: {other:?}"),
     };
-    Linked { service, clock, store, stand_in, account, demo }
+    Linked { service, clock, store, stand_in, account, demo, dir }
 }
 
 /// Links with the `faulty` provider, approving at the demo's page; returns the last event.
@@ -181,6 +182,10 @@ impl Linked {
     async fn summary(&self) -> pixy_core::ipc::AccountSummary {
         let Some(Event::Status { accounts, .. }) = run(&self.service, Request::Status).await.pop() else { panic!() };
         accounts.into_iter().find(|a| a.id == self.account).unwrap()
+    }
+
+    fn index_path(&self) -> std::path::PathBuf {
+        self.dir.join("accounts.json")
     }
 
     fn requests(&self) -> usize {
@@ -339,4 +344,48 @@ async fn relinking_revokes_the_replaced_refresh_token_and_checks_the_new_one_sti
     assert_eq!(l.requests(), 4, "exchange, exchange, revocation, the check's refresh");
     assert_eq!(l.stored(Field::RefreshToken).as_deref(), Some("r3"), "the check's rotated token is kept");
     assert_eq!(l.status().await, (AccountStatus::Connected, None));
+}
+
+/// Starts a link with the `faulty` provider; returns its events.
+fn start_link(service: &Arc<Daemon>) -> tokio::sync::mpsc::Receiver<Event> {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let service = service.clone();
+    tokio::spawn(async move { service.handle(support::link_request("faulty"), tx).await });
+    rx
+}
+
+#[tokio::test]
+async fn a_link_whose_code_is_being_exchanged_is_not_stopped_by_a_newer_link() {
+    let l = linked_for("exchanging", Duration::from_secs(5), 3600).await;
+    // The provider takes its time over the exchange; meanwhile the person starts another link.
+    l.stand_in.then(Reply { delay: Duration::from_millis(800), ..signed_in(l.demo.issuer(), "a2", "r2", 3600) });
+    l.stand_in.then(reply(200, ""));
+    l.stand_in.then(tokens("a3", "r3", 3600));
+    let mut first = start_link(&l.service);
+    let Some(Event::Authorize { url }) = first.recv().await else { panic!("authorize first") };
+    pixy_demo::person::answer(&url, pixy_demo::person::Decision::Approve).await;
+    while !matches!(first.recv().await, Some(Event::Exchanging)) {}
+    let mut second = start_link(&l.service);
+    assert!(matches!(second.recv().await, Some(Event::Authorize { .. })), "the newer link starts");
+    let mut last = None;
+    while let Some(event) = first.recv().await {
+        last = Some(event);
+    }
+    assert!(matches!(last, Some(Event::Linked { .. })), "a spent code's tokens are stored, not dropped: {last:?}");
+    assert_eq!(l.stored(Field::RefreshToken).as_deref(), Some("r3"), "the new sign-in's tokens are kept");
+}
+
+#[tokio::test]
+async fn a_relink_that_cannot_be_recorded_revokes_the_new_tokens_and_keeps_the_earlier_sign_in() {
+    let l = linked_for("relink-unrecordable", Duration::from_secs(5), 3600).await;
+    let index = l.index_path();
+    std::fs::remove_file(&index).unwrap();
+    std::fs::create_dir_all(index.join("in-the-way")).unwrap();
+    l.stand_in.then(signed_in(l.demo.issuer(), "a2", "r2", 3600));
+    let before = l.requests();
+    let Event::Error { message, .. } = link(&l.service).await else { panic!("the re-link cannot be recorded") };
+    assert!(message.contains("keeps its earlier one"), "the person is told: {message}");
+    assert_eq!(l.requests(), before + 3, "the exchange, then both new tokens revoked");
+    assert_eq!(l.stored(Field::RefreshToken).as_deref(), Some("r1"), "the earlier refresh token is back");
+    assert_eq!(l.stored(Field::AccessToken), None, "no revoked access token is left to hand out");
 }

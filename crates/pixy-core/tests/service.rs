@@ -245,6 +245,7 @@ async fn reconciling_at_start_sweeps_orphans_finishes_whole_links_and_rolls_back
         f.store.delete(&first, field).unwrap();
     }
     let orphan_refresh = f.store.get(orphan, Field::RefreshToken).unwrap().unwrap().to_string();
+    assert!(active(&f, &orphan_refresh).await, "the orphan's refresh token is live before reconciling");
     // An account whose link was recorded as pending and then written whole, and another
     // (invented) whose pending link never got all its secrets.
     let whole = link_and_approve(&f).await;

@@ -9,12 +9,20 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::protocol::{AccountStatus, AccountSummary};
 
 impl Daemon {
+    /// Saves a record, adding it when it is new.
     pub(super) async fn upsert(&self, record: AccountRecord) -> Result<()> {
+        self.save_record(record, true).await
+    }
+
+    /// Saves a record, adding it when it is new only if `add` says so: a status change must not
+    /// bring back an account that was unlinked meanwhile.
+    async fn save_record(&self, record: AccountRecord, add: bool) -> Result<()> {
         let mut accounts = self.accounts.lock().await;
         let mut next = accounts.clone();
         match next.iter_mut().find(|a| a.id == record.id) {
             Some(existing) => *existing = record,
-            None => next.push(record),
+            None if add => next.push(record),
+            None => return Ok(()),
         }
         self.index.save(&next)?;
         *accounts = next;
@@ -68,7 +76,7 @@ impl Daemon {
         reason: Option<String>,
         last_error: Option<ErrorKind>,
     ) {
-        if let Err(e) = self.upsert(record.with_status(status, reason, last_error)).await {
+        if let Err(e) = self.save_record(record.with_status(status, reason, last_error), false).await {
             tracing::warn!(error = %e, "cannot save the account's status");
         }
     }

@@ -58,10 +58,13 @@ impl Daemon {
             tracing::info!(provider = %provider.id, "an earlier link with this provider was replaced");
         }
         let mut handle = LinkHandle::start(self.http.clone(), provider.clone(), options);
+        // Once the code is being exchanged it has been spent: the flow is no longer stopped, or
+        // the tokens it brings would be lost at the provider's side, live and unrevoked.
+        let mut exchanging = false;
         loop {
             let progress = tokio::select! {
                 p = handle.progress() => p,
-                _ = &mut stop_rx => {
+                _ = &mut stop_rx, if !exchanging => {
                     handle.cancel();
                     let _ = handle.result().await;
                     return Err(Error::new(ErrorKind::Cancelled, "a newer link with this provider replaced this one"));
@@ -71,7 +74,10 @@ impl Daemon {
             let event = match progress {
                 Progress::Authorize { url } => Event::Authorize { url },
                 Progress::Waiting { seconds_left } => Event::Waiting { seconds_left },
-                Progress::Exchanging => Event::Exchanging,
+                Progress::Exchanging => {
+                    exchanging = true;
+                    Event::Exchanging
+                }
             };
             let _ = out.send(event).await;
         }
@@ -119,7 +125,8 @@ impl Daemon {
                     }
                 }
             }
-            self.store_link(&provider, &record, &linked.tokens, replaced.is_some()).await?;
+            let relink = replaced.is_some();
+            self.store_link(&provider, &record, &linked.tokens, relink, replaced_refresh_token.as_ref()).await?;
             tracing::info!(account = %id, provider = %provider.id, relinked = replaced.is_some(), "account linked");
             replaced_refresh_token
         };
@@ -165,6 +172,8 @@ impl Daemon {
         if survived {
             return Ok(());
         }
+        let lock = self.account_lock(&record.id);
+        let _guard = lock.lock().await;
         let mut ended = self.find(&record.id).await?;
         ended.revocation_ends_grant = true;
         let reason = "the provider ended this sign-in together with the one it replaced; link it again \
@@ -183,11 +192,22 @@ impl Daemon {
         record: &AccountRecord,
         tokens: &TokenSet,
         relink: bool,
+        replaced: Option<&RefreshToken>,
     ) -> Result<()> {
         if relink {
             // The record exists and names the entries whose values are replaced in place.
-            self.write_tokens(&record.id, tokens, true).await?;
-            return self.upsert(record.clone()).await;
+            let stored = async {
+                self.write_tokens(&record.id, tokens, true).await?;
+                self.upsert(record.clone()).await
+            };
+            if let Err(e) = stored.await {
+                self.undo_relink(provider, &record.id, tokens, replaced).await;
+                return Err(Error::new(
+                    e.kind,
+                    format!("{}; the new sign-in was revoked and the account keeps its earlier one", e.message),
+                ));
+            }
+            return Ok(());
         }
         let stored = async {
             self.upsert(AccountRecord { pending: true, ..record.clone() }).await?;
@@ -204,14 +224,37 @@ impl Daemon {
         Ok(())
     }
 
-    /// Undoes a link that could not be stored whole: revokes its tokens and deletes its secrets
-    /// and its record, each as far as it goes.
-    pub(super) async fn abandon(&self, provider: &Provider, id: &str, tokens: &TokenSet) {
+    /// Undoes a re-link that could not be stored whole: revokes the new tokens and puts the
+    /// replaced refresh token back (the access token goes, so the next use refreshes rather than
+    /// handing out a revoked one). The account's record is left as it was.
+    async fn undo_relink(&self, provider: &Provider, id: &str, tokens: &TokenSet, replaced: Option<&RefreshToken>) {
+        let revocation = self.revoke_set(provider, tokens).await;
+        let key = id.to_string();
+        let replaced = replaced.cloned();
+        let restored = blocking(&self.store, move |s| {
+            s.delete_all(&key)?;
+            match &replaced {
+                Some(refresh_token) => s.put_secret(&key, refresh_token),
+                None => Ok(()),
+            }
+        })
+        .await;
+        tracing::warn!(account = %id, ?revocation, restored = restored.is_ok(), "a re-link that could not be stored was undone");
+    }
+
+    /// Revokes a new token set (refresh token first).
+    async fn revoke_set(&self, provider: &Provider, tokens: &TokenSet) -> Revocation {
         let mut revocation = Revocation::Revoked;
         if let Some(rt) = &tokens.refresh_token {
             revocation = revocation.and(revoke(&self.http, provider, rt).await);
         }
-        revocation = revocation.and(revoke(&self.http, provider, &tokens.access_token).await);
+        revocation.and(revoke(&self.http, provider, &tokens.access_token).await)
+    }
+
+    /// Undoes a link that could not be stored whole: revokes its tokens and deletes its secrets
+    /// and its record, each as far as it goes.
+    pub(super) async fn abandon(&self, provider: &Provider, id: &str, tokens: &TokenSet) {
+        let revocation = self.revoke_set(provider, tokens).await;
         let key = id.to_string();
         let deleted = blocking(&self.store, move |s| s.delete_all(&key)).await;
         if self.remove(id).await.is_err() {

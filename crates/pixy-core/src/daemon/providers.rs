@@ -90,11 +90,20 @@ impl Daemon {
     }
 
     /// The provider to refresh, check or revoke an account's tokens with: its current definition
-    /// when that can be used, so a fix in providers.toml takes effect; otherwise the endpoints the
-    /// account was linked with, so one broken definition does not strand its accounts.
+    /// when that can be used and still names the account's issuer and client, so a fix in
+    /// providers.toml takes effect; otherwise the endpoints the account was linked with, so one
+    /// broken or changed definition does not strand its accounts.
     pub(super) async fn provider_of(&self, record: &AccountRecord) -> Result<Provider> {
         let current = match self.provider(&record.provider).await {
-            Ok(provider) => return Ok(provider),
+            // Tokens go only to the issuer and client they were issued by and to.
+            Ok(provider) if record.provider == "demo" || record.linked_with(&provider) => return Ok(provider),
+            Ok(_) => Error::new(
+                ErrorKind::ProviderConfig,
+                format!(
+                    "provider {:?} now names another issuer or client than this account was linked with",
+                    record.provider
+                ),
+            ),
             // Linked by issuer, not from the file: its own endpoints, else discovery again.
             Err(e) if e.kind == ErrorKind::InvalidRequest && record.provider != "demo" => {
                 match record.linked_provider() {

@@ -23,6 +23,12 @@ impl Daemon {
         for id in pending {
             self.finish_or_roll_back(&id).await;
         }
+        if self.index_problem.is_some() {
+            // Accounts the damaged index lost are in the copy kept aside: their secrets may yet
+            // be claimed, so nothing is taken for an orphan.
+            tracing::info!("the account index was damaged; secrets it does not name are left alone");
+            return;
+        }
         let listed = match blocking(&self.store, |s| s.list()).await {
             Ok(listed) => listed,
             Err(e) => {

@@ -149,14 +149,17 @@ struct AcceptErrors {
 }
 
 impl AcceptErrors {
-    fn record(&mut self, error: &std::io::Error) {
+    /// Counts one error; logs it (with the count of those left unsaid) when the last log is old
+    /// enough, and says whether it did.
+    fn record(&mut self, error: &std::io::Error) -> bool {
         if self.last.is_some_and(|at| at.elapsed() < ACCEPT_ERROR_LOG_INTERVAL) {
             self.unsaid += 1;
-            return;
+            return false;
         }
         tracing::warn!(error = %error, more_since_last = self.unsaid, "accept failed");
         self.last = Some(Instant::now());
         self.unsaid = 0;
+        true
     }
 }
 
@@ -247,14 +250,23 @@ async fn connection(
     let work = daemon.handle(request, tx);
     tokio::pin!(work);
     let mut work_done = false;
+    // Once the code is being exchanged, the link is finished even if the client goes away: the
+    // code is spent, and the tokens it brings must be stored (or revoked), not dropped.
+    let mut exchanging = false;
     let mut probe = [0u8; 1];
     loop {
         tokio::select! {
             _ = &mut work, if !work_done => work_done = true,
             event = rx.recv() => match event {
                 Some(event) => {
+                    exchanging |= matches!(event, Event::Exchanging);
                     let terminal = event.is_terminal();
-                    if write_message(&mut write, &event).await.is_err() || terminal {
+                    let sent = write_message(&mut write, &event).await.is_ok();
+                    if !sent && exchanging && !work_done {
+                        work.await;
+                        return;
+                    }
+                    if !sent || terminal {
                         return;
                     }
                 }
@@ -262,7 +274,7 @@ async fn connection(
             },
             // The client sends nothing after its request: a read that ends means it hung up,
             // and returning drops `work`, which cancels a running link.
-            _ = reader.read(&mut probe) => return,
+            _ = reader.read(&mut probe), if !exchanging => return,
         }
     }
 }
@@ -270,6 +282,15 @@ async fn connection(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_accept_errors_is_logged_once_per_interval_with_a_count() {
+        let mut errors = AcceptErrors { last: None, unsaid: 0 };
+        let emfile = std::io::Error::from_raw_os_error(libc::EMFILE);
+        let logged = (0..1000).filter(|_| errors.record(&emfile)).count();
+        assert_eq!(logged, 1, "one line for a thousand failures within the interval");
+        assert_eq!(errors.unsaid, 999, "the next line says how many were left unsaid");
+    }
 
     #[test]
     fn at_the_cap_the_oldest_idle_connection_makes_room_and_busy_ones_are_kept() {
