@@ -151,13 +151,17 @@ bench:
 
 ## fuzz -------------------------------------------------------------------------------------------
 
-# The callback request parser under libFuzzer, time-bounded. cargo-fuzz needs nightly features;
+# The callback request parser and the paste parser under libFuzzer, each time-bounded. cargo-fuzz needs nightly features;
 # RUSTC_BOOTSTRAP lets the stable toolchain provide them. The fuzzer keeps its own target dir.
 FUZZ_RUNS ?= 10000000
 FUZZ_SECONDS ?= 1200
 
+FUZZ_TARGETS := callback_request paste
+
 fuzz:
 	@command -v cargo-fuzz >/dev/null || env -u CARGO_TARGET_DIR cargo install cargo-fuzz --locked
-	mkdir -p fuzz/corpus/callback_request
-	cd fuzz && env -u CARGO_TARGET_DIR RUSTC_BOOTSTRAP=1 cargo fuzz run callback_request \
-		corpus/callback_request seeds/callback_request -- -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS)
+	for target in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$target; \
+		(cd fuzz && env -u CARGO_TARGET_DIR RUSTC_BOOTSTRAP=1 cargo fuzz run $$target \
+			corpus/$$target seeds/$$target -- -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS)); \
+	done

@@ -21,6 +21,9 @@ Environment:
   PIXY_APPROVE_LOGIN       the login to type (default alice)
   PIXY_APPROVE_COOKIES     a cookie file kept between runs, session cookies included: a browser
                            that stays signed in at the provider (default: a new jar every run)
+  PIXY_APPROVE_PRINT_CALLBACK  1: do not request the loopback callback; print its URL on stdout
+                           instead, as a person copies the address from a browser on another
+                           machine (use with PIXY_APPROVE_FOREGROUND=1)
 
 Security: it logs URLs reduced to scheme, host, port and path, and field names only: never a
 code, state, token or any query or form value.
@@ -236,6 +239,10 @@ def steps(agent, start_url):
     method, url, data = "GET", start_url, None
     for step in range(1, MAX_STEPS + 1):
         callback = is_callback(url)
+        if callback and os.environ.get("PIXY_APPROVE_PRINT_CALLBACK") == "1":
+            log("reached the loopback callback: printed, not requested")
+            print(url, flush=True)
+            return 0
         status, headers, body, url = agent.request(method, url, data)
         log(f"step {step}: {method} {redact(url)} -> {status}")
         if callback:

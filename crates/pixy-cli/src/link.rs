@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 use pixy_core::flow;
+use pixy_core::ipc::framing::write_message;
+use pixy_core::ipc::protocol::PastedText;
 use pixy_core::ipc::{client, Event, LinkRequest, ProviderSelector, Request};
 
 use crate::output;
@@ -30,6 +32,11 @@ pub struct LinkArgs {
     /// Print the sign-in link instead of opening the browser.
     #[arg(long)]
     no_browser: bool,
+    /// Also take the code, `code#state` or the whole redirect address pasted here (one per line;
+    /// from stdin when it is not a terminal): for a browser on another machine, or a provider
+    /// page that shows a code. The browser's own redirect still works meanwhile.
+    #[arg(long)]
+    paste: bool,
     /// Seconds to wait for you to finish in the browser.
     #[arg(
         long,
@@ -93,7 +100,13 @@ pub async fn run(args: LinkArgs) -> ExitCode {
                         eprintln!("Opening your browser to sign in. If it does not open, visit:\n\n  {url}\n");
                     }
                 }
+                // A prompt, not a spinner, when the person may paste: both would share the line.
+                Event::Waiting { .. } if args.paste => prompt(),
                 Event::Waiting { seconds_left } => spinner = Some(waiting(*seconds_left)),
+                Event::PasteRejected { reason } => {
+                    eprintln!("That was not used: {reason}.");
+                    prompt();
+                }
                 Event::Exchanging => {
                     if let Some(s) = &spinner {
                         s.set_message("Signed in; fetching your tokens…");
@@ -102,11 +115,39 @@ pub async fn run(args: LinkArgs) -> ExitCode {
                 _ => {}
             }
         }
+        if args.paste && matches!(event, Event::Authorize { .. }) {
+            if let Some(sender) = answer.take_sender() {
+                tokio::spawn(send_pastes(sender));
+            }
+        }
         if event.is_terminal() {
             return finish(&event, args.json, spinner);
         }
     }
     ExitCode::from(1)
+}
+
+/// Sends each non-empty line of stdin to the link as a paste. At the end of stdin the connection
+/// stays open: the link goes on waiting for the browser's redirect.
+async fn send_pastes(mut sender: tokio::net::unix::OwnedWriteHalf) {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let paste = Request::Paste { text: PastedText::new(line) };
+        if write_message(&mut sender, &paste).await.is_err() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+fn prompt() {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("Paste the code, or the whole address the browser ended on, and press Enter: ");
+    }
 }
 
 fn waiting(seconds: u64) -> indicatif::ProgressBar {

@@ -6,17 +6,19 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::authorize::authorization_url;
 use crate::callback::Expected;
 use crate::error::{redact_url, Error, ErrorKind, Result};
 use crate::exchange::{exchange_code, TokenSet};
 use crate::identity::{identify, Identity};
+use crate::ipc::protocol::PastedText;
 use crate::loopback::{LoopbackOptions, Receiver};
+use crate::paste::{judge_paste, Pasted};
 use crate::pkce::PkcePair;
 use crate::provider::Provider;
-use crate::secret::State;
+use crate::secret::{AuthCode, State};
 
 /// The default time a person has to finish in the browser, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
@@ -86,10 +88,15 @@ pub struct Linked {
     pub identity: Identity,
 }
 
+/// A paste handed to a running flow, with where its verdict goes: `None` when it was used (the
+/// flow ends with it), or why it was not.
+type PasteOffer = (PastedText, oneshot::Sender<Option<&'static str>>);
+
 /// A running flow.
 #[derive(Debug)]
 pub struct LinkHandle {
     progress: mpsc::Receiver<Progress>,
+    pastes: mpsc::Sender<PasteOffer>,
     task: tokio::task::JoinHandle<Result<Linked>>,
 }
 
@@ -97,8 +104,20 @@ impl LinkHandle {
     /// Starts a flow on the current runtime.
     pub fn start(http: reqwest::Client, provider: Provider, options: LinkOptions) -> LinkHandle {
         let (tx, rx) = mpsc::channel(8);
-        let task = tokio::spawn(run(http, provider, options, tx));
-        LinkHandle { progress: rx, task }
+        let (pastes, paste_rx) = mpsc::channel(4);
+        let task = tokio::spawn(run(http, provider, options, tx, paste_rx));
+        LinkHandle { progress: rx, pastes, task }
+    }
+
+    /// Offers what the person pasted while the flow waits (the listener keeps listening: the
+    /// first valid answer wins). `None` when the paste was used; otherwise why it was not, in
+    /// words that quote nothing of it.
+    pub async fn paste(&self, text: PastedText) -> Option<&'static str> {
+        let (verdict, answer) = oneshot::channel();
+        if self.pastes.send((text, verdict)).await.is_err() {
+            return Some("the sign-in is no longer waiting for a code");
+        }
+        answer.await.unwrap_or(Some("the sign-in is no longer waiting for a code"))
     }
 
     /// The next progress event; `None` once the flow has ended.
@@ -132,12 +151,14 @@ async fn run(
     provider: Provider,
     options: LinkOptions,
     progress: mpsc::Sender<Progress>,
+    pastes: mpsc::Receiver<PasteOffer>,
 ) -> Result<Linked> {
     let pkce = PkcePair::generate();
     let state = State::generate();
     let url_state = State::new(state.expose());
-    let expected = Expected { state, issuer: provider.iss_parameter_supported.then(|| provider.issuer.clone()) };
-    let receiver = Receiver::bind(&options.loopback, expected).await?;
+    let issuer = provider.iss_parameter_supported.then(|| provider.issuer.clone());
+    let paste_expected = Expected { state: State::new(state.expose()), issuer: issuer.clone() };
+    let receiver = Receiver::bind(&options.loopback, Expected { state, issuer }).await?;
     let redirect_uri = receiver.redirect_uri().to_string();
     let url = authorization_url(
         &provider,
@@ -157,7 +178,7 @@ async fn run(
         }
     }
     let _ = progress.send(Progress::Waiting { seconds_left: options.timeout.as_secs() }).await;
-    let code = match tokio::time::timeout(options.timeout, receiver.wait()).await {
+    let code = match tokio::time::timeout(options.timeout, first_answer(receiver, pastes, &paste_expected)).await {
         Ok(result) => result?,
         Err(_) => {
             return Err(Error::new(
@@ -174,6 +195,32 @@ async fn run(
     let identity = identify(&http, &provider, &tokens).await;
     tracing::info!(provider = %provider.id, has_refresh_token = tokens.refresh_token.is_some(), "link exchanged");
     Ok(Linked { tokens, identity })
+}
+
+/// The flow's answer: the listener's callback or a usable paste, whichever comes first. The
+/// listener is dropped (its port released) as soon as either ends the flow.
+async fn first_answer(
+    receiver: Receiver,
+    mut pastes: mpsc::Receiver<PasteOffer>,
+    expected: &Expected,
+) -> Result<AuthCode> {
+    let callback = receiver.wait();
+    tokio::pin!(callback);
+    loop {
+        tokio::select! {
+            result = &mut callback => return result,
+            Some((text, verdict)) = pastes.recv() => match judge_paste(text.expose(), expected) {
+                Pasted::Rejected(why) => {
+                    tracing::info!(why, "a paste was rejected; still waiting");
+                    let _ = verdict.send(Some(why));
+                }
+                Pasted::Finished(result) => {
+                    let _ = verdict.send(None);
+                    return result;
+                }
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +245,27 @@ mod tests {
         let linked = handle.result().await.unwrap();
         assert!(!linked.tokens.access_token.expose().is_empty());
         assert!(linked.tokens.refresh_token.is_some(), "the demo issues refresh tokens");
+        assert_eq!(linked.identity.subject, "demo-user");
+        assert_eq!(demo.stats().authorization_code, 1, "exactly one code exchange");
+    }
+
+    #[tokio::test]
+    async fn a_pasted_redirect_url_finishes_the_flow_after_junk_and_a_foreign_state_are_turned_away() {
+        let demo = pixy_demo::DemoServer::start(0).await.unwrap();
+        let provider = demo_provider(&demo).await;
+        let options = LinkOptions { open_browser: false, ..Default::default() };
+        let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
+        let Some(Progress::Authorize { url }) = handle.progress().await else { panic!("authorize comes first") };
+        // The browser is elsewhere: the person copies the address it ended on.
+        let callback = pixy_demo::person::decide(&url, pixy_demo::person::Decision::Approve).await;
+        let state =
+            url::Url::parse(&callback).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+        let foreign = callback.replace(&state, "another-sign-in");
+        for junk in ["", "not a code at all", foreign.as_str()] {
+            assert!(handle.paste(PastedText::new(junk)).await.is_some(), "{junk:?} must be turned away");
+        }
+        assert_eq!(handle.paste(PastedText::new(format!("  '{callback}'\n"))).await, None, "the real address is used");
+        let linked = handle.result().await.unwrap();
         assert_eq!(linked.identity.subject, "demo-user");
         assert_eq!(demo.stats().authorization_code, 1, "exactly one code exchange");
     }

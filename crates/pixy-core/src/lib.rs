@@ -25,6 +25,7 @@ pub mod index;
 pub mod ipc;
 pub mod loopback;
 pub mod pages;
+pub mod paste;
 pub mod pkce;
 pub mod port_holder;
 pub mod provider;

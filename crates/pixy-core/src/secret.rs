@@ -59,10 +59,11 @@ secret_string!(
 );
 
 impl State {
-    /// A fresh state of 128 bits from the OS CSPRNG.
+    /// A fresh state of 256 bits from the OS CSPRNG: 43 characters, which every provider accepts
+    /// (some, such as newer Grantex servers, require at least 32).
     pub fn generate() -> State {
         use rand::RngCore;
-        let mut bytes = [0u8; 16];
+        let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         State::new(crate::pkce::base64url(&bytes))
     }
@@ -107,7 +108,7 @@ mod tests {
     fn generated_states_are_long_and_distinct() {
         let a = State::generate();
         let b = State::generate();
-        assert_eq!(a.expose().len(), 22, "16 bytes base64url = 22 chars (128 bits)");
+        assert_eq!(a.expose().len(), 43, "32 bytes base64url = 43 chars (256 bits)");
         assert!(!a.matches(b.expose()), "two states must differ");
     }
 }

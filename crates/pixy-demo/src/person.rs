@@ -14,8 +14,15 @@ pub enum Decision {
 /// Answers the approve page at `authorization_url`; returns the callback URL the browser was sent
 /// to (it holds the code or the error, so a test can check what may not leak).
 pub async fn answer(authorization_url: &str, decision: Decision) -> String {
-    let http =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a plain HTTP client");
+    let callback = decide(authorization_url, decision).await;
+    plain_client().get(&callback).send().await.expect("the app's callback answers");
+    callback
+}
+
+/// As [`answer`], without following the redirect: the person copies the address the browser was
+/// sent to instead (a browser on another machine cannot reach the app's listener).
+pub async fn decide(authorization_url: &str, decision: Decision) -> String {
+    let http = plain_client();
     let page = http.get(authorization_url).send().await.expect("the approve page").text().await.expect("its HTML");
     let request = page
         .split("name=\"request\" value=\"")
@@ -34,7 +41,9 @@ pub async fn answer(authorization_url: &str, decision: Decision) -> String {
         .send()
         .await
         .expect("the decision is posted");
-    let callback = resp.headers()["location"].to_str().expect("an ASCII Location").to_string();
-    http.get(&callback).send().await.expect("the app's callback answers");
-    callback
+    resp.headers()["location"].to_str().expect("an ASCII Location").to_string()
+}
+
+fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a plain HTTP client")
 }

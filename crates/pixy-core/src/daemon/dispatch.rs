@@ -4,11 +4,22 @@ use tokio::sync::mpsc;
 
 use super::accounts::summaries_of;
 use super::Daemon;
-use crate::ipc::protocol::{Event, Request};
+use crate::error::{Error, ErrorKind};
+use crate::ipc::protocol::{Event, PastedText, Request};
 
 impl Daemon {
     /// Serves one request, sending its events to `out`; the last one sent is terminal.
     pub async fn handle(&self, request: Request, out: mpsc::Sender<Event>) {
+        self.handle_with_pastes(request, out, None).await
+    }
+
+    /// As [`Daemon::handle`], with what the client pastes during a link arriving on `pastes`.
+    pub async fn handle_with_pastes(
+        &self,
+        request: Request,
+        out: mpsc::Sender<Event>,
+        pastes: Option<mpsc::Receiver<PastedText>>,
+    ) {
         let result = match request {
             Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),
             Request::Providers => Ok(Event::Providers { providers: self.provider_list().await }),
@@ -16,7 +27,7 @@ impl Daemon {
                 accounts: summaries_of(&self.accounts.lock().await),
                 problem: self.index_problem.clone(),
             }),
-            Request::Link(link) => self.link(link, &out).await,
+            Request::Link(link) => self.link(link, &out, pastes).await,
             Request::Token { account } => self.token(&account).await,
             Request::Unlink { account } => self.unlink(&account).await,
             Request::Shutdown => {
@@ -24,6 +35,10 @@ impl Daemon {
                 self.quit.notify_one();
                 Ok(Event::ShuttingDown)
             }
+            Request::Paste { .. } => Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "a paste belongs on the connection of a running link, after its link request",
+            )),
         };
         let event = result.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
         let _ = out.send(event).await;

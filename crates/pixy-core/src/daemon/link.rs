@@ -13,11 +13,19 @@ use crate::account::{AccountRecord, Endpoints};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exchange::TokenSet;
 use crate::flow::{LinkHandle, LinkOptions, Progress};
-use crate::ipc::protocol::{AccountStatus, Event, LinkRequest, ProviderSelector};
+use crate::ipc::protocol::{AccountStatus, Event, LinkRequest, PastedText, ProviderSelector};
 use crate::provider::Provider;
 use crate::revoke::{revoke, still_accepted, Revocation};
 use crate::secret::RefreshToken;
 use crate::store::blocking;
+
+/// The next paste of a link's client; never, for a client that cannot paste.
+async fn next_paste(pastes: &mut Option<mpsc::Receiver<PastedText>>) -> Option<PastedText> {
+    match pastes {
+        Some(pastes) => pastes.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// A link waiting for the person: its number, the switch that stops it, and what tells that it
 /// has ended.
@@ -26,7 +34,12 @@ pub(super) type RunningLink = (u64, oneshot::Sender<()>, oneshot::Receiver<()>);
 impl Daemon {
     /// Links an account: the provider resolved, the keyring probed, the flow run (replacing one
     /// still waiting with the same provider), and the result stored whole.
-    pub(super) async fn link(&self, request: LinkRequest, out: &mpsc::Sender<Event>) -> Result<Event> {
+    pub(super) async fn link(
+        &self,
+        request: LinkRequest,
+        out: &mpsc::Sender<Event>,
+        mut pastes: Option<mpsc::Receiver<PastedText>>,
+    ) -> Result<Event> {
         let provider = match &request.provider {
             ProviderSelector::Named { id } => self.provider(id).await?,
             ProviderSelector::Issuer { issuer, client_id } => {
@@ -64,6 +77,12 @@ impl Daemon {
         loop {
             let progress = tokio::select! {
                 p = handle.progress() => p,
+                Some(text) = next_paste(&mut pastes), if !exchanging => {
+                    if let Some(why) = handle.paste(text).await {
+                        let _ = out.send(Event::PasteRejected { reason: why.to_string() }).await;
+                    }
+                    continue;
+                }
                 _ = &mut stop_rx, if !exchanging => {
                     handle.cancel();
                     let _ = handle.result().await;

@@ -19,7 +19,7 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -247,13 +247,29 @@ async fn connection(
         }
         return;
     }
-    let work = daemon.handle(request, tx);
+    // After its request, a link's client sends only pastes; its connection ending means it hung up.
+    // A task of its own reads them, so no message is cut in half when an event is written.
+    let (pastes, paste_rx) = mpsc::channel(4);
+    let (gone_tx, mut gone) = oneshot::channel::<()>();
+    let _reader = AbortOnDrop(tokio::spawn(async move {
+        while let Ok(Some(message)) = read_message::<_, Request>(&mut reader).await {
+            match message {
+                Request::Paste { text } => {
+                    if pastes.send(text).await.is_err() {
+                        break;
+                    }
+                }
+                _ => tracing::info!("a link's client sent something other than a paste; ignored"),
+            }
+        }
+        drop(gone_tx);
+    }));
+    let work = daemon.handle_with_pastes(request, tx, Some(paste_rx));
     tokio::pin!(work);
     let mut work_done = false;
     // Once the code is being exchanged, the link is finished even if the client goes away: the
     // code is spent, and the tokens it brings must be stored (or revoked), not dropped.
     let mut exchanging = false;
-    let mut probe = [0u8; 1];
     loop {
         tokio::select! {
             _ = &mut work, if !work_done => work_done = true,
@@ -272,10 +288,18 @@ async fn connection(
                 }
                 None => return,
             },
-            // The client sends nothing after its request: a read that ends means it hung up,
-            // and returning drops `work`, which cancels a running link.
-            _ = reader.read(&mut probe), if !exchanging => return,
+            // The client hung up: returning drops `work`, which cancels a running link.
+            _ = &mut gone, if !exchanging => return,
         }
+    }
+}
+
+/// A task that ends when its owner does.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

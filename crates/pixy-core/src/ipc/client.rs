@@ -25,7 +25,7 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Answer {
     reader: BufReader<OwnedReadHalf>,
     // Kept open: closing it tells the daemon to cancel a running link.
-    _writer: OwnedWriteHalf,
+    writer: Option<OwnedWriteHalf>,
     finished: bool,
 }
 
@@ -42,6 +42,13 @@ impl Answer {
             }
             None => Err(Error::new(ErrorKind::DaemonUnavailable, "the daemon closed the connection before answering")),
         }
+    }
+
+    /// The sending half of this request's connection, for a link's pastes
+    /// ([`Request::Paste`]); `None` once taken. Whoever holds it keeps the link alive: dropping it
+    /// tells the daemon the client hung up, which cancels a link still waiting.
+    pub fn take_sender(&mut self) -> Option<OwnedWriteHalf> {
+        self.writer.take()
     }
 
     /// Skips progress and returns the terminal event.
@@ -95,7 +102,7 @@ pub async fn request_running(request: &Request) -> Result<Answer> {
 async fn send(stream: UnixStream, request: &Request) -> Result<Answer> {
     let (read, mut write) = stream.into_split();
     write_message(&mut write, request).await?;
-    Ok(Answer { reader: BufReader::new(read), _writer: write, finished: false })
+    Ok(Answer { reader: BufReader::new(read), writer: Some(write), finished: false })
 }
 
 /// Connects to a running daemon only.

@@ -41,6 +41,13 @@ pub enum Request {
     },
     /// Ask the daemon to exit (used by the tray's Quit and by tests).
     Shutdown,
+    /// What the person pasted (a code, `code#state` or the redirect URL), sent on a link's own
+    /// connection after its [`Request::Link`]. A paste that is not usable is answered there with
+    /// [`Event::PasteRejected`] and the link waits on; a usable one finishes it.
+    Paste {
+        /// The pasted text.
+        text: PastedText,
+    },
 }
 
 /// Which provider to link with.
@@ -95,6 +102,11 @@ pub enum Event {
     Authorize {
         /// The full authorization URL.
         url: String,
+    },
+    /// A paste was not usable: why, in words that quote nothing of it. The link waits on.
+    PasteRejected {
+        /// Why.
+        reason: String,
     },
     /// Waiting for the person to finish in the browser.
     Waiting {
@@ -160,7 +172,10 @@ pub enum Event {
 impl Event {
     /// Whether this event ends the answer to a request.
     pub fn is_terminal(&self) -> bool {
-        !matches!(self, Event::Authorize { .. } | Event::Waiting { .. } | Event::Exchanging)
+        !matches!(
+            self,
+            Event::Authorize { .. } | Event::PasteRejected { .. } | Event::Waiting { .. } | Event::Exchanging
+        )
     }
 }
 
@@ -187,6 +202,30 @@ impl From<AccessToken> for TokenText {
 impl std::fmt::Debug for TokenText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TokenText([redacted])")
+    }
+}
+
+/// Pasted text on the wire: it may hold an authorization code, so `Debug` never shows it and
+/// its memory is zeroed on drop.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct PastedText(Zeroizing<String>);
+
+impl PastedText {
+    /// Wraps what the person pasted.
+    pub fn new(text: impl Into<String>) -> Self {
+        PastedText(Zeroizing::new(text.into()))
+    }
+
+    /// The text, for the paste parser only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PastedText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PastedText([redacted])")
     }
 }
 
