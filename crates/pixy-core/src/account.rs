@@ -245,10 +245,9 @@ mod lenient {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(id: &str) -> AccountRecord {
+impl AccountRecord {
+    /// A record for tests.
+    pub(crate) fn sample(id: &str) -> AccountRecord {
         AccountRecord {
             id: id.into(),
             provider: "demo".into(),
@@ -269,10 +268,15 @@ mod tests {
             pending: false,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn refresh_is_due_at_80_percent_or_2_minutes_before_expiry() {
-        let mut r = record("a");
+        let mut r = AccountRecord::sample("a");
         r.obtained_at = 1000;
         r.expires_at = Some(1000 + 3600);
         assert_eq!(r.refresh_due(), Some(1000 + 2880), "80% of an hour comes first");

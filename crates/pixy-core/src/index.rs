@@ -196,33 +196,11 @@ mod tests {
         AccountIndex::new(dir.join("accounts.json"))
     }
 
-    fn record(id: &str) -> AccountRecord {
-        AccountRecord {
-            id: id.into(),
-            provider: "demo".into(),
-            subject: "s".into(),
-            label: "l".into(),
-            scopes: vec!["openid".into()],
-            obtained_at: 1,
-            expires_at: Some(2),
-            status: AccountStatus::Connected,
-            issuer: "http://i".into(),
-            client_id: "c".into(),
-            endpoints: None,
-            has_refresh_token: true,
-            refresh_fingerprint: None,
-            reason: None,
-            last_error: None,
-            revocation_ends_grant: false,
-            pending: false,
-        }
-    }
-
     #[test]
     fn saved_accounts_load_back_and_the_file_is_private() {
         let index = temp_index("roundtrip");
-        index.save(&[record("a"), record("b")]).unwrap();
-        assert_eq!(index.load().unwrap().accounts, vec![record("a"), record("b")]);
+        index.save(&[AccountRecord::sample("a"), AccountRecord::sample("b")]).unwrap();
+        assert_eq!(index.load().unwrap().accounts, vec![AccountRecord::sample("a"), AccountRecord::sample("b")]);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -259,7 +237,7 @@ mod tests {
     #[test]
     fn one_unreadable_account_costs_only_itself_and_unknown_values_degrade_one_field() {
         let index = temp_index("partial");
-        index.save(&[record("a"), record("b"), record("c")]).unwrap();
+        index.save(&[AccountRecord::sample("a"), AccountRecord::sample("b"), AccountRecord::sample("c")]).unwrap();
         let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(index.path()).unwrap()).unwrap();
         doc["accounts"][0]["status"] = "teleported".into();
         doc["accounts"][0]["last_error"] = "cosmic_rays".into();
