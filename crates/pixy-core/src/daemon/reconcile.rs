@@ -54,7 +54,7 @@ impl Daemon {
             return;
         };
         let key = id.to_string();
-        // Only whether each is there matters; the values are not read out of the store.
+        // Only whether each is there matters here.
         let secrets = blocking(&self.store, move |s| {
             Ok((s.get(&key, Field::AccessToken)?.is_some(), s.get(&key, Field::RefreshToken)?.is_some()))
         });
