@@ -6,7 +6,8 @@
 
 use std::sync::Mutex;
 
-use pixy_core::ipc::{client, Event, LinkRequest, ProviderSelector, Request};
+use pixy_core::ipc::client::{self, ask, unexpected};
+use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
 use pixy_core::{Error, ErrorKind};
 use tauri::ipc::Channel;
 use tauri::State;
@@ -43,8 +44,6 @@ impl FlowSlot {
         slot.1 = None;
     }
 }
-
-use client::{ask, unexpected};
 
 /// The providers one can link, as the daemon lists them (the demo first).
 #[tauri::command]

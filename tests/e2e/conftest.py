@@ -214,6 +214,11 @@ class Pixy:
                     log.write(f"# teardown stops {pid}: {process_cmdline(pid)}\n")
         return stop_pids(pids)
 
+    def daemon_log(self):
+        """The daemon's log so far ("" before the daemon first wrote it)."""
+        path = self.state_home / "pixy" / "daemon.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def collect_logs(self):
         """Copies this user's logs to the artifacts; returns the lines around any panic in them."""
         panics = []

@@ -31,10 +31,6 @@ def failing_launcher(path):
     return path
 
 
-def daemon_log(pixy):
-    return (pixy.state_home / "pixy" / "daemon.log").read_text(errors="replace")
-
-
 def query(url, key):
     return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)[key][0]
 
@@ -104,7 +100,7 @@ def test_a_browser_that_fails_to_open_leaves_no_secret_in_the_log_or_any_output(
     outputs += [unlink.stdout, unlink.stderr]
 
     assert all(len(s) >= 16 for s in secrets), "every secret looked for is a real value"
-    log = daemon_log(pixy)
+    log = pixy.daemon_log()
     assert "xdg-open" in log and "$BROWSER" in log, f"the log names the launchers that failed:\n{log}"
     assert "no method available" not in log, "a launcher's own output must not reach the daemon's log"
     for where, text in [("daemon.log", log)] + [(f"client output {i}", o) for i, o in enumerate(outputs)]:
@@ -122,7 +118,7 @@ def test_the_daemon_log_is_private_even_when_an_older_one_was_not(pixy):
     assert pixy.run("status").returncode == 0, pixy.last.stderr
     assert stat.S_IMODE(os.stat(log_dir).st_mode) == 0o700, "the log's directory is the user's alone"
     assert stat.S_IMODE(os.stat(log_dir / "daemon.log").st_mode) == 0o600, "the log is the user's alone"
-    assert "pixy daemon ready" in daemon_log(pixy), "the daemon still logs there"
+    assert "pixy daemon ready" in pixy.daemon_log(), "the daemon still logs there"
 
 
 def test_a_new_daemon_log_is_created_private(pixy):

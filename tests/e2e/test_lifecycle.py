@@ -171,11 +171,6 @@ def stop_daemon(pixy):
     assert not pixy.daemon_pids(), f"no daemon may be left for this user: {pixy.daemon_pids()}"
 
 
-def daemon_log(pixy):
-    path = pixy.state_home / "pixy" / "daemon.log"
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
 def refresh_elsewhere(server, refresh_token):
     """Spends a refresh token at the provider the way another Pixy sharing the keyring would;
     returns the token response."""
@@ -263,7 +258,7 @@ def test_two_token_processes_race_on_an_expired_token_with_no_daemon(pixy, oidc_
     stop_daemon(pixy)  # well before the token is due, so the stopped daemon refreshed nothing
     assert refresh_requests(server) == 0, f"nothing may have been refreshed yet: {server.counters()}"
     errors_at_link = refresh_errors(server)
-    starts_before = daemon_log(pixy).count("pixy daemon ready")
+    starts_before = pixy.daemon_log().count("pixy daemon ready")
 
     sleep_until(account["expires_at"] + 1)
     linked_live = active(server, linked_access)
@@ -307,7 +302,7 @@ def test_two_token_processes_race_on_an_expired_token_with_no_daemon(pixy, oidc_
     daemons = pixy.daemon_pids()
     assert daemons == [daemon_lock_pid(pixy)], \
         f"exactly one daemon must run afterwards, the one in daemon.lock: {daemons}"
-    log = daemon_log(pixy)
+    log = pixy.daemon_log()
     assert log.count("pixy daemon ready") == starts_before + 1, \
         "the racing clients must start exactly one daemon between them"
     assert "another Pixy daemon is already running" not in log, \
@@ -355,7 +350,7 @@ def test_an_entry_deleted_behind_pixys_back_means_relink_not_a_crash(pixy, oidc_
     same_daemon = alive(daemon) and daemon_lock_pid(pixy) == daemon and pixy.daemon_pids() == [daemon]
     assert same_daemon, \
         f"the daemon that was running (pid {daemon}) must still be the one answering, not a restarted one"
-    assert "panicked" not in daemon_log(pixy), "a missing keyring entry must not panic the daemon"
+    assert "panicked" not in pixy.daemon_log(), "a missing keyring entry must not panic the daemon"
     assert refresh_requests(server) == 0, "no refresh may be attempted without a refresh token"
 
 

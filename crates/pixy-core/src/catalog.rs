@@ -129,9 +129,7 @@ fn read(path: &Path) -> Result<Option<String>, String> {
     if !meta.is_file() {
         return Err(format!("{} is not a regular file; it is ignored", path.display()));
     }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!("{} is larger than {} KiB; it is ignored", path.display(), MAX_FILE_BYTES / 1024));
-    }
+    // Read one byte past the cap, so a larger file is known without reading it all.
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -113,11 +113,12 @@ impl LinkHandle {
     /// first valid answer wins). `None` when the paste was used; otherwise why it was not, in
     /// words that quote nothing of it.
     pub async fn paste(&self, text: PastedText) -> Option<&'static str> {
+        const ENDED: &str = "the sign-in is no longer waiting for a code";
         let (verdict, answer) = oneshot::channel();
         if self.pastes.send((text, verdict)).await.is_err() {
-            return Some("the sign-in is no longer waiting for a code");
+            return Some(ENDED);
         }
-        answer.await.unwrap_or(Some("the sign-in is no longer waiting for a code"))
+        answer.await.unwrap_or(Some(ENDED))
     }
 
     /// The next progress event; `None` once the flow has ended.

@@ -146,7 +146,7 @@ impl Daemon {
             }
             let relink = replaced.is_some();
             self.store_link(&provider, &record, &linked.tokens, relink, replaced_refresh_token.as_ref()).await?;
-            tracing::info!(account = %id, provider = %provider.id, relinked = replaced.is_some(), "account linked");
+            tracing::info!(account = %id, provider = %provider.id, relinked = relink, "account linked");
             replaced_refresh_token
         };
         if let Some(replaced) = replaced_refresh_token {
@@ -160,7 +160,7 @@ impl Daemon {
     /// same browser session, Google) ends the whole grant with it (RFC 7009 §2), so the new
     /// tokens are checked afterwards; if they died too, the account says so and its replaced
     /// tokens are left to expire from then on.
-    pub(super) async fn revoke_replaced(
+    async fn revoke_replaced(
         &self,
         provider: &Provider,
         record: &AccountRecord,
@@ -205,7 +205,7 @@ impl Daemon {
     /// recorded as pending, then its secrets are written, then it is marked complete (see
     /// [`Daemon::reconcile`] for what a crash in between leaves). When a step fails, the new
     /// tokens are revoked and deleted rather than left live with nothing naming them.
-    pub(super) async fn store_link(
+    async fn store_link(
         &self,
         provider: &Provider,
         record: &AccountRecord,
@@ -272,7 +272,7 @@ impl Daemon {
 
     /// Undoes a link that could not be stored whole: revokes its tokens and deletes its secrets
     /// and its record, each as far as it goes.
-    pub(super) async fn abandon(&self, provider: &Provider, id: &str, tokens: &TokenSet) {
+    async fn abandon(&self, provider: &Provider, id: &str, tokens: &TokenSet) {
         let revocation = self.revoke_set(provider, tokens).await;
         let key = id.to_string();
         let deleted = blocking(&self.store, move |s| s.delete_all(&key)).await;

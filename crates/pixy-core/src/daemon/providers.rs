@@ -27,14 +27,7 @@ impl Daemon {
         let catalog = self.providers_file.current().await;
         if let Some(problem) = &catalog.problem {
             let file = self.providers_file.path().file_name().map(|n| n.to_string_lossy().into_owned());
-            let file = file.unwrap_or_else(|| "providers.toml".into());
-            list.push(ProviderSummary {
-                id: file.clone(),
-                label: file,
-                issuer: String::new(),
-                demo: false,
-                problem: Some(problem.clone()),
-            });
+            list.push(broken(file.unwrap_or_else(|| "providers.toml".into()), problem));
         }
         for entry in &catalog.entries {
             list.push(match &entry.definition {
@@ -45,13 +38,7 @@ impl Daemon {
                     demo: false,
                     problem: None,
                 },
-                Err(problem) => ProviderSummary {
-                    id: entry.id.clone(),
-                    label: entry.id.clone(),
-                    issuer: String::new(),
-                    demo: false,
-                    problem: Some(problem.clone()),
-                },
+                Err(problem) => broken(entry.id.clone(), problem),
             });
         }
         list
@@ -132,6 +119,11 @@ impl Daemon {
         provider.demo = demo;
         Ok(provider)
     }
+}
+
+/// A definition that cannot be used, listed under its id with why.
+fn broken(id: String, problem: &str) -> ProviderSummary {
+    ProviderSummary { label: id.clone(), id, issuer: String::new(), demo: false, problem: Some(problem.to_string()) }
 }
 
 pub(super) fn adhoc_config(id: &str, label: &str, issuer: &str, client_id: &str) -> ProviderConfig {

@@ -47,7 +47,7 @@ impl Daemon {
         }
     }
 
-    pub(super) async fn finish_or_roll_back(&self, id: &str) {
+    async fn finish_or_roll_back(&self, id: &str) {
         let lock = self.account_lock(id);
         let _guard = lock.lock().await;
         let Some(record) = self.accounts.lock().await.iter().find(|a| a.id == id && a.pending).cloned() else {
@@ -79,7 +79,7 @@ impl Daemon {
     }
 
     /// Revokes and deletes the secrets of an account the index does not name.
-    pub(super) async fn sweep_orphan(&self, account: &str, fields: &[Field]) {
+    async fn sweep_orphan(&self, account: &str, fields: &[Field]) {
         // Account ids are PROVIDER-HASH: the provider, if it is still defined, can revoke them.
         let provider_id = account.rsplit_once('-').map_or(account, |(provider, _)| provider);
         let revocation = self.revoke_where_possible(provider_id, account, None).await;

@@ -126,16 +126,18 @@ impl Daemon {
                 self.set_status(&record, AccountStatus::NeedsRelink, Some(e.message.clone()), Some(e.kind)).await;
                 return Err(e);
             }
-            Err(e) if still_valid.is_some() => {
-                // Stale but linked: the current token still works; the scheduler retries.
-                self.set_status(&record, AccountStatus::Connected, None, Some(e.kind)).await;
-                tracing::info!(account = %record.id, kind = ?e.kind, "refresh failed; the current token is still valid");
-                return Ok((still_valid.expect("checked above"), record.expires_at));
-            }
-            Err(e) => {
-                self.set_status(&record, AccountStatus::Error, Some(e.message.clone()), Some(e.kind)).await;
-                return Err(e);
-            }
+            Err(e) => match still_valid {
+                Some(access) => {
+                    // Stale but linked: the current token still works; the scheduler retries.
+                    self.set_status(&record, AccountStatus::Connected, None, Some(e.kind)).await;
+                    tracing::info!(account = %record.id, kind = ?e.kind, "refresh failed; the current token is still valid");
+                    return Ok((access, record.expires_at));
+                }
+                None => {
+                    self.set_status(&record, AccountStatus::Error, Some(e.message.clone()), Some(e.kind)).await;
+                    return Err(e);
+                }
+            },
         };
         // The rotated refresh token is stored before the new access token is handed out; if the
         // keyring refuses, the old tokens stay as they were and the error says so.
@@ -163,12 +165,7 @@ impl Daemon {
 
     /// One refresh; a caller waiting on `pixy token` gets two quick retries on network errors
     /// and 5xx.
-    pub(super) async fn refresh_with_retries(
-        &self,
-        provider: &Provider,
-        token: &RefreshToken,
-        why: Refresh,
-    ) -> Result<TokenSet> {
+    async fn refresh_with_retries(&self, provider: &Provider, token: &RefreshToken, why: Refresh) -> Result<TokenSet> {
         let mut delay = Duration::from_millis(250);
         let attempts = if why == Refresh::WhenDue { 3 } else { 1 };
         for attempt in 1..=attempts {
@@ -184,7 +181,7 @@ impl Daemon {
     }
 
     /// The keyring lost a secret of this account: it must be linked again.
-    pub(super) async fn lost(&self, record: &AccountRecord, what: &str) -> Error {
+    async fn lost(&self, record: &AccountRecord, what: &str) -> Error {
         // The reason is shown beside the account, so it does not repeat the account's id.
         let reason = format!("{what}; link it again");
         self.set_status(record, AccountStatus::NeedsRelink, Some(reason.clone()), Some(ErrorKind::NeedsRelink)).await;
