@@ -1,8 +1,8 @@
 //! Build script of the window: generates Tauri's context and the permissions of the app's own
-//! commands, so capabilities/ can allow exactly those five and nothing more.
+//! commands, so capabilities/ can allow exactly those and nothing more.
 
 /// The commands in commands.rs. A command missing here cannot be called from the window at all.
-const COMMANDS: &[&str] = &["providers", "accounts", "connect", "cancel", "unlink"];
+const COMMANDS: &[&str] = &["providers", "accounts", "connect", "cancel", "paste", "unlink"];
 
 fn main() {
     tauri_build::try_build(

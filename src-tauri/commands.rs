@@ -2,46 +2,75 @@
 //!
 //! The window runs at most one link flow at a time. Its cancel handle lives in [`FlowSlot`]:
 //! `cancel` (or a new `connect`) drops it, `connect` then drops its connection to the daemon, and
-//! closing a link connection is how the protocol cancels a flow.
+//! closing a link connection is how the protocol cancels a flow. The slot also holds the way to
+//! the flow's connection for what the person pastes (`paste`).
 
 use std::sync::Mutex;
 
 use pixy_core::ipc::client::{self, ask, unexpected};
+use pixy_core::ipc::framing::write_message;
+use pixy_core::ipc::protocol::PastedText;
 use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
 use pixy_core::{Error, ErrorKind};
 use tauri::ipc::Channel;
 use tauri::State;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{self, FlowEvent};
 use crate::views::{AccountView, AccountsView, ProviderView};
 
-/// The link flow in progress, if any: its number and the sender whose drop cancels it.
+/// The link flow in progress, if any: its number, the sender whose drop cancels it, and where
+/// its pastes go.
 #[derive(Default)]
-pub struct FlowSlot(Mutex<(u64, Option<oneshot::Sender<()>>)>);
+pub struct FlowSlot(Mutex<Slot>);
+
+#[derive(Default)]
+struct Slot {
+    number: u64,
+    cancel: Option<oneshot::Sender<()>>,
+    pastes: Option<mpsc::Sender<PastedText>>,
+}
+
+/// What a running flow listens to: its cancel switch and the person's pastes.
+struct FlowInputs {
+    cancelled: oneshot::Receiver<()>,
+    pastes: mpsc::Receiver<PastedText>,
+}
 
 impl FlowSlot {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Takes the slot for a new flow, cancelling the one before it; returns the new flow's number
-    /// and the receiver that fires when it is cancelled.
-    fn begin(&self) -> (u64, oneshot::Receiver<()>) {
-        let (tx, rx) = oneshot::channel();
-        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        slot.0 += 1;
-        slot.1 = Some(tx);
-        (slot.0, rx)
+    /// and what it listens to.
+    fn begin(&self) -> (u64, FlowInputs) {
+        let (cancel, cancelled) = oneshot::channel();
+        let (pastes, paste_rx) = mpsc::channel(4);
+        let mut slot = self.slot();
+        slot.number += 1;
+        slot.cancel = Some(cancel);
+        slot.pastes = Some(pastes);
+        (slot.number, FlowInputs { cancelled, pastes: paste_rx })
     }
 
     /// Frees the slot if flow `number` still holds it (a newer flow may have taken it).
     fn end(&self, number: u64) {
-        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if slot.0 == number {
-            slot.1 = None;
+        let mut slot = self.slot();
+        if slot.number == number {
+            slot.cancel = None;
+            slot.pastes = None;
         }
     }
 
     fn cancel(&self) {
-        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        slot.1 = None;
+        let mut slot = self.slot();
+        slot.cancel = None;
+        slot.pastes = None;
+    }
+
+    fn pastes(&self) -> Option<mpsc::Sender<PastedText>> {
+        self.slot().pastes.clone()
     }
 }
 
@@ -65,24 +94,41 @@ pub async fn accounts() -> Result<AccountsView, Error> {
     }
 }
 
-/// Links an account with `provider_id` in the system browser; `on_event` hears the progress.
+/// Links an account with `provider_id` in the system browser, or with a device code when
+/// `device`; `on_event` hears the progress.
 #[tauri::command]
 pub async fn connect(
     provider_id: String,
+    device: Option<bool>,
     on_event: Channel<FlowEvent>,
     flow: State<'_, FlowSlot>,
 ) -> Result<AccountView, Error> {
-    let (number, cancelled) = flow.begin();
-    let result = link(provider_id, on_event, cancelled).await;
+    let (number, inputs) = flow.begin();
+    let result = link(provider_id, device.unwrap_or(false), on_event, inputs).await;
     flow.end(number);
     result
 }
 
+/// Hands what the person pasted (a code, `code#state` or the redirect address) to the flow in
+/// progress. Whether it was used comes back as that flow's progress: a `pasteRejected` event, or
+/// its end.
+#[tauri::command]
+pub async fn paste(text: String, flow: State<'_, FlowSlot>) -> Result<(), Error> {
+    let pastes =
+        flow.pastes().ok_or_else(|| Error::new(ErrorKind::InvalidRequest, "No sign-in is waiting for a code."))?;
+    pastes
+        .send(PastedText::new(text))
+        .await
+        .map_err(|_| Error::new(ErrorKind::InvalidRequest, "The sign-in is no longer waiting for a code."))
+}
+
 async fn link(
     provider_id: String,
+    device: bool,
     on_event: Channel<FlowEvent>,
-    mut cancelled: oneshot::Receiver<()>,
+    inputs: FlowInputs,
 ) -> Result<AccountView, Error> {
+    let FlowInputs { mut cancelled, mut pastes } = inputs;
     let request = Request::Link(LinkRequest {
         provider: ProviderSelector::Named { id: provider_id },
         scopes: Vec::new(),
@@ -92,12 +138,23 @@ async fn link(
         // not share.
         browser: client::browser_from_env(),
         timeout_secs: None,
+        device,
     });
     let mut answer = client::request(&request).await?;
+    // The connection's sending half carries the pastes; holding it keeps the link alive.
+    let mut sender = answer.take_sender();
     loop {
         let next = tokio::select! {
             // Returning drops `answer`, which closes the connection and so ends the daemon's flow.
             _ = &mut cancelled => return Err(Error::new(ErrorKind::Cancelled, "The sign-in was cancelled.")),
+            Some(text) = pastes.recv() => {
+                if let Some(to_daemon) = sender.as_mut() {
+                    if write_message(to_daemon, &Request::Paste { text }).await.is_err() {
+                        sender = None;
+                    }
+                }
+                continue;
+            }
             next = answer.next() => next?,
         };
         match next {
@@ -141,8 +198,9 @@ mod tests {
         let slot = FlowSlot::default();
         let (_, mut first) = slot.begin();
         let (_, mut second) = slot.begin();
-        assert_eq!(first.try_recv(), Err(Closed), "the first flow must be told to stop");
-        assert_eq!(second.try_recv(), Err(Empty), "the new flow must keep running");
+        assert_eq!(first.cancelled.try_recv(), Err(Closed), "the first flow must be told to stop");
+        assert_eq!(second.cancelled.try_recv(), Err(Empty), "the new flow must keep running");
+        assert!(first.pastes.try_recv().is_err() && slot.pastes().is_some(), "pastes go to the new flow only");
     }
 
     #[test]
@@ -151,8 +209,10 @@ mod tests {
         let (first, _rx1) = slot.begin();
         let (_, mut second) = slot.begin();
         slot.end(first);
-        assert_eq!(second.try_recv(), Err(Empty), "cancel must still reach the running flow");
+        assert_eq!(second.cancelled.try_recv(), Err(Empty), "cancel must still reach the running flow");
+        assert!(slot.pastes().is_some(), "pastes still reach the running flow");
         slot.cancel();
-        assert_eq!(second.try_recv(), Err(Closed), "cancel must stop the running flow");
+        assert_eq!(second.cancelled.try_recv(), Err(Closed), "cancel must stop the running flow");
+        assert!(slot.pastes().is_none(), "no flow, no pastes");
     }
 }

@@ -18,6 +18,7 @@ pub fn run() {
             commands::accounts,
             commands::connect,
             commands::cancel,
+            commands::paste,
             commands::unlink,
         ])
         .run(tauri::generate_context!());

@@ -17,13 +17,28 @@ pub struct ProviderView {
     pub host: String,
     /// The embedded demo provider, which the UI labels as such.
     pub demo: bool,
+    /// A built-in preset.
+    pub preset: bool,
+    /// Links by pasting the code its page shows.
+    pub paste_only: bool,
+    /// Can link with a device code.
+    pub device: bool,
     /// Why the definition in providers.toml cannot be used; such a provider is shown as broken.
     pub problem: Option<String>,
 }
 
 impl From<ProviderSummary> for ProviderView {
     fn from(p: ProviderSummary) -> Self {
-        ProviderView { host: host_of(&p.issuer), id: p.id, label: p.label, demo: p.demo, problem: p.problem }
+        ProviderView {
+            host: host_of(&p.issuer),
+            id: p.id,
+            label: p.label,
+            demo: p.demo,
+            preset: p.preset,
+            paste_only: p.paste_only,
+            device: p.device,
+            problem: p.problem,
+        }
     }
 }
 
@@ -81,6 +96,9 @@ mod tests {
             label: "Corp ID".into(),
             issuer: "https://id.corp.example:8443/realms/staff".into(),
             demo: false,
+            preset: false,
+            paste_only: false,
+            device: false,
             problem: None,
         });
         assert_eq!(view.host, "id.corp.example", "the UI names where one signs in, not the issuer's path");

@@ -9,10 +9,23 @@
 //   OIDC_REVOCATION_METADATA  where the revocation endpoint is published: "openid" (default: in
 //                     OpenID discovery), "rfc8414" (only in /.well-known/oauth-authorization-server,
 //                     as some providers do) or "none" (nowhere; the endpoint still answers)
+//   OIDC_DEVICE_TTL   device-code lifetime in seconds (default 600, oidc-provider's), for tests
+//                     where a device code expires
+//
+// Device Authorization Grant (RFC 8628): the device_authorization_endpoint (/device/auth) is in
+// discovery; the person enters the user code at /device (verification_uri; the answer's
+// verification_uri_complete carries the code), confirms or aborts, then signs in and consents as
+// in the code flow. The answer has no `interval` and the token endpoint never answers slow_down:
+// oidc-provider does neither, so clients poll at RFC 8628's default of 5 seconds. offline_access
+// is kept for a device code (no prompt parameter there), so its tokens include a refresh token.
+// An expired device code answers expired_token until 15 s (clock tolerance) past its lifetime,
+// then invalid_grant: the store forgets it. The first showing of each device page prints an
+// oidc-provider NOTICE line on stdout, after the issuer line.
 //
 // Clients:
 //   pixy-test  native public client (PKCE required, as oidc-provider does for every public client),
-//              redirect http://127.0.0.1/callback (any port matches for a native client)
+//              redirect http://127.0.0.1/callback (any port matches for a native client); grants
+//              authorization_code, refresh_token and urn:ietf:params:oauth:grant-type:device_code
 //   rs         confidential client used by the tests to call the introspection endpoint
 //
 // Test-only routes (never part of a real provider):
@@ -22,7 +35,7 @@
 //                            authorization_code request, so a test can look for those secrets in
 //                            Pixy's logs and output (they are never printed here)
 //
-// Errors of the token, revocation, introspection, userinfo and authorization endpoints are
+// Errors of the token, revocation, introspection, userinfo, authorization and device endpoints are
 // logged to stderr: oidc-provider answers with a generic message and keeps the cause for its log.
 // Nothing here logs a code or token value.
 
@@ -50,6 +63,7 @@ function seconds(name, fallback) {
 
 const accessTtl = seconds('OIDC_ACCESS_TTL', 3600);
 const refreshTtl = seconds('OIDC_REFRESH_TTL', 14 * 24 * 3600);
+const deviceTtl = seconds('OIDC_DEVICE_TTL', 600);
 const revocationMetadata = process.env.OIDC_REVOCATION_METADATA || 'openid';
 if (!['openid', 'rfc8414', 'none'].includes(revocationMetadata)) {
   console.error(`server.mjs: OIDC_REVOCATION_METADATA must be openid, rfc8414 or none, got ${revocationMetadata}`);
@@ -74,7 +88,11 @@ const configuration = {
       application_type: 'native',
       token_endpoint_auth_method: 'none',
       redirect_uris: ['http://127.0.0.1/callback'],
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: [
+        'authorization_code',
+        'refresh_token',
+        'urn:ietf:params:oauth:grant-type:device_code',
+      ],
       response_types: ['code'],
     },
     {
@@ -100,6 +118,7 @@ const configuration = {
   scopes: ['openid', 'email', 'offline_access'],
   features: {
     devInteractions: { enabled: true },
+    deviceFlow: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
   },
@@ -108,6 +127,7 @@ const configuration = {
   ttl: {
     AccessToken: accessTtl,
     AuthorizationCode: 60,
+    DeviceCode: deviceTtl,
     IdToken: 3600,
     RefreshToken: refreshTtl,
     Interaction: 3600,
@@ -177,6 +197,9 @@ server.listen(port, '127.0.0.1', () => {
   provider.on('introspection.error', logError('introspection error'));
   provider.on('userinfo.error', logError('userinfo error'));
   provider.on('authorization.error', logError('authorization error'));
+  provider.on('device_authorization.error', logError('device authorization error'));
+  provider.on('code_verification.error', logError('device verification error'));
+  provider.on('device_resume.error', logError('device verification error'));
   provider.on('server_error', logError('server error'));
   provider.on('grant.success', () => console.error('token granted'));
 

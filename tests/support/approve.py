@@ -10,6 +10,13 @@ a loopback `/callback`, which is Pixy's listener: it requests that once and stop
 It works against oidc-provider's devInteractions pages (login form, then consent form) and against
 the embedded demo provider (a form whose first button approves).
 
+`approve.py device approve|deny VERIFICATION_URI USER_CODE` plays the person of a Device
+Authorization Grant (RFC 8628) at oidc-provider's device pages instead: it opens the verification
+URI, enters the user code, and either confirms and then signs in and consents as above, or aborts
+(the device's next poll gets access_denied). It runs in the foreground: exit 0 when the provider
+took the decision, 1 otherwise. From Python: `device(verification_uri, user_code, "approve")`
+returns the same.
+
 Like a real browser launcher it returns at once: the parent touches the marker file (if any) and
 exits 0, and a detached child in its own session does the work, so the daemon that spawned it never
 waits. Set PIXY_APPROVE_FOREGROUND=1 to do the work in the foreground and exit with its result.
@@ -26,7 +33,7 @@ Environment:
                            machine (use with PIXY_APPROVE_FOREGROUND=1)
 
 Security: it logs URLs reduced to scheme, host, port and path, and field names only: never a
-code, state, token or any query or form value.
+code (the user code included), state, token or any query or form value.
 
 Python standard library only.
 """
@@ -235,8 +242,10 @@ def run(start_url):
         agent.keep_cookies()
 
 
-def steps(agent, start_url):
-    method, url, data = "GET", start_url, None
+def steps(agent, start_url, method="GET", data=None, end_page=None):
+    """Submits forms and follows redirects from start_url until the loopback callback. end_page, a
+    function of a URL, also ends it well on an HTML page without a form at a URL it accepts."""
+    url = start_url
     for step in range(1, MAX_STEPS + 1):
         callback = is_callback(url)
         if callback and os.environ.get("PIXY_APPROVE_PRINT_CALLBACK") == "1":
@@ -271,31 +280,133 @@ def steps(agent, start_url):
         parser.feed(body.decode(charset, errors="replace"))
         parser.close()
         if not parser.forms:
+            if end_page is not None and end_page(url):
+                log("reached the provider's closing page: done")
+                return 0
             log("stopped: an HTML page without a form and no callback reached")
             return 1
-        form = parser.forms[0]
-        data = list(form.fields)
-        if form.submit:
-            data.append(form.submit)
-        method = "POST" if form.method == "post" else "GET"
-        url = urllib.parse.urljoin(url, form.action) if form.action else url
-        names = ", ".join(name for name, _ in data) or "no fields"
-        log(f"submitting form {method} {redact(url)} with {names}")
+        method, url, data = submission(parser.forms[0], url)
     log(f"stopped: no callback after {MAX_STEPS} steps")
     return 1
 
 
+def submission(form, page_url, extra=()):
+    """(method, url, data) of submitting `form` of the page at page_url, with `extra` fields added
+    as a submit button outside the form does (HTML's form= attribute)."""
+    data = list(form.fields)
+    if form.submit:
+        data.append(form.submit)
+    data.extend(extra)
+    method = "POST" if form.method == "post" else "GET"
+    url = urllib.parse.urljoin(page_url, form.action) if form.action else page_url
+    names = ", ".join(name for name, _ in data) or "no fields"
+    log(f"submitting form {method} {redact(url)} with {names}")
+    return method, url, data
+
+
+DECISIONS = ("approve", "deny")
+
+
+def device(verification_uri, user_code, decision="approve"):
+    """Plays the person of a Device Authorization Grant (RFC 8628) at oidc-provider's device pages:
+    opens verification_uri (verification_uri_complete works too), enters user_code, then for
+    "approve" confirms, signs in and consents as for the code flow, and for "deny" aborts, which
+    answers the device's next poll with access_denied. Returns 0 when the provider took the
+    decision, 1 otherwise (the reason is logged, never the code)."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be approve or deny, got {decision!r}")
+    agent = Agent()
+    try:
+        return device_steps(agent, verification_uri, user_code, decision)
+    finally:
+        agent.keep_cookies()
+
+
+def page_forms(agent, method, url, data=None, what="page"):
+    """Requests a page that must be HTML with forms; returns (forms, final url) or (None, url)."""
+    status, headers, body, url = agent.request(method, url, data)
+    log(f"{what}: {method} {redact(url)} -> {status}")
+    content_type = headers.get("Content-Type", "")
+    if status != 200 or "html" not in content_type:
+        log(f"stopped: status {status}, content type {content_type or 'none'}")
+        return None, url
+    parser = FormParser()
+    parser.feed(body.decode(headers.get_content_charset() or "utf-8", errors="replace"))
+    parser.close()
+    if not parser.forms:
+        log("stopped: an HTML page without a form")
+        return None, url
+    return parser.forms, url
+
+
+def form_with(forms, name):
+    return next((form for form in forms if any(field == name for field, _ in form.fields)), None)
+
+
+def device_steps(agent, verification_uri, user_code, decision):
+    # The code entry page: an xsrf hidden field and the user_code text field. With
+    # verification_uri_complete the provider answers a self-submitting form with both instead.
+    forms, url = page_forms(agent, "GET", verification_uri, what="code entry page")
+    entry = forms and form_with(forms, "user_code")
+    if not entry:
+        if forms:
+            log("stopped: no form with a user_code field on the code entry page")
+        return 1
+    entry.fields = [(name, user_code if name == "user_code" else value)
+                    for name, value in entry.fields]
+    method, url, data = submission(entry, url)
+
+    # The confirmation page: the same hidden fields and confirm=yes; its Continue and Abort buttons
+    # sit outside the form. A wrong, expired or spent code brings the code entry page back instead.
+    forms, url = page_forms(agent, method, url, data, what="code submitted")
+    confirm = forms and form_with(forms, "confirm")
+    if not confirm:
+        if forms:
+            log("stopped: the provider did not take the user code (no confirmation page)")
+        return 1
+    if decision == "deny":
+        method, url, data = submission(confirm, url, extra=[("abort", "yes")])
+        # An abort brings the code entry page back, with a message that the sign-in was interrupted.
+        forms, url = page_forms(agent, method, url, data, what="aborted")
+        if not (forms and form_with(forms, "user_code")):
+            return 1
+        log("denied: the device's next poll gets access_denied")
+        return 0
+    method, url, data = submission(confirm, url)
+
+    # Then sign-in and consent as for the code flow, ending on the provider's success page at
+    # the verification URI's path + /UID (oidc-provider's device_resume route).
+    verification = urllib.parse.urlsplit(verification_uri)
+    resume_path = verification.path.rstrip("/") + "/"
+
+    def success_page(page_url):
+        parts = urllib.parse.urlsplit(page_url)
+        return parts.netloc == verification.netloc and parts.path.startswith(resume_path)
+
+    return steps(agent, url, method, data, end_page=success_page)
+
+
+USAGE = """usage: approve.py URL
+       approve.py device approve|deny VERIFICATION_URI USER_CODE
+"""
+
+
 def main(argv):
     if len(argv) < 2:
-        sys.stderr.write("usage: approve.py URL\n")
+        sys.stderr.write(USAGE)
         return 2
+    if argv[1] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0
+    if argv[1] == "device":
+        return device_main(argv[2:])
     url = argv[-1]
     marker = os.environ.get("PIXY_APPROVE_MARKER")
     if marker:
         with open(marker, "a", encoding="utf-8") as f:
             f.write(f"approve.py run for {redact(url)}\n")
     if os.environ.get("PIXY_APPROVE_FOREGROUND") == "1":
-        return work(url)
+        return work(lambda: run(url))
     # Detach like a browser launcher: the caller gets 0 at once and never waits for the flow.
     if os.fork() != 0:
         return 0
@@ -304,12 +415,25 @@ def main(argv):
         os._exit(0)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
-    os._exit(work(url))
+    os._exit(work(lambda: run(url)))
 
 
-def work(url):
+def device_main(args):
+    """approve.py device approve|deny VERIFICATION_URI USER_CODE, always in the foreground."""
+    if len(args) != 3 or args[0] not in DECISIONS:
+        sys.stderr.write(USAGE)
+        return 2
+    decision, verification_uri, user_code = args
+    marker = os.environ.get("PIXY_APPROVE_MARKER")
+    if marker:
+        with open(marker, "a", encoding="utf-8") as f:
+            f.write(f"approve.py device run for {redact(verification_uri)}\n")
+    return work(lambda: device(verification_uri, user_code, decision))
+
+
+def work(flow):
     try:
-        return run(url)
+        return flow()
     except Exception as err:  # a failing user agent must say why, without values
         reason = getattr(err, "reason", None) or ("see the lines above" if "://" in str(err) else err)
         log(f"failed: {type(err).__name__}: {reason}")

@@ -14,6 +14,12 @@ export interface Provider {
   host: string;
   /** The embedded demo provider: a fixture, never a real account. */
   demo: boolean;
+  /** A built-in preset (Claude, ChatGPT, ...). */
+  preset: boolean;
+  /** Its page shows a code to paste here: no redirect comes back to Pixy. */
+  pasteOnly: boolean;
+  /** It can link with a device code (entered on another device). */
+  device: boolean;
   /** Why its definition in providers.toml cannot be used: shown as broken, with no Connect. */
   problem?: string | null;
 }
@@ -58,7 +64,15 @@ export interface PixyError {
 
 /** Progress of a link flow, pushed while `connect` is pending. */
 export type FlowEvent =
-  | { event: "browser"; host: string }
+  | { event: "browser"; host: string; pasteOnly: boolean }
+  | {
+      event: "device";
+      userCode: string;
+      verificationUri: string;
+      verificationUriComplete: string | null;
+      expiresIn: number;
+    }
+  | { event: "pasteRejected"; reason: string }
   | { event: "waiting"; secondsLeft: number }
   | { event: "exchanging" };
 
@@ -90,12 +104,22 @@ export function accounts(): Promise<Accounts> {
   return call("accounts");
 }
 
-/** Links an account with `providerId`; resolves with it once the browser came back and the tokens
- *  are stored. `onEvent` hears the progress in between. */
-export function connect(providerId: string, onEvent: (event: FlowEvent) => void): Promise<Account> {
+/** Links an account with `providerId` in the browser, or with a device code when `device`;
+ *  resolves with it once the tokens are stored. `onEvent` hears the progress in between. */
+export function connect(
+  providerId: string,
+  onEvent: (event: FlowEvent) => void,
+  device = false,
+): Promise<Account> {
   const channel = new Channel<FlowEvent>();
   channel.onmessage = onEvent;
-  return call("connect", { providerId, onEvent: channel });
+  return call("connect", { providerId, device, onEvent: channel });
+}
+
+/** Hands a pasted code (or `code#state`, or the redirect address) to the flow in progress. A
+ *  rejection comes back as a `pasteRejected` event; a usable one ends the flow. */
+export function paste(text: string): Promise<void> {
+  return call("paste", { text });
 }
 
 /** Cancels the flow in progress, if any; its `connect` then rejects with `cancelled`. */

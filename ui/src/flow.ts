@@ -1,7 +1,9 @@
 // The one link flow the window runs at a time, as states, and the panel that shows it.
 //
 // The panel carries `data-flow-state` (`waiting`, `connected` or `error`): the tests wait on it and
-// assistive technology hears its changes through `role="status"`.
+// assistive technology hears its changes through `role="status"`. While waiting it shows one of
+// three ways through: the browser (with "Paste code instead"), a paste field for a provider whose
+// page shows a code, or a device code to enter elsewhere.
 
 import type { Account, PixyError } from "./api";
 import { el } from "./dom";
@@ -19,13 +21,33 @@ export type Flow =
       /** When the daemon gives up, in ms since the epoch; null until it said so. */
       deadline: number | null;
       exchanging: boolean;
+      /** The provider's page shows a code to paste: nothing else will come back. */
+      pasteOnly: boolean;
+      /** The paste field is open. */
+      pasteOpen: boolean;
+      /** Why the last paste was not used. */
+      pasteReason: string | null;
+      /** A device-code link: null until the daemon has the code. */
+      device: DeviceCode | null;
+      /** This link asked for a device code. */
+      byDevice: boolean;
     }
   | { phase: "connected"; providerId: string; account: Account }
   | { phase: "error"; providerId: string; error: PixyError };
 
+/** A device code for the person to enter at `verificationUri`. */
+export interface DeviceCode {
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete: string | null;
+}
+
 export interface FlowActions {
   cancel(): void;
   dismiss(): void;
+  openPaste(): void;
+  submitPaste(text: string): void;
+  copy(text: string): void;
 }
 
 /** `m:ss left`, or nothing once the deadline is unknown or past. */
@@ -50,34 +72,91 @@ function icon(path: string): SVGSVGElement {
   return svg;
 }
 
+type Waiting = Extract<Flow, { phase: "waiting" }>;
+
+function waitingText(flow: Waiting): [string, string] {
+  if (flow.exchanging) return ["Finishing up…", "Signed in; storing your sign-in in the keyring."];
+  if (flow.byDevice) {
+    return flow.device
+      ? ["Enter this code on any device", `Open ${flow.device.verificationUri} in a browser anywhere and enter:`]
+      : ["Asking for a code…", "The code to enter on another device is on its way."];
+  }
+  if (flow.pasteOnly) {
+    const where = flow.host ? `Sign in at ${flow.host}` : "Sign in in your browser";
+    return ["Copy the code from your browser", `${where}; the page then shows a code. Paste it here.`];
+  }
+  const detail = flow.host ? `Sign in at ${flow.host}, then come back here.` : "Opening your browser…";
+  return ["Continue in your browser", detail];
+}
+
+function renderWaiting(flow: Waiting, actions: FlowActions): HTMLElement {
+  const [title, detail] = waitingText(flow);
+  const cancel = el("button", { type: "button", class: "ghost", "data-action": "cancel" }, "Cancel");
+  cancel.addEventListener("click", actions.cancel);
+  const text = el("div", { class: "flow-text" }, el("strong", {}, title), el("span", { class: "muted" }, detail));
+  if (!flow.exchanging) {
+    if (flow.device) text.append(renderDeviceCode(flow.device, actions));
+    const mayPaste = !flow.byDevice && flow.host !== null;
+    if (mayPaste && (flow.pasteOnly || flow.pasteOpen)) {
+      text.append(renderPasteForm(flow, actions));
+    } else if (mayPaste) {
+      const open = el("button", { type: "button", class: "link", "data-action": "paste-open" }, "Paste code instead");
+      open.addEventListener("click", actions.openPaste);
+      text.append(open);
+    }
+    // The countdown line is empty until the daemon says how long it waits.
+    text.append(el("span", { class: "countdown muted", "data-countdown": "" }, countdown(flow.deadline, Date.now())));
+  }
+  return el(
+    "div",
+    { class: "flow waiting", "data-flow-state": "waiting", role: "status" },
+    el("span", { class: "spinner", "aria-hidden": "true" }),
+    text,
+    flow.exchanging ? null : cancel,
+  );
+}
+
+function renderDeviceCode(device: DeviceCode, actions: FlowActions): HTMLElement {
+  const copy = el("button", { type: "button", class: "ghost", "data-action": "copy-code" }, "Copy");
+  copy.addEventListener("click", () => {
+    actions.copy(device.userCode);
+    copy.textContent = "Copied";
+  });
+  return el(
+    "div",
+    { class: "device-code" },
+    el("output", { class: "user-code", "data-user-code": "", "aria-label": "Code to enter" }, device.userCode),
+    copy,
+  );
+}
+
+function renderPasteForm(flow: Waiting, actions: FlowActions): HTMLElement {
+  const input = el("input", {
+    type: "text",
+    class: "paste-input",
+    "data-paste-input": "",
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-label": "Code or address from the browser",
+    placeholder: "Paste the code or the address",
+  });
+  const submit = el("button", { type: "submit", class: "primary", "data-action": "paste-submit" }, "Use code");
+  const form = el("form", { class: "paste", "data-paste": "" }, input, submit);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (input.value.trim() !== "") actions.submitPaste(input.value);
+  });
+  const why = flow.pasteReason?.replace(/\.$/, "");
+  const reason = why
+    ? el("span", { class: "paste-reason", "data-paste-reason": "", role: "alert" }, `Not used: ${why}.`)
+    : null;
+  return el("div", { class: "paste-box" }, form, reason);
+}
+
 export function renderFlow(flow: Exclude<Flow, { phase: "idle" }>, actions: FlowActions): HTMLElement {
   switch (flow.phase) {
-    case "waiting": {
-      const title = flow.exchanging ? "Finishing up…" : "Continue in your browser";
-      const detail = flow.exchanging
-        ? "The browser answered; storing your sign-in in the keyring."
-        : flow.host
-          ? `Sign in at ${flow.host}, then come back here.`
-          : "Opening your browser…";
-      // The countdown line is empty until the daemon says how long it waits.
-      const cancel = el("button", { type: "button", class: "ghost", "data-action": "cancel" }, "Cancel");
-      cancel.addEventListener("click", actions.cancel);
-      return el(
-        "div",
-        { class: "flow waiting", "data-flow-state": "waiting", role: "status" },
-        el("span", { class: "spinner", "aria-hidden": "true" }),
-        el(
-          "div",
-          { class: "flow-text" },
-          el("strong", {}, title),
-          el("span", { class: "muted" }, detail),
-          flow.exchanging
-            ? null
-            : el("span", { class: "countdown muted", "data-countdown": "" }, countdown(flow.deadline, Date.now())),
-        ),
-        flow.exchanging ? null : cancel,
-      );
-    }
+    case "waiting":
+      return renderWaiting(flow, actions);
     case "connected": {
       const done = el("button", { type: "button", class: "ghost", "data-action": "dismiss" }, "Done");
       done.addEventListener("click", actions.dismiss);

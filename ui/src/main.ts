@@ -41,7 +41,14 @@ const notice = document.querySelector<HTMLElement>("#notice")!;
 function render(): void {
   const busy = state.flow.phase === "waiting";
   if (state.loaded) {
-    renderProviders(providerList, state.providers, state.flow, { connect, cancel, dismiss });
+    renderProviders(providerList, state.providers, state.flow, {
+      connect,
+      cancel,
+      dismiss,
+      openPaste,
+      submitPaste,
+      copy,
+    });
     renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, { unlink, reconnect: connect });
   } else {
     const pending = state.problem ? "Not available until Pixy's background service answers." : "Loading…";
@@ -100,6 +107,19 @@ function onFlowEvent(serial: number, event: FlowEvent): void {
   switch (event.event) {
     case "browser":
       flow.host = event.host;
+      flow.pasteOnly = event.pasteOnly;
+      break;
+    case "device":
+      flow.device = {
+        userCode: event.userCode,
+        verificationUri: event.verificationUri,
+        verificationUriComplete: event.verificationUriComplete,
+      };
+      flow.deadline = Date.now() + event.expiresIn * 1000;
+      break;
+    case "pasteRejected":
+      flow.pasteReason = event.reason;
+      flow.pasteOpen = true;
       break;
     case "waiting":
       flow.deadline = Date.now() + event.secondsLeft * 1000;
@@ -109,15 +129,28 @@ function onFlowEvent(serial: number, event: FlowEvent): void {
       break;
   }
   render();
+  if (event.event === "pasteRejected") focusPaste();
 }
 
-async function connect(providerId: string): Promise<void> {
+async function connect(providerId: string, byDevice = false): Promise<void> {
   if (state.flow.phase === "waiting") return;
   const serial = ++flowSerial;
-  state.flow = { phase: "waiting", providerId, serial, host: null, deadline: null, exchanging: false };
+  state.flow = {
+    phase: "waiting",
+    providerId,
+    serial,
+    host: null,
+    deadline: null,
+    exchanging: false,
+    pasteOnly: false,
+    pasteOpen: false,
+    pasteReason: null,
+    device: null,
+    byDevice,
+  };
   render();
   try {
-    const account = await api.connect(providerId, (event) => onFlowEvent(serial, event));
+    const account = await api.connect(providerId, (event) => onFlowEvent(serial, event), byDevice);
     if (state.flow.phase === "waiting" && state.flow.serial === serial) {
       state.flow = { phase: "connected", providerId, account };
     }
@@ -143,6 +176,32 @@ function cancel(): void {
   state.flow = { phase: "idle" };
   render();
   void api.cancel();
+}
+
+function openPaste(): void {
+  if (state.flow.phase !== "waiting") return;
+  state.flow.pasteOpen = true;
+  render();
+  focusPaste();
+}
+
+function focusPaste(): void {
+  document.querySelector<HTMLInputElement>("[data-paste-input]")?.focus();
+}
+
+function submitPaste(text: string): void {
+  if (state.flow.phase !== "waiting") return;
+  state.flow.pasteReason = null;
+  // The verdict comes back as flow progress (`pasteRejected`) or as the flow's end.
+  api.paste(text).catch((error: PixyError) => {
+    if (state.flow.phase !== "waiting") return;
+    state.flow.pasteReason = error.message;
+    render();
+  });
+}
+
+function copy(text: string): void {
+  void navigator.clipboard?.writeText(text).catch(() => undefined);
 }
 
 function dismiss(): void {

@@ -6,7 +6,7 @@ import { el } from "./dom";
 import { type Flow, type FlowActions, renderFlow } from "./flow";
 
 export interface ProviderActions extends FlowActions {
-  connect(providerId: string): void;
+  connect(providerId: string, device?: boolean): void;
 }
 
 /** The demo leads: it is the one a person can try without an account anywhere. */
@@ -35,6 +35,11 @@ export function renderProviders(
       "Connect",
     );
     connect.addEventListener("click", () => actions.connect(provider.id));
+    // For a machine whose browser is elsewhere: a code to enter on any device.
+    const byDevice = provider.device
+      ? el("button", { type: "button", class: "ghost", "data-action": "connect-device", disabled: busy }, "Use a code")
+      : null;
+    byDevice?.addEventListener("click", () => actions.connect(provider.id, true));
     // The demo is labelled as one even when its label does not say so.
     const tagged = provider.demo && !/\bdemo\b/i.test(provider.label);
     const name = el("span", { class: "name" }, provider.label, tagged ? el("span", { class: "tag" }, "Demo") : null);
@@ -47,6 +52,7 @@ export function renderProviders(
         { class: "row" },
         el("span", { class: provider.demo ? "avatar demo" : "avatar", "aria-hidden": "true" }, initial(provider.label)),
         el("div", { class: "who" }, name, el("span", { class: "muted small" }, sub)),
+        byDevice,
         connect,
       ),
     );

@@ -35,8 +35,12 @@ pub struct LinkArgs {
     /// Also take the code, `code#state` or the whole redirect address pasted here (one per line;
     /// from stdin when it is not a terminal): for a browser on another machine, or a provider
     /// page that shows a code. The browser's own redirect still works meanwhile.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "device")]
     paste: bool,
+    /// Link with a device code (RFC 8628): enter the code it prints on any device with a browser.
+    /// For a machine without one, such as over SSH.
+    #[arg(long)]
+    device: bool,
     /// Seconds to wait for you to finish in the browser.
     #[arg(
         long,
@@ -71,6 +75,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
         open_browser: !args.no_browser,
         browser: client::browser_from_env(),
         timeout_secs: Some(args.timeout),
+        device: args.device,
     });
     let mut answer = match client::request(&request).await {
         Ok(answer) => answer,
@@ -83,25 +88,47 @@ pub async fn run(args: LinkArgs) -> ExitCode {
         }
     };
     let mut spinner = None;
+    // A provider whose page shows a code is always linked by paste.
+    let mut pasting = args.paste;
     loop {
         let event = match answer.next().await {
             Ok(Some(event)) => event,
             Ok(None) => break,
             Err(e) => Event::Error { kind: e.kind, message: e.message },
         };
+        if let Event::Authorize { paste_only: true, .. } = event {
+            pasting = true;
+        }
         if args.json {
             output::json(&event);
         } else {
             match &event {
-                Event::Authorize { url } => {
+                Event::Authorize { url, paste_only: true } => {
+                    let how = if args.no_browser {
+                        "Open this link"
+                    } else {
+                        "Opening your browser; if it does not open, visit this link"
+                    };
+                    eprintln!("{how} to sign in. The page then shows a code to copy here:\n\n  {url}\n");
+                }
+                Event::Authorize { url, .. } => {
                     if args.no_browser {
                         eprintln!("Open this link in your browser to sign in:\n\n  {url}\n");
                     } else {
                         eprintln!("Opening your browser to sign in. If it does not open, visit:\n\n  {url}\n");
                     }
                 }
+                Event::Device { user_code, verification_uri, verification_uri_complete, expires_in } => {
+                    eprintln!(
+                        "On any device with a browser, open\n\n  {verification_uri}\n\nand enter the code\n\n  {user_code}\n"
+                    );
+                    if let Some(complete) = verification_uri_complete {
+                        eprintln!("(or open {complete}, which has the code filled in)\n");
+                    }
+                    spinner = Some(waiting_for_device(*expires_in));
+                }
                 // A prompt, not a spinner, when the person may paste: both would share the line.
-                Event::Waiting { .. } if args.paste => prompt(),
+                Event::Waiting { .. } if pasting => prompt(),
                 Event::Waiting { seconds_left } => spinner = Some(waiting(*seconds_left)),
                 Event::PasteRejected { reason } => {
                     eprintln!("That was not used: {reason}.");
@@ -115,7 +142,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
                 _ => {}
             }
         }
-        if args.paste && matches!(event, Event::Authorize { .. }) {
+        if pasting && matches!(event, Event::Authorize { .. }) {
             if let Some(sender) = answer.take_sender() {
                 tokio::spawn(send_pastes(sender));
             }
@@ -154,6 +181,14 @@ fn waiting(seconds: u64) -> indicatif::ProgressBar {
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
     spinner.set_message(format!("Waiting for you to finish in the browser (up to {} min)…", seconds.div_ceil(60)));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    spinner
+}
+
+fn waiting_for_device(seconds: u64) -> indicatif::ProgressBar {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
+    spinner.set_message(format!("Waiting for you to enter the code (it expires in {} min)…", seconds.div_ceil(60)));
     spinner.enable_steady_tick(Duration::from_millis(100));
     spinner
 }

@@ -36,7 +36,11 @@ pub fn human(event: &Event) {
         Event::Pong { version, pid } => println!("pixy daemon {version} (pid {pid})"),
         Event::ShuttingDown => println!("The daemon is stopping."),
         Event::Error { message, .. } => eprintln!("error: {message}"),
-        Event::Authorize { .. } | Event::PasteRejected { .. } | Event::Waiting { .. } | Event::Exchanging => {}
+        Event::Authorize { .. }
+        | Event::Device { .. }
+        | Event::PasteRejected { .. }
+        | Event::Waiting { .. }
+        | Event::Exchanging => {}
     }
 }
 

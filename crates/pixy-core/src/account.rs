@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ErrorKind;
-use crate::provider::Provider;
+use crate::provider::{Provider, TokenBody};
 
 /// An account as clients see it: metadata only, never a secret.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,6 +128,9 @@ pub struct Endpoints {
     /// Where the account's identity and a token's validity are checked, if the provider has one.
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
+    /// How its token endpoint takes a refresh.
+    #[serde(default, skip_serializing_if = "TokenBody::is_form")]
+    pub token_request: TokenBody,
 }
 
 impl Endpoints {
@@ -138,6 +141,7 @@ impl Endpoints {
             token_endpoint: provider.token_endpoint.clone(),
             revocation_endpoint: provider.revocation_endpoint.clone(),
             userinfo_endpoint: provider.userinfo_endpoint.clone(),
+            token_request: provider.token_body,
         }
     }
 }
@@ -157,10 +161,8 @@ impl AccountRecord {
             revocation_endpoint: endpoints.revocation_endpoint,
             userinfo_endpoint: endpoints.userinfo_endpoint,
             default_scopes: self.scopes.clone(),
-            auth_params: Vec::new(),
-            iss_parameter_supported: false,
-            demo: false,
-            loopback: Default::default(),
+            token_body: endpoints.token_request,
+            ..Provider::default()
         };
         // An index edited by hand gets the same endpoint rules as a provider definition.
         provider.check().ok().map(|()| provider)

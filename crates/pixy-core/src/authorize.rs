@@ -64,10 +64,7 @@ mod tests {
             revocation_endpoint: None,
             userinfo_endpoint: None,
             default_scopes: vec!["openid".into()],
-            auth_params: vec![],
-            iss_parameter_supported: false,
-            demo: false,
-            loopback: Default::default(),
+            ..Provider::default()
         }
     }
 

@@ -1,6 +1,7 @@
-//! The providers a person defined in providers.toml: read safely, one entry at a time, and
-//! kept current.
+//! The providers one can link with: the built-in presets ([`crate::presets`]) and the ones a
+//! person defined in providers.toml, read safely, one entry at a time, and kept current.
 //!
+//! - Presets first: an entry of the file with a preset's id overrides just the keys it names.
 //! - Safely: the file is read off the async runtime, only when it is a regular file (a FIFO in its
 //!   place cannot block the daemon) and at most [`MAX_FILE_BYTES`] long.
 //! - One entry at a time: each `[[provider]]` table is checked on its own, so a bad entry costs
@@ -22,13 +23,15 @@ use crate::provider::ProviderConfig;
 /// The largest providers.toml read: generous for any number of providers a person writes.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-/// One `[[provider]]` entry of the file.
+/// One provider: a preset, a preset with the file's overrides, or an entry of the file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// The entry's id, as far as it could be read (`?` when it has none).
     pub id: String,
-    /// The line the entry starts on (1-based).
+    /// The line the file's entry starts on (1-based); 0 for a preset the file does not touch.
     pub line: usize,
+    /// A built-in preset (maybe with overrides).
+    pub preset: bool,
     /// The definition, or what is wrong with it, in a sentence that names the file and line.
     pub definition: Result<ProviderConfig, String>,
 }
@@ -93,11 +96,11 @@ impl ProvidersFile {
             }
         }
         let catalog = Arc::new(match read(&self.path) {
-            Ok(None) => Catalog::default(),
+            Ok(None) => parse("", &self.path),
             Ok(Some(text)) => parse(&text, &self.path),
             Err(problem) => {
                 tracing::warn!(file = %self.path.display(), %problem, "providers.toml cannot be used");
-                Catalog { entries: Vec::new(), problem: Some(problem) }
+                assemble(Vec::new(), Some(problem), &self.path)
             }
         });
         for entry in &catalog.entries {
@@ -147,29 +150,58 @@ struct RawFile {
     provider: Vec<toml::Spanned<toml::Table>>,
 }
 
-/// Reads the entries of providers.toml's text; `path` names the file in problems.
+/// The presets and the entries of providers.toml's text; `path` names the file in problems.
 pub fn parse(text: &str, path: &Path) -> Catalog {
-    let raw: RawFile = match toml::from_str(text) {
-        Ok(raw) => raw,
+    match toml::from_str::<RawFile>(text) {
+        Ok(raw) => {
+            let file = raw.provider.into_iter().map(|t| (line_of(text, t.span().start), t.into_inner())).collect();
+            assemble(file, None, path)
+        }
         Err(e) => {
             let at = e.span().map(|s| format!(" (line {})", line_of(text, s.start))).unwrap_or_default();
-            return Catalog {
-                entries: Vec::new(),
-                problem: Some(format!("{}{at}: {}", path.display(), first_line(e.message()))),
-            };
+            let problem = format!("{}{at}: {}", path.display(), first_line(e.message()));
+            // The presets stay usable, without the file's overrides.
+            assemble(Vec::new(), Some(problem), path)
         }
-    };
-    let mut entries: Vec<Entry> = Vec::new();
-    for spanned in raw.provider {
-        let line = line_of(text, spanned.span().start);
-        let table = spanned.into_inner();
-        let id = table.get("id").and_then(|v| v.as_str()).unwrap_or("?").to_string();
-        let first_line_of_id = entries.iter().find(|e| e.id == id).map(|e| e.line);
-        let definition = check(table, &id, first_line_of_id)
-            .map_err(|problem| format!("{} line {line}, provider {id:?}: {problem}", path.display()));
-        entries.push(Entry { id, line, definition });
     }
-    Catalog { entries, problem: None }
+}
+
+/// The presets (each with the file's overrides) in their order, then the file's other entries
+/// in file order, each checked on its own.
+fn assemble(file: Vec<(usize, toml::Table)>, problem: Option<String>, path: &Path) -> Catalog {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut own: Vec<Entry> = Vec::new();
+    for (line, table) in file {
+        let id = table.get("id").and_then(|v| v.as_str()).unwrap_or("?").to_string();
+        let earlier = entries.iter().chain(&own).find(|e| e.id == id && e.line > 0).map(|e| e.line);
+        match crate::presets::preset(&id) {
+            Some(preset) if earlier.is_none() => {
+                let definition = check(crate::presets::overlay(&preset.table, table), &id, None).map_err(|problem| {
+                    format!(
+                        "{} line {line}, provider {id:?} (overriding the built-in preset): {problem}",
+                        path.display()
+                    )
+                });
+                entries.push(Entry { id, line, preset: true, definition });
+            }
+            _ => {
+                let definition = check(table, &id, earlier)
+                    .map_err(|problem| format!("{} line {line}, provider {id:?}: {problem}", path.display()));
+                own.push(Entry { id, line, preset: false, definition });
+            }
+        }
+    }
+    for preset in crate::presets::presets().iter().rev() {
+        if !entries.iter().any(|e| e.id == preset.id) {
+            let definition = check(preset.table.clone(), &preset.id, None)
+                .map_err(|problem| format!("the built-in preset {}: {problem}", preset.file));
+            entries.insert(0, Entry { id: preset.id.clone(), line: 0, preset: true, definition });
+        }
+    }
+    let order = |id: &str| crate::presets::presets().iter().position(|p| p.id == id);
+    entries.sort_by_key(|e| order(&e.id));
+    entries.extend(own);
+    Catalog { entries, problem }
 }
 
 fn check(table: toml::Table, id: &str, earlier: Option<usize>) -> Result<ProviderConfig, String> {
@@ -230,17 +262,26 @@ client_id = "h"
         Path::new("/home/p/.config/pixy/providers.toml")
     }
 
+    /// The file's own entries, presets left out.
+    fn own(catalog: &Catalog) -> Vec<&Entry> {
+        catalog.entries.iter().filter(|e| !e.preset).collect()
+    }
+
+    fn preset_ids() -> Vec<String> {
+        crate::presets::presets().iter().map(|p| p.id.clone()).collect()
+    }
+
     #[test]
     fn a_bad_entry_costs_only_itself_and_is_named_with_file_line_and_id() {
         let catalog = parse(TWO_GOOD_ONE_BAD, path());
         assert_eq!(catalog.problem, None);
-        let ids: Vec<_> = catalog.entries.iter().map(|e| (e.id.as_str(), e.line, e.definition.is_ok())).collect();
+        let ids: Vec<_> = own(&catalog).iter().map(|e| (e.id.as_str(), e.line, e.definition.is_ok())).collect();
         assert_eq!(ids, [("work", 2, true), ("broken", 7, false), ("home", 12, true)]);
         let problem = catalog.get("broken").unwrap().definition.clone().unwrap_err();
         assert!(problem.starts_with("/home/p/.config/pixy/providers.toml line 7, provider \"broken\""), "{problem}");
         assert!(problem.contains("clientid"), "the bad key is named: {problem}");
         let missing = parse("[[provider]]\nid = \"x\"\nclient_id = \"c\"\n", path());
-        let problem = missing.entries[0].definition.clone().unwrap_err();
+        let problem = own(&missing)[0].definition.clone().unwrap_err();
         assert!(problem.contains("issuer"), "a missing key is named: {problem}");
     }
 
@@ -272,21 +313,75 @@ token_endpoint = "https://e.example/token"
 "#;
         let catalog = parse(text, path());
         let broken: Vec<_> =
-            catalog.entries.iter().filter_map(|e| e.definition.clone().err().map(|p| (e.id.clone(), p))).collect();
+            own(&catalog).iter().filter_map(|e| e.definition.clone().err().map(|p| (e.id.clone(), p))).collect();
         assert_eq!(broken.len(), 4, "{broken:?}");
         assert!(broken[0].1.contains("already defined at line 2"), "{}", broken[0].1);
         assert!(broken[1].1.contains("reserved"), "{}", broken[1].1);
         assert!(broken[2].1.contains("letters, digits"), "{}", broken[2].1);
         assert!(broken[3].1.contains("https"), "{}", broken[3].1);
-        assert!(catalog.entries[0].definition.is_ok(), "the first of two equal ids stays usable");
+        assert!(own(&catalog)[0].definition.is_ok(), "the first of two equal ids stays usable");
     }
 
     #[test]
     fn a_file_that_is_not_toml_is_one_problem_with_its_line() {
         let catalog = parse("[[provider]]\nid = \"x\"\nissuer = \n", path());
-        assert!(catalog.entries.is_empty());
+        assert!(own(&catalog).is_empty());
+        let ids: Vec<_> = catalog.entries.iter().map(|e| e.id.clone()).collect();
+        assert_eq!(ids, preset_ids(), "the presets stay usable");
         let problem = catalog.problem.unwrap();
         assert!(problem.contains("providers.toml (line 3)"), "{problem}");
+    }
+
+    #[test]
+    fn every_preset_is_valid_and_listed_first() {
+        let catalog = parse(TWO_GOOD_ONE_BAD, path());
+        assert_eq!(crate::presets::presets().len(), 2, "every preset file parses");
+        let first: Vec<_> = catalog.entries.iter().take(2).map(|e| (e.id.as_str(), e.preset, e.line)).collect();
+        assert_eq!(first, [("claude", true, 0), ("chatgpt", true, 0)]);
+        for entry in catalog.entries.iter().filter(|e| e.preset) {
+            let config = entry.definition.clone().unwrap_or_else(|p| panic!("{p}"));
+            assert!(config.is_explicit(), "{}: a preset needs no discovery", entry.id);
+            config.into_provider(None).unwrap_or_else(|e| panic!("{}: {}", entry.id, e.message));
+        }
+    }
+
+    #[test]
+    fn an_entry_with_a_preset_id_overrides_just_the_keys_it_names() {
+        let text = r#"
+[[provider]]
+id = "claude"
+token_endpoint = "http://127.0.0.1:9/v1/oauth/token"
+paste_redirect_uri = "http://127.0.0.1:9/oauth/code/callback"
+"#;
+        let catalog = parse(text, path());
+        let claude = catalog.get("claude").unwrap();
+        assert_eq!((claude.preset, claude.line), (true, 2));
+        let config = claude.definition.clone().unwrap();
+        assert_eq!(config.token_endpoint.as_deref(), Some("http://127.0.0.1:9/v1/oauth/token"));
+        assert_eq!(config.paste_redirect_uri.as_deref(), Some("http://127.0.0.1:9/oauth/code/callback"));
+        assert_eq!(config.client_id, "9d1c250a-e61b-44d9-88ed-5944d1962f5e", "the preset's client id is kept");
+        assert_eq!(config.token_request, crate::provider::TokenBody::Json, "and its body shape");
+        assert!(config.token_request_state);
+        assert_eq!(config.auth_params, [("code".to_string(), "true".to_string())]);
+        assert_eq!(catalog.entries.iter().filter(|e| e.id == "claude").count(), 1, "listed once");
+    }
+
+    #[test]
+    fn a_bad_override_names_the_file_line_and_key_and_costs_only_that_preset() {
+        let text = "[[provider]]\nid = \"chatgpt\"\ntoken_endpoint = \"http://auth.example/token\"\n\n\
+                    [[provider]]\nid = \"claude\"\ntoken_requst = \"json\"\n";
+        let catalog = parse(text, path());
+        let problem = catalog.get("chatgpt").unwrap().definition.clone().unwrap_err();
+        assert!(
+            problem.contains("providers.toml line 1, provider \"chatgpt\" (overriding the built-in preset)"),
+            "{problem}"
+        );
+        assert!(problem.contains("https"), "{problem}");
+        let problem = catalog.get("claude").unwrap().definition.clone().unwrap_err();
+        assert!(problem.contains("line 5") && problem.contains("token_requst"), "{problem}");
+        let wrong_shape = parse("[[provider]]\nid = \"claude\"\ntoken_request = \"xml\"\n", path());
+        let problem = wrong_shape.get("claude").unwrap().definition.clone().unwrap_err();
+        assert!(problem.contains("xml") && problem.contains("json"), "{problem}");
     }
 
     fn fresh_dir(name: &str) -> PathBuf {
@@ -300,10 +395,12 @@ token_endpoint = "https://e.example/token"
     fn a_changed_file_is_read_again_and_an_unchanged_one_is_not() {
         let dir = fresh_dir("reload");
         let file = ProvidersFile::new(dir.join("providers.toml"));
-        assert_eq!(*file.current_blocking(), Catalog::default(), "no file, no providers");
+        let none = file.current_blocking();
+        assert!(own(&none).is_empty() && none.problem.is_none(), "no file, no providers of its own");
+        assert_eq!(none.entries.len(), preset_ids().len(), "the presets are there without a file");
         std::fs::write(file.path(), TWO_GOOD_ONE_BAD).unwrap();
         let first = file.current_blocking();
-        assert_eq!(first.entries.len(), 3);
+        assert_eq!(own(&first).len(), 3);
         assert!(Arc::ptr_eq(&first, &file.current_blocking()), "an unchanged file is not parsed again");
         std::fs::write(file.path(), TWO_GOOD_ONE_BAD.replace("clientid", "client_id")).unwrap();
         let fixed = file.current_blocking();

@@ -24,6 +24,8 @@ pub struct Metadata {
     pub revocation_endpoint: Option<String>,
     /// OIDC userinfo endpoint.
     pub userinfo_endpoint: Option<String>,
+    /// RFC 8628 device authorization endpoint.
+    pub device_authorization_endpoint: Option<String>,
     /// Scopes the provider lists.
     #[serde(default)]
     pub scopes_supported: Vec<String>,
@@ -54,6 +56,7 @@ impl Metadata {
         }
         fill(&mut self.authorization_endpoint, other.authorization_endpoint);
         fill(&mut self.token_endpoint, other.token_endpoint);
+        fill(&mut self.device_authorization_endpoint, other.device_authorization_endpoint);
         fill(&mut self.revocation_endpoint, other.revocation_endpoint);
         fill(&mut self.userinfo_endpoint, other.userinfo_endpoint);
         if self.scopes_supported.is_empty() {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::error::{redact_url, Error, ErrorKind, Result};
 use crate::http::{network_error, read_capped};
-use crate::provider::Provider;
-use crate::secret::{AccessToken, AuthCode, IdToken, PkceVerifier, RefreshToken};
+use crate::provider::{Provider, TokenBody};
+use crate::secret::{AccessToken, AuthCode, IdToken, PkceVerifier, RefreshToken, State};
 
 /// The tokens a provider issued, with what Pixy keeps about them.
 #[derive(Debug, Clone)]
@@ -44,35 +44,38 @@ struct RawError {
     error_description: Option<String>,
 }
 
-/// Exchanges an authorization code and its verifier for tokens.
+/// Exchanges an authorization code and its verifier for tokens. `state` goes along only to a
+/// provider that asks for it ([`Provider::token_request_state`]).
 pub async fn exchange_code(
     http: &reqwest::Client,
     provider: &Provider,
     code: AuthCode,
     verifier: PkceVerifier,
     redirect_uri: &str,
+    state: &State,
 ) -> Result<TokenSet> {
-    let form = [
+    let mut fields = vec![
         ("grant_type", "authorization_code"),
         ("code", code.expose()),
         ("redirect_uri", redirect_uri),
         ("client_id", &provider.client_id),
         ("code_verifier", verifier.expose()),
     ];
-    token_request(http, &provider.token_endpoint, &form, "code").await
+    if provider.token_request_state {
+        fields.push(("state", state.expose()));
+    }
+    token_request(http, provider, &fields, "code").await
 }
 
-/// POSTs a form to the token endpoint and parses the answer.
+/// POSTs the fields to the provider's token endpoint, as a form or as JSON, and parses the answer.
 pub async fn token_request(
     http: &reqwest::Client,
-    endpoint: &str,
-    form: &[(&str, &str)],
+    provider: &Provider,
+    fields: &[(&str, &str)],
     grant: &str,
 ) -> Result<TokenSet> {
-    let resp = http
-        .post(endpoint)
-        .header("accept", "application/json")
-        .form(form)
+    let endpoint = provider.token_endpoint.as_str();
+    let resp = token_post(http, provider, fields)
         .send()
         .await
         .map_err(|e| network_error("the token request", endpoint, &e))?;
@@ -100,6 +103,15 @@ pub async fn token_request(
         return Err(Error::new(kind, format!("the token endpoint {} answered {status}", redact_url(endpoint))));
     }
     parse_token_response(&body, endpoint)
+}
+
+/// A POST of the fields to the provider's token endpoint, in the body shape it takes.
+pub fn token_post(http: &reqwest::Client, provider: &Provider, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    let request = http.post(&provider.token_endpoint).header("accept", "application/json");
+    match provider.token_body {
+        TokenBody::Form => request.form(fields),
+        TokenBody::Json => request.json(&fields.iter().copied().collect::<std::collections::BTreeMap<_, _>>()),
+    }
 }
 
 fn oauth_error(err: &RawError, grant: &str) -> Error {

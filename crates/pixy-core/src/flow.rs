@@ -1,5 +1,12 @@
 //! One link flow: PKCE, the loopback listener, the browser, the callback and the code exchange.
 //!
+//! Three shapes, chosen by the provider and the options:
+//! - loopback (the default): the listener waits for the redirect, and a pasted redirect URL or
+//!   code is taken too; the first valid answer wins;
+//! - paste only: the provider's registered redirect is a page that shows the code
+//!   ([`Provider::paste_redirect_uri`]): no listener, the person pastes;
+//! - device ([`LinkOptions::device`], RFC 8628, see [`crate::device`]): no browser here at all.
+//!
 //! Options in, handle out: [`LinkHandle::start`] takes a provider and [`LinkOptions`] and returns
 //! a handle with progress events, `cancel()` and the awaitable result. Dropping the handle cancels
 //! the flow and releases the port. The verifier never leaves this task but to the token endpoint.
@@ -47,6 +54,8 @@ pub struct LinkOptions {
     pub timeout: Duration,
     /// Where to listen.
     pub loopback: LoopbackOptions,
+    /// Link with a device code (RFC 8628) instead of a redirect.
+    pub device: bool,
 }
 
 impl Default for LinkOptions {
@@ -58,6 +67,7 @@ impl Default for LinkOptions {
             browser: None,
             timeout: DEFAULT_TIMEOUT,
             loopback: LoopbackOptions::default(),
+            device: false,
         }
     }
 }
@@ -69,6 +79,19 @@ pub enum Progress {
     Authorize {
         /// The URL (holds the state and challenge, never the verifier).
         url: String,
+        /// Nothing listens for the redirect: the person pastes the code the provider shows.
+        paste_only: bool,
+    },
+    /// A device code is ready for the person to enter elsewhere (RFC 8628).
+    Device {
+        /// The code the person enters.
+        user_code: String,
+        /// Where they enter it.
+        verification_uri: String,
+        /// The same with the code filled in, if the provider gave one.
+        verification_uri_complete: Option<String>,
+        /// Seconds until the code expires.
+        expires_in: u64,
     },
     /// Waiting for the person in the browser.
     Waiting {
@@ -154,32 +177,50 @@ async fn run(
     progress: mpsc::Sender<Progress>,
     pastes: mpsc::Receiver<PasteOffer>,
 ) -> Result<Linked> {
+    let tokens = if options.device {
+        run_device(&http, &provider, &options, &progress).await?
+    } else {
+        run_redirect(&http, &provider, &options, &progress, pastes).await?
+    };
+    let identity = identify(&http, &provider, &tokens).await;
+    tracing::info!(provider = %provider.id, has_refresh_token = tokens.refresh_token.is_some(), "link exchanged");
+    Ok(Linked { tokens, identity })
+}
+
+/// The authorization code flow, its code caught by the listener or pasted.
+async fn run_redirect(
+    http: &reqwest::Client,
+    provider: &Provider,
+    options: &LinkOptions,
+    progress: &mpsc::Sender<Progress>,
+    pastes: mpsc::Receiver<PasteOffer>,
+) -> Result<TokenSet> {
     let pkce = PkcePair::generate();
     let state = State::generate();
-    let url_state = State::new(state.expose());
     let issuer = provider.iss_parameter_supported.then(|| provider.issuer.clone());
-    let paste_expected = Expected { state: State::new(state.expose()), issuer: issuer.clone() };
-    let receiver = Receiver::bind(&options.loopback, Expected { state, issuer }).await?;
-    let redirect_uri = receiver.redirect_uri().to_string();
-    let url = authorization_url(
-        &provider,
-        &redirect_uri,
-        &url_state,
-        &pkce.challenge,
-        &options.scopes,
-        &options.auth_params,
-    )?;
-    drop(url_state);
-    tracing::info!(provider = %provider.id, authorize = %redact_url(&url), open_browser = options.open_browser, "link started");
-    let _ = progress.send(Progress::Authorize { url: url.clone() }).await;
+    let expected = Expected { state: State::new(state.expose()), issuer: issuer.clone() };
+    let (receiver, redirect_uri) = match &provider.paste_redirect_uri {
+        Some(page) => (None, page.clone()),
+        None => {
+            let receiver =
+                Receiver::bind(&options.loopback, Expected { state: State::new(state.expose()), issuer }).await?;
+            let redirect_uri = receiver.redirect_uri().to_string();
+            (Some(receiver), redirect_uri)
+        }
+    };
+    let url =
+        authorization_url(provider, &redirect_uri, &state, &pkce.challenge, &options.scopes, &options.auth_params)?;
+    let paste_only = receiver.is_none();
+    tracing::info!(provider = %provider.id, authorize = %redact_url(&url), open_browser = options.open_browser, paste_only, "link started");
+    let _ = progress.send(Progress::Authorize { url: url.clone(), paste_only }).await;
     if options.open_browser {
         if let Err(e) = crate::browser::open(&url, options.browser.as_deref()) {
-            // The person can still open the link the client shows; keep listening for it.
+            // The person can still open the link the client shows; keep waiting for it.
             tracing::warn!(error = %e, "the browser could not be opened");
         }
     }
     let _ = progress.send(Progress::Waiting { seconds_left: options.timeout.as_secs() }).await;
-    let code = match tokio::time::timeout(options.timeout, first_answer(receiver, pastes, &paste_expected)).await {
+    let code = match tokio::time::timeout(options.timeout, first_answer(receiver, pastes, &expected)).await {
         Ok(result) => result?,
         Err(_) => {
             return Err(Error::new(
@@ -192,20 +233,45 @@ async fn run(
         }
     };
     let _ = progress.send(Progress::Exchanging).await;
-    let tokens = exchange_code(&http, &provider, code, pkce.verifier, &redirect_uri).await?;
-    let identity = identify(&http, &provider, &tokens).await;
-    tracing::info!(provider = %provider.id, has_refresh_token = tokens.refresh_token.is_some(), "link exchanged");
-    Ok(Linked { tokens, identity })
+    exchange_code(http, provider, code, pkce.verifier, &redirect_uri, &state).await
 }
 
-/// The flow's answer: the listener's callback or a usable paste, whichever comes first. The
-/// listener is dropped (its port released) as soon as either ends the flow.
+/// The device authorization grant: a code for the person, then polling until they approve.
+async fn run_device(
+    http: &reqwest::Client,
+    provider: &Provider,
+    options: &LinkOptions,
+    progress: &mpsc::Sender<Progress>,
+) -> Result<TokenSet> {
+    let authorization = crate::device::authorize(http, provider, &options.scopes).await?;
+    tracing::info!(provider = %provider.id, expires_in = authorization.expires_in, interval_secs = authorization.interval.as_secs(), "device link started");
+    let _ = progress
+        .send(Progress::Device {
+            user_code: authorization.user_code.clone(),
+            verification_uri: authorization.verification_uri.clone(),
+            verification_uri_complete: authorization.verification_uri_complete.clone(),
+            expires_in: authorization.expires_in,
+        })
+        .await;
+    let tokens = crate::device::poll(http, provider, authorization).await?;
+    let _ = progress.send(Progress::Exchanging).await;
+    Ok(tokens)
+}
+
+/// The flow's answer: the listener's callback (when there is a listener) or a usable paste,
+/// whichever comes first. The listener is dropped (its port released) as soon as either ends the
+/// flow.
 async fn first_answer(
-    receiver: Receiver,
+    receiver: Option<Receiver>,
     mut pastes: mpsc::Receiver<PasteOffer>,
     expected: &Expected,
 ) -> Result<AuthCode> {
-    let callback = receiver.wait();
+    let callback = async {
+        match receiver {
+            Some(receiver) => receiver.wait().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::pin!(callback);
     loop {
         tokio::select! {
@@ -240,7 +306,7 @@ mod tests {
         let provider = demo_provider(&demo).await;
         let options = LinkOptions { open_browser: false, ..Default::default() };
         let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
-        let Some(Progress::Authorize { url }) = handle.progress().await else { panic!("authorize comes first") };
+        let Some(Progress::Authorize { url, .. }) = handle.progress().await else { panic!("authorize comes first") };
         assert!(url.contains("code_challenge_method=S256"));
         pixy_demo::person::answer(&url, pixy_demo::person::Decision::Approve).await;
         let linked = handle.result().await.unwrap();
@@ -256,7 +322,7 @@ mod tests {
         let provider = demo_provider(&demo).await;
         let options = LinkOptions { open_browser: false, ..Default::default() };
         let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
-        let Some(Progress::Authorize { url }) = handle.progress().await else { panic!("authorize comes first") };
+        let Some(Progress::Authorize { url, .. }) = handle.progress().await else { panic!("authorize comes first") };
         // The browser is elsewhere: the person copies the address it ended on.
         let callback = pixy_demo::person::decide(&url, pixy_demo::person::Decision::Approve).await;
         let state =
@@ -277,7 +343,7 @@ mod tests {
         let provider = demo_provider(&demo).await;
         let options = LinkOptions { open_browser: false, ..Default::default() };
         let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
-        let Some(Progress::Authorize { url }) = handle.progress().await else { panic!() };
+        let Some(Progress::Authorize { url, .. }) = handle.progress().await else { panic!() };
         pixy_demo::person::answer(&url, pixy_demo::person::Decision::Deny).await;
         assert_eq!(handle.result().await.unwrap_err().kind, ErrorKind::AccessDenied);
     }
@@ -297,7 +363,7 @@ mod tests {
         let provider = demo_provider(&demo).await;
         let options = LinkOptions { open_browser: false, ..Default::default() };
         let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
-        let Some(Progress::Authorize { url }) = handle.progress().await else { panic!("authorize comes first") };
+        let Some(Progress::Authorize { url, .. }) = handle.progress().await else { panic!("authorize comes first") };
         let redirect =
             url::Url::parse(&url).unwrap().query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1.into_owned();
         let port = url::Url::parse(&redirect).unwrap().port().unwrap();

@@ -95,19 +95,9 @@ mod tests {
 
     fn provider() -> Provider {
         crate::provider::ProviderConfig {
-            id: "p".into(),
-            label: None,
-            issuer: "https://id.example.com".into(),
-            client_id: "cid".into(),
-            scopes: vec![],
-            auth_params: Default::default(),
             authorization_endpoint: Some("https://id.example.com/a".into()),
             token_endpoint: Some("https://id.example.com/t".into()),
-            revocation_endpoint: None,
-            userinfo_endpoint: None,
-            redirect_host: None,
-            redirect_ports: Vec::new(),
-            redirect_path: None,
+            ..crate::provider::ProviderConfig::adhoc("p", "p", "https://id.example.com", "cid")
         }
         .into_provider(None)
         .unwrap()

@@ -1,18 +1,37 @@
 //! Providers: who Pixy can link with, and the endpoints and client id it uses there.
 //!
-//! A provider comes from the embedded demo, from `providers.toml` in Pixy's config directory, or
-//! from an issuer given on the command line. It is built from explicit endpoints or by
-//! [`crate::discovery`]. Every endpoint is checked by [`crate::http::check_endpoint`] before use.
+//! A provider comes from the embedded demo, from a built-in preset ([`crate::presets`]), from
+//! `providers.toml` in Pixy's config directory, or from an issuer given on the command line. It is
+//! built from explicit endpoints or by [`crate::discovery`]. Every endpoint is checked by
+//! [`crate::http::check_endpoint`] before use.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::discovery::Metadata;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::check_endpoint;
 use crate::loopback::{LoopbackOptions, RedirectHost};
 
+/// How a token request's parameters are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenBody {
+    /// `application/x-www-form-urlencoded` (RFC 6749).
+    #[default]
+    Form,
+    /// A JSON object with the same fields (Claude's token endpoint).
+    Json,
+}
+
+impl TokenBody {
+    /// Whether this is the default shape (kept out of stored records).
+    pub fn is_form(&self) -> bool {
+        *self == TokenBody::Form
+    }
+}
+
 /// A provider ready to link with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Provider {
     /// Stable id, used in account ids and on the command line.
     pub id: String,
@@ -40,6 +59,15 @@ pub struct Provider {
     pub demo: bool,
     /// The registered redirect: host, fixed ports (or any) and path.
     pub loopback: LoopbackOptions,
+    /// The registered redirect is this web page, which shows the code for the person to paste:
+    /// no listener is started.
+    pub paste_redirect_uri: Option<String>,
+    /// The token request's body.
+    pub token_body: TokenBody,
+    /// Send `state` in the code exchange too (Claude's token endpoint requires it).
+    pub token_request_state: bool,
+    /// RFC 8628 device authorization endpoint, if any.
+    pub device_authorization_endpoint: Option<String>,
 }
 
 impl Provider {
@@ -67,10 +95,9 @@ impl Provider {
             revocation_endpoint: meta.revocation_endpoint.clone(),
             userinfo_endpoint: meta.userinfo_endpoint.clone(),
             default_scopes: default_scopes(meta),
-            auth_params: Vec::new(),
             iss_parameter_supported: meta.authorization_response_iss_parameter_supported,
-            demo: false,
-            loopback: LoopbackOptions::default(),
+            device_authorization_endpoint: meta.device_authorization_endpoint.clone(),
+            ..Provider::default()
         };
         provider.check()?;
         Ok(provider)
@@ -83,9 +110,12 @@ impl Provider {
         }
         check_endpoint("authorization endpoint", &self.authorization_endpoint)?;
         check_endpoint("token endpoint", &self.token_endpoint)?;
-        for (what, url) in
-            [("revocation endpoint", &self.revocation_endpoint), ("userinfo endpoint", &self.userinfo_endpoint)]
-        {
+        for (what, url) in [
+            ("revocation endpoint", &self.revocation_endpoint),
+            ("userinfo endpoint", &self.userinfo_endpoint),
+            ("device authorization endpoint", &self.device_authorization_endpoint),
+            ("paste redirect page", &self.paste_redirect_uri),
+        ] {
             if let Some(url) = url {
                 check_endpoint(what, url)?;
             }
@@ -108,7 +138,7 @@ fn default_scopes(meta: &Metadata) -> Vec<String> {
     }
 }
 
-/// One `[[provider]]` table of providers.toml, as written by a person.
+/// One `[[provider]]` table of providers.toml (or a built-in preset), as written by a person.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
@@ -123,9 +153,9 @@ pub struct ProviderConfig {
     /// Default scopes.
     #[serde(default)]
     pub scopes: Vec<String>,
-    /// Extra authorization parameters.
-    #[serde(default)]
-    pub auth_params: std::collections::BTreeMap<String, String>,
+    /// Extra authorization parameters, sent in the order written.
+    #[serde(default, deserialize_with = "string_pairs")]
+    pub auth_params: Vec<(String, String)>,
     /// Explicit authorization endpoint (skips discovery together with `token_endpoint`).
     pub authorization_endpoint: Option<String>,
     /// Explicit token endpoint.
@@ -134,6 +164,8 @@ pub struct ProviderConfig {
     pub revocation_endpoint: Option<String>,
     /// Explicit userinfo endpoint.
     pub userinfo_endpoint: Option<String>,
+    /// Explicit RFC 8628 device authorization endpoint.
+    pub device_authorization_endpoint: Option<String>,
     /// The redirect host registered with the provider: `127.0.0.1` (default), `localhost` or `[::1]`.
     pub redirect_host: Option<String>,
     /// Fixed redirect ports registered with the provider, tried in order (default: any free port).
@@ -141,9 +173,55 @@ pub struct ProviderConfig {
     pub redirect_ports: Vec<u16>,
     /// The registered redirect path (default `/callback`).
     pub redirect_path: Option<String>,
+    /// The registered redirect is this page, which shows the code to paste: links always by paste.
+    pub paste_redirect_uri: Option<String>,
+    /// `form` (default) or `json`.
+    #[serde(default)]
+    pub token_request: TokenBody,
+    /// Send `state` in the code exchange.
+    #[serde(default)]
+    pub token_request_state: bool,
+}
+
+/// A TOML table of strings, as ordered pairs.
+fn string_pairs<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Vec<(String, String)>, D::Error> {
+    let table = toml::Table::deserialize(deserializer)?;
+    table
+        .into_iter()
+        .map(|(k, v)| match v {
+            toml::Value::String(v) => Ok((k, v)),
+            other => Err(serde::de::Error::custom(format!(
+                "auth_params.{k} must be a string (write it in quotes), not a {}",
+                other.type_str()
+            ))),
+        })
+        .collect()
 }
 
 impl ProviderConfig {
+    /// A definition with just these, the rest left to discovery and defaults.
+    pub fn adhoc(id: &str, label: &str, issuer: &str, client_id: &str) -> ProviderConfig {
+        ProviderConfig {
+            id: id.to_string(),
+            label: Some(label.to_string()),
+            issuer: issuer.to_string(),
+            client_id: client_id.to_string(),
+            scopes: Vec::new(),
+            auth_params: Vec::new(),
+            authorization_endpoint: None,
+            token_endpoint: None,
+            revocation_endpoint: None,
+            userinfo_endpoint: None,
+            device_authorization_endpoint: None,
+            redirect_host: None,
+            redirect_ports: Vec::new(),
+            redirect_path: None,
+            paste_redirect_uri: None,
+            token_request: TokenBody::Form,
+            token_request_state: false,
+        }
+    }
+
     /// Whether the endpoints are given, so no discovery is needed.
     pub fn is_explicit(&self) -> bool {
         self.authorization_endpoint.is_some() && self.token_endpoint.is_some()
@@ -159,15 +237,7 @@ impl ProviderConfig {
                 label,
                 issuer: self.issuer.clone(),
                 client_id: self.client_id.clone(),
-                authorization_endpoint: self.authorization_endpoint.clone().unwrap_or_default(),
-                token_endpoint: self.token_endpoint.clone().unwrap_or_default(),
-                revocation_endpoint: None,
-                userinfo_endpoint: None,
-                default_scopes: Vec::new(),
-                auth_params: Vec::new(),
-                iss_parameter_supported: false,
-                demo: false,
-                loopback: LoopbackOptions::default(),
+                ..Provider::default()
             },
         };
         // Explicit settings win over discovered ones.
@@ -177,16 +247,22 @@ impl ProviderConfig {
         if let Some(url) = self.token_endpoint {
             provider.token_endpoint = url;
         }
-        if self.revocation_endpoint.is_some() {
-            provider.revocation_endpoint = self.revocation_endpoint;
-        }
-        if self.userinfo_endpoint.is_some() {
-            provider.userinfo_endpoint = self.userinfo_endpoint;
+        for (explicit, into) in [
+            (self.revocation_endpoint, &mut provider.revocation_endpoint),
+            (self.userinfo_endpoint, &mut provider.userinfo_endpoint),
+            (self.device_authorization_endpoint, &mut provider.device_authorization_endpoint),
+        ] {
+            if explicit.is_some() {
+                *into = explicit;
+            }
         }
         if !self.scopes.is_empty() {
             provider.default_scopes = self.scopes;
         }
-        provider.auth_params = self.auth_params.into_iter().collect();
+        provider.auth_params = self.auth_params;
+        provider.paste_redirect_uri = self.paste_redirect_uri;
+        provider.token_body = self.token_request;
+        provider.token_request_state = self.token_request_state;
         provider.loopback = LoopbackOptions {
             host: match self.redirect_host.as_deref() {
                 None | Some("127.0.0.1") => RedirectHost::Ipv4,
@@ -226,7 +302,7 @@ label = "Work SSO"
 issuer = "https://id.example.com"
 client_id = "abc"
 scopes = ["openid", "email"]
-auth_params = { prompt = "consent" }
+auth_params = { prompt = "consent", access_type = "offline" }
 authorization_endpoint = "https://id.example.com/authorize"
 token_endpoint = "https://id.example.com/token"
 redirect_host = "localhost"
@@ -243,7 +319,11 @@ redirect_ports = [1455, 1457]
         let p = config(GOOD).into_provider(None).unwrap();
         assert_eq!(p.label, "Work SSO");
         assert_eq!(p.token_endpoint, "https://id.example.com/token");
-        assert_eq!(p.auth_params, vec![("prompt".to_string(), "consent".to_string())]);
+        assert_eq!(
+            p.auth_params,
+            [("prompt", "consent"), ("access_type", "offline")].map(|(k, v)| (k.to_string(), v.to_string())),
+            "parameters keep the order they are written in"
+        );
         assert_eq!(p.loopback.host, RedirectHost::Localhost);
         assert_eq!(p.loopback.ports, vec![1455, 1457], "registered ports are tried in order");
         assert_eq!(p.loopback.path, "/callback");

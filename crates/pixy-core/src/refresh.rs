@@ -14,7 +14,7 @@ pub async fn refresh(http: &reqwest::Client, provider: &Provider, refresh_token:
         ("refresh_token", refresh_token.expose()),
         ("client_id", &provider.client_id),
     ];
-    let mut tokens = token_request(http, &provider.token_endpoint, &form, "refresh").await?;
+    let mut tokens = token_request(http, provider, &form, "refresh").await?;
     if tokens.refresh_token.is_none() {
         tokens.refresh_token = Some(refresh_token.clone());
     }

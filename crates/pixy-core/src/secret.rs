@@ -42,6 +42,10 @@ secret_string!(
     AuthCode
 );
 secret_string!(
+    /// The device code of an RFC 8628 device authorization: only the token endpoint sees it.
+    DeviceCode
+);
+secret_string!(
     /// The `state` that binds a redirect to the flow that started it.
     State
 );

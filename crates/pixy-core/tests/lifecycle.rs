@@ -362,7 +362,7 @@ async fn a_link_whose_code_is_being_exchanged_is_not_stopped_by_a_newer_link() {
     l.stand_in.then(reply(200, ""));
     l.stand_in.then(tokens("a3", "r3", 3600));
     let mut first = start_link(&l.service);
-    let Some(Event::Authorize { url }) = first.recv().await else { panic!("authorize first") };
+    let Some(Event::Authorize { url, .. }) = first.recv().await else { panic!("authorize first") };
     pixy_demo::person::answer(&url, pixy_demo::person::Decision::Approve).await;
     while !matches!(first.recv().await, Some(Event::Exchanging)) {}
     let mut second = start_link(&l.service);

@@ -47,7 +47,7 @@ async fn a_whole_flow_at_trace_level_logs_no_secret() {
         l.scopes = vec!["openid".into(), "offline_access".into()];
     }
     tokio::spawn(async move { s.handle(link, tx).await });
-    let Some(Event::Authorize { url }) = rx.recv().await else { panic!("authorize first") };
+    let Some(Event::Authorize { url, .. }) = rx.recv().await else { panic!("authorize first") };
     let mut secrets = vec![query_value(&url, "state")];
 
     // The person approves; the redirect carries the code.

@@ -54,7 +54,7 @@ async fn terminal(rx: &mut mpsc::Receiver<Event>) -> Event {
 
 async fn authorize_url(rx: &mut mpsc::Receiver<Event>) -> String {
     match rx.recv().await {
-        Some(Event::Authorize { url }) => url,
+        Some(Event::Authorize { url, .. }) => url,
         other => panic!("the first event of a link is authorize, got {other:?}"),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::providers::{adhoc_config, provider_id_for_issuer};
+use super::providers::provider_id_for_issuer;
 use super::tokens::Refresh;
 use super::Daemon;
 use crate::account::{AccountRecord, Endpoints};
@@ -44,7 +44,7 @@ impl Daemon {
             ProviderSelector::Named { id } => self.provider(id).await?,
             ProviderSelector::Issuer { issuer, client_id } => {
                 let id = provider_id_for_issuer(issuer)?;
-                self.build(adhoc_config(&id, &id, issuer, client_id), false).await?
+                self.build(crate::provider::ProviderConfig::adhoc(&id, &id, issuer, client_id), false).await?
             }
         };
         // Found before the browser opens, not after the person has consented.
@@ -56,6 +56,7 @@ impl Daemon {
             browser: request.browser,
             timeout: crate::flow::timeout_from(request.timeout_secs),
             loopback: provider.loopback.clone(),
+            device: request.device,
         };
         // A new link with a provider replaces one still waiting: that frees its fixed port, and
         // this request came through the peer-checked socket, so the stop is authenticated.
@@ -91,7 +92,10 @@ impl Daemon {
             };
             let Some(progress) = progress else { break };
             let event = match progress {
-                Progress::Authorize { url } => Event::Authorize { url },
+                Progress::Authorize { url, paste_only } => Event::Authorize { url, paste_only },
+                Progress::Device { user_code, verification_uri, verification_uri_complete, expires_in } => {
+                    Event::Device { user_code, verification_uri, verification_uri_complete, expires_in }
+                }
                 Progress::Waiting { seconds_left } => Event::Waiting { seconds_left },
                 Progress::Exchanging => {
                     exchanging = true;

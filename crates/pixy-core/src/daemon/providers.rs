@@ -21,6 +21,9 @@ impl Daemon {
                 label: "Demo".into(),
                 issuer: issuer.clone(),
                 demo: true,
+                preset: false,
+                paste_only: false,
+                device: false,
                 problem: None,
             });
         }
@@ -29,6 +32,7 @@ impl Daemon {
             let file = self.providers_file.path().file_name().map(|n| n.to_string_lossy().into_owned());
             list.push(broken(file.unwrap_or_else(|| "providers.toml".into()), problem));
         }
+        let built = self.providers.lock().await;
         for entry in &catalog.entries {
             list.push(match &entry.definition {
                 Ok(p) => ProviderSummary {
@@ -36,6 +40,11 @@ impl Daemon {
                     label: p.label.clone().unwrap_or_else(|| p.id.clone()),
                     issuer: p.issuer.clone(),
                     demo: false,
+                    preset: entry.preset,
+                    paste_only: p.paste_redirect_uri.is_some(),
+                    // Without discovery, known from the definition or from the last build.
+                    device: p.device_authorization_endpoint.is_some()
+                        || built.get(&p.id).is_some_and(|(_, b)| b.device_authorization_endpoint.is_some()),
                     problem: None,
                 },
                 Err(problem) => broken(entry.id.clone(), problem),
@@ -53,7 +62,8 @@ impl Daemon {
             let issuer = self.config.demo_issuer.clone().ok_or_else(|| {
                 Error::new(ErrorKind::InvalidRequest, "the demo provider is not running in this daemon")
             })?;
-            let provider = self.build(adhoc_config("demo", "Demo", &issuer, &self.config.demo_client_id), true).await?;
+            let provider =
+                self.build(ProviderConfig::adhoc("demo", "Demo", &issuer, &self.config.demo_client_id), true).await?;
             self.providers.lock().await.insert(id.to_string(), (None, provider.clone()));
             return Ok(provider);
         }
@@ -96,8 +106,12 @@ impl Daemon {
                 match record.linked_provider() {
                     Some(linked) => return Ok(linked),
                     None => {
-                        let config =
-                            adhoc_config(&record.provider, &record.provider, &record.issuer, &record.client_id);
+                        let config = ProviderConfig::adhoc(
+                            &record.provider,
+                            &record.provider,
+                            &record.issuer,
+                            &record.client_id,
+                        );
                         return self.build(config, false).await;
                     }
                 }
@@ -123,24 +137,15 @@ impl Daemon {
 
 /// A definition that cannot be used, listed under its id with why.
 fn broken(id: String, problem: &str) -> ProviderSummary {
-    ProviderSummary { label: id.clone(), id, issuer: String::new(), demo: false, problem: Some(problem.to_string()) }
-}
-
-pub(super) fn adhoc_config(id: &str, label: &str, issuer: &str, client_id: &str) -> ProviderConfig {
-    ProviderConfig {
-        id: id.to_string(),
-        label: Some(label.to_string()),
-        issuer: issuer.to_string(),
-        client_id: client_id.to_string(),
-        scopes: Vec::new(),
-        auth_params: Default::default(),
-        authorization_endpoint: None,
-        token_endpoint: None,
-        revocation_endpoint: None,
-        userinfo_endpoint: None,
-        redirect_host: None,
-        redirect_ports: Vec::new(),
-        redirect_path: None,
+    ProviderSummary {
+        label: id.clone(),
+        id,
+        issuer: String::new(),
+        demo: false,
+        preset: false,
+        paste_only: false,
+        device: false,
+        problem: Some(problem.to_string()),
     }
 }
 

@@ -88,6 +88,9 @@ pub struct LinkRequest {
     /// How long to wait for the person, in seconds (default 300).
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// Link with a device code (RFC 8628): no browser or redirect on this machine.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub device: bool,
 }
 
 fn default_true() -> bool {
@@ -102,6 +105,23 @@ pub enum Event {
     Authorize {
         /// The full authorization URL.
         url: String,
+        /// Nothing listens for the redirect: the provider's page shows a code, and the link ends
+        /// when the person pastes it ([`Request::Paste`]).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        paste_only: bool,
+    },
+    /// A device code is ready (RFC 8628): the person enters `user_code` at `verification_uri` on
+    /// any device. Shown, never a secret: the device code itself stays in the daemon.
+    Device {
+        /// The code to enter.
+        user_code: String,
+        /// Where to enter it.
+        verification_uri: String,
+        /// The same with the code filled in, if the provider gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verification_uri_complete: Option<String>,
+        /// Seconds until the code expires.
+        expires_in: u64,
     },
     /// A paste was not usable: why, in words that quote nothing of it. The link waits on.
     PasteRejected {
@@ -174,7 +194,11 @@ impl Event {
     pub fn is_terminal(&self) -> bool {
         !matches!(
             self,
-            Event::Authorize { .. } | Event::PasteRejected { .. } | Event::Waiting { .. } | Event::Exchanging
+            Event::Authorize { .. }
+                | Event::Device { .. }
+                | Event::PasteRejected { .. }
+                | Event::Waiting { .. }
+                | Event::Exchanging
         )
     }
 }
@@ -240,6 +264,15 @@ pub struct ProviderSummary {
     pub issuer: String,
     /// True for the embedded demo provider, a fixture that is never a real account.
     pub demo: bool,
+    /// A built-in preset (maybe with overrides from providers.toml).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preset: bool,
+    /// Links by pasting the code its page shows (no loopback redirect).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paste_only: bool,
+    /// Can link with a device code, as far as is known without asking the provider.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub device: bool,
     /// Why this definition cannot be used (it names the file and line); `None` when it can.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,

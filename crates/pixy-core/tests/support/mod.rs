@@ -67,6 +67,7 @@ pub fn link_request(provider: &str) -> Request {
         open_browser: false,
         browser: None,
         timeout_secs: Some(30),
+        device: false,
     })
 }
 
@@ -92,7 +93,7 @@ pub async fn link_and_approve(service: &Arc<Daemon>, provider: &str) -> Event {
     let s = service.clone();
     let link = link_request(provider);
     tokio::spawn(async move { s.handle(link, tx).await });
-    let Some(Event::Authorize { url }) = rx.recv().await else { panic!("authorize first") };
+    let Some(Event::Authorize { url, .. }) = rx.recv().await else { panic!("authorize first") };
     pixy_demo::person::answer(&url, pixy_demo::person::Decision::Approve).await;
     let mut last = None;
     while let Some(e) = rx.recv().await {
