@@ -23,7 +23,7 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 
 async fn one_callback(junk: usize) -> Duration {
     let expected = Expected { state: State::new("bench-state"), issuer: None };
-    let receiver = Receiver::bind(&LoopbackOptions::default(), expected).await.unwrap();
+    let mut receiver = Receiver::bind(&LoopbackOptions::default(), expected).await.unwrap();
     let addr = format!("127.0.0.1:{}", receiver.port());
     let mut idle = Vec::with_capacity(junk);
     for _ in 0..junk {

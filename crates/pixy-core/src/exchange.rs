@@ -26,6 +26,9 @@ pub struct TokenSet {
     pub lifetime: Option<u64>,
     /// Granted scopes, if the provider said.
     pub scopes: Option<Vec<String>>,
+    /// Who signed in, when the token response says so itself (`account.uuid` and
+    /// `account.email_address`, as Claude's does): for a provider with no ID token or userinfo.
+    pub account: Option<(String, Option<String>)>,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +39,13 @@ struct RawTokenResponse {
     refresh_token: Option<String>,
     id_token: Option<String>,
     scope: Option<String>,
+    account: Option<RawAccount>,
+}
+
+#[derive(Deserialize)]
+struct RawAccount {
+    uuid: Option<String>,
+    email_address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -50,7 +60,7 @@ pub async fn exchange_code(
     http: &reqwest::Client,
     provider: &Provider,
     code: AuthCode,
-    verifier: PkceVerifier,
+    verifier: &PkceVerifier,
     redirect_uri: &str,
     state: &State,
 ) -> Result<TokenSet> {
@@ -165,6 +175,9 @@ pub fn parse_token_response(body: &[u8], endpoint: &str) -> Result<TokenSet> {
         id_token: raw.id_token.filter(|t| !t.is_empty()).map(IdToken::new),
         lifetime,
         scopes: raw.scope.map(|s| s.split_whitespace().map(String::from).collect()),
+        account: raw
+            .account
+            .and_then(|a| Some((a.uuid.filter(|u| !u.is_empty())?, a.email_address.filter(|e| !e.is_empty())))),
     };
     if tokens.refresh_token.is_some() {
         tokens.assume_short_lifetime_if_unknown();

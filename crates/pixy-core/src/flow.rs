@@ -220,21 +220,48 @@ async fn run_redirect(
         }
     }
     let _ = progress.send(Progress::Waiting { seconds_left: options.timeout.as_secs() }).await;
-    let code = match tokio::time::timeout(options.timeout, first_answer(receiver, pastes, &expected)).await {
-        Ok(result) => result?,
-        Err(_) => {
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    let (mut receiver, mut pastes) = (receiver, pastes);
+    loop {
+        let answer = tokio::time::timeout_at(deadline, first_answer(receiver.as_mut(), &mut pastes, &expected)).await;
+        let Ok(answer) = answer else {
             return Err(Error::new(
                 ErrorKind::Timeout,
                 format!(
                     "nobody finished signing in within {} s; run the link again when ready",
                     options.timeout.as_secs()
                 ),
-            ))
+            ));
+        };
+        let (code, unchecked) = answer?;
+        if unchecked.is_none() {
+            // The code is the flow's own: the port is released before the exchange.
+            receiver = None;
         }
-    };
-    let _ = progress.send(Progress::Exchanging).await;
-    exchange_code(http, provider, code, pkce.verifier, &redirect_uri, &state).await
+        let _ = progress.send(Progress::Exchanging).await;
+        let result = exchange_code(http, provider, code, &pkce.verifier, &redirect_uri, &state).await;
+        match (result, unchecked) {
+            // Only the provider could tell whether a code without a state was right, and it was
+            // not: the person may paste again, and the listener keeps listening.
+            (Err(e), Some(verdict)) if e.kind == ErrorKind::TokenEndpoint => {
+                tracing::info!(error = %e, "the provider refused a pasted code; still waiting");
+                let _ = verdict.send(Some(REFUSED_CODE));
+                let seconds_left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_secs();
+                let _ = progress.send(Progress::Waiting { seconds_left }).await;
+            }
+            (result, verdict) => {
+                if let Some(verdict) = verdict {
+                    let _ = verdict.send(None);
+                }
+                return result;
+            }
+        }
+    }
 }
+
+/// Why a pasted code without a state was not used.
+const REFUSED_CODE: &str =
+    "the provider did not accept that code: copy the newest code whole, or the address the browser ended on";
 
 /// The device authorization grant: a code for the person, then polling until they approve.
 async fn run_device(
@@ -258,14 +285,16 @@ async fn run_device(
     Ok(tokens)
 }
 
-/// The flow's answer: the listener's callback (when there is a listener) or a usable paste,
-/// whichever comes first. The listener is dropped (its port released) as soon as either ends the
-/// flow.
+/// Where the verdict on a paste goes once the provider has judged its code.
+type Verdict = oneshot::Sender<Option<&'static str>>;
+
+/// The flow's next answer: the listener's callback (when there is a listener) or a usable paste,
+/// whichever comes first. A pasted code without a state comes with its verdict still to give.
 async fn first_answer(
-    receiver: Option<Receiver>,
-    mut pastes: mpsc::Receiver<PasteOffer>,
+    receiver: Option<&mut Receiver>,
+    pastes: &mut mpsc::Receiver<PasteOffer>,
     expected: &Expected,
-) -> Result<AuthCode> {
+) -> Result<(AuthCode, Option<Verdict>)> {
     let callback = async {
         match receiver {
             Some(receiver) => receiver.wait().await,
@@ -275,7 +304,7 @@ async fn first_answer(
     tokio::pin!(callback);
     loop {
         tokio::select! {
-            result = &mut callback => return result,
+            result = &mut callback => return result.map(|code| (code, None)),
             Some((text, verdict)) = pastes.recv() => match judge_paste(text.expose(), expected) {
                 Pasted::Rejected(why) => {
                     tracing::info!(why, "a paste was rejected; still waiting");
@@ -283,8 +312,9 @@ async fn first_answer(
                 }
                 Pasted::Finished(result) => {
                     let _ = verdict.send(None);
-                    return result;
+                    return result.map(|code| (code, None));
                 }
+                Pasted::Unchecked(code) => return Ok((code, Some(verdict))),
             },
         }
     }
@@ -335,6 +365,70 @@ mod tests {
         let linked = handle.result().await.unwrap();
         assert_eq!(linked.identity.subject, "demo-user");
         assert_eq!(demo.stats().authorization_code, 1, "exactly one code exchange");
+    }
+
+    /// A preset pointed at the demo: its issuer and endpoints overridden (and its paste page, for
+    /// one that has one), its client id, parameters, redirect and body shape kept.
+    fn preset_at(id: &str, demo: &pixy_demo::DemoServer) -> Provider {
+        use serde::Deserialize;
+        let preset = crate::presets::preset(id).unwrap();
+        let mut over = toml::Table::new();
+        over.insert("issuer".into(), demo.issuer().into());
+        over.insert("authorization_endpoint".into(), format!("{}/oauth/authorize", demo.issuer()).into());
+        over.insert("token_endpoint".into(), format!("{}/v1/oauth/token", demo.issuer()).into());
+        if preset.table.contains_key("paste_redirect_uri") {
+            over.insert("paste_redirect_uri".into(), demo.code_page_uri().into());
+        }
+        let table = crate::presets::overlay(&preset.table, over);
+        crate::provider::ProviderConfig::deserialize(toml::Value::Table(table)).unwrap().into_provider(None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_claude_preset_links_by_pasting_code_and_state_with_a_json_exchange_that_sends_the_state() {
+        let demo = pixy_demo::DemoServer::start(0).await.unwrap();
+        let provider = preset_at("claude", &demo);
+        let options = LinkOptions { open_browser: false, ..Default::default() };
+        let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
+        let Some(Progress::Authorize { url, paste_only }) = handle.progress().await else { panic!("authorize first") };
+        assert!(paste_only, "no listener: the person pastes");
+        let page = pixy_demo::person::decide(&url, pixy_demo::person::Decision::Approve).await;
+        let shown = pixy_demo::person::code_page(&page).await;
+        let (code, state) = shown.split_once('#').expect("the page shows code#state");
+        let foreign = format!("{code}#another-state");
+        // The last is code-shaped but not the code: only the provider can refuse it.
+        for junk in ["", "what?", foreign.as_str(), "not-the-code"] {
+            assert!(handle.paste(PastedText::new(junk)).await.is_some(), "{junk:?} must be turned away");
+        }
+        assert_eq!(handle.paste(PastedText::new(format!("{code}#{state}\n"))).await, None);
+        let linked = handle.result().await.unwrap();
+        assert_eq!(linked.identity.subject, "demo-user", "the token response names the account");
+        assert_eq!(linked.identity.label, "demo@pixy.invalid");
+        assert_eq!(demo.stats().authorization_code, 1, "one code exchanged, JSON with the state");
+    }
+
+    #[tokio::test]
+    async fn the_chatgpt_preset_listens_on_1455_and_on_1457_when_1455_is_taken() {
+        let demo = pixy_demo::DemoServer::start(0).await.unwrap();
+        let redirect_port = |url: &str| {
+            let pairs: Vec<_> = url::Url::parse(url).unwrap().query_pairs().into_owned().collect();
+            let redirect = &pairs.iter().find(|(k, _)| k == "redirect_uri").unwrap().1;
+            url::Url::parse(redirect).unwrap().port().unwrap()
+        };
+        for taken in [false, true] {
+            let held = taken.then(|| std::net::TcpListener::bind("127.0.0.1:1455").unwrap());
+            let provider = preset_at("chatgpt", &demo);
+            let options =
+                LinkOptions { open_browser: false, loopback: provider.loopback.clone(), ..Default::default() };
+            let mut handle = LinkHandle::start(crate::http::client(Duration::from_secs(5)), provider, options);
+            let Some(Progress::Authorize { url, paste_only }) = handle.progress().await else { panic!() };
+            assert!(!paste_only);
+            assert_eq!(redirect_port(&url), if held.is_some() { 1457 } else { 1455 });
+            pixy_demo::person::answer(&url, pixy_demo::person::Decision::Approve).await;
+            let linked = handle.result().await.unwrap();
+            assert_eq!(linked.identity.subject, "demo-user", "the ID token names the account");
+            assert!(linked.tokens.refresh_token.is_some());
+        }
+        assert_eq!(demo.stats().authorization_code, 2);
     }
 
     #[tokio::test]

@@ -2,8 +2,9 @@
 //!
 //! The ID token came straight from the token endpoint over a checked connection, so (OIDC Core
 //! §3.1.3.7) its signature is not needed to name the account; its `iss` and `aud` are still
-//! checked. Without an ID token, userinfo is asked. Without either, the account is anonymous and
-//! keyed by a random subject, so linking twice makes two accounts rather than merging strangers.
+//! checked. Without an ID token, userinfo is asked; without that, the account the token response
+//! names (Claude's). Without any, the account is anonymous and keyed by a random subject, so
+//! linking twice makes two accounts rather than merging strangers.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -54,6 +55,10 @@ pub async fn identify(http: &reqwest::Client, provider: &Provider, tokens: &Toke
     }
     if let Some(id) = from_userinfo(http, provider, tokens).await {
         return id;
+    }
+    if let Some((subject, email)) = &tokens.account {
+        let label = crate::text::printable(email.as_deref().unwrap_or(subject), MAX_LABEL);
+        return Identity { subject: subject.clone(), label };
     }
     let mut bytes = [0u8; 8];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);

@@ -3,7 +3,8 @@
 //! Rules:
 //! - addresses: binds loopback only — 127.0.0.1 and [::1] on the same port when both are
 //!   available — never 0.0.0.0 or ::; the redirect host is what the provider registered
-//!   (`127.0.0.1` by default, `localhost` or `[::1]`);
+//!   (`127.0.0.1` by default, `localhost` or `[::1]`); for `localhost` a port another program
+//!   holds on either address is skipped, since the browser may resolve it to either;
 //! - ports: port 0 by default, or the provider's registered ports tried in order; when every one
 //!   is busy the error names the port and, where the OS tells, the process holding it;
 //! - requests: only `GET` on the exact callback path is considered; other paths get 404, other
@@ -66,15 +67,6 @@ impl RedirectHost {
             RedirectHost::Ipv4 => "127.0.0.1",
             RedirectHost::Localhost => "localhost",
             RedirectHost::Ipv6 => "[::1]",
-        }
-    }
-
-    /// The address that must be bound; the other loopback address is bound when it can be.
-    fn required(self) -> Option<IpAddr> {
-        match self {
-            RedirectHost::Ipv4 => Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            RedirectHost::Ipv6 => Some(IpAddr::V6(Ipv6Addr::LOCALHOST)),
-            RedirectHost::Localhost => None,
         }
     }
 }
@@ -166,7 +158,7 @@ impl Receiver {
     }
 
     /// Waits for the callback that ends the flow.
-    pub async fn wait(mut self) -> Result<AuthCode> {
+    pub async fn wait(&mut self) -> Result<AuthCode> {
         match (&mut self.outcome).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Error::new(ErrorKind::Internal, "the loopback listener stopped")),
@@ -184,7 +176,8 @@ impl Drop for Receiver {
 }
 
 async fn bind_first(host: RedirectHost, ports: &[u16]) -> Result<Vec<TcpListener>> {
-    let candidates: Vec<u16> = if ports.is_empty() { vec![0] } else { ports.to_vec() };
+    // Any port: a fresh one is tried again if its other address is taken.
+    let candidates: Vec<u16> = if ports.is_empty() { vec![0; 3] } else { ports.to_vec() };
     let mut last = None;
     // A flow of this process that was just cancelled frees its port a moment later: wait briefly
     // for it, never for another program's.
@@ -216,27 +209,21 @@ async fn bind_first(host: RedirectHost, ports: &[u16]) -> Result<Vec<TcpListener
     ))
 }
 
-/// Binds the required address (if any) and the other loopback address on the same port.
+/// Binds the redirect's address and the other loopback address on the same port. For
+/// `localhost` both count: a browser may resolve it to either, so a port another program holds on
+/// either address is not used (that program would be handed the code). A host without IPv6 still
+/// works on 127.0.0.1 alone.
 async fn bind_pair(host: RedirectHost, port: u16) -> std::io::Result<Vec<TcpListener>> {
     let v4 = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
-    let (first, second) = match host.required() {
-        Some(ip) if ip == v6 => (v6, v4),
-        _ => (v4, v6),
-    };
-    let primary = match TcpListener::bind(SocketAddr::new(first, port)).await {
-        Ok(l) => l,
-        Err(e) if host.required().is_none() => {
-            // localhost: either address will do.
-            return TcpListener::bind(SocketAddr::new(second, port)).await.map(|l| vec![l]).map_err(|_| e);
-        }
-        Err(e) => return Err(e),
-    };
+    let (first, second) = if host == RedirectHost::Ipv6 { (v6, v4) } else { (v4, v6) };
+    let primary = TcpListener::bind(SocketAddr::new(first, port)).await?;
     let bound = primary.local_addr()?.port();
     let mut listeners = vec![primary];
-    // Best effort: a host without IPv6 (or with the port taken there) still works on the first.
-    if let Ok(other) = TcpListener::bind(SocketAddr::new(second, bound)).await {
-        listeners.push(other);
+    match TcpListener::bind(SocketAddr::new(second, bound)).await {
+        Ok(other) => listeners.push(other),
+        Err(e) if host == RedirectHost::Localhost && e.kind() == std::io::ErrorKind::AddrInUse => return Err(e),
+        Err(_) => {}
     }
     Ok(listeners)
 }
@@ -472,7 +459,7 @@ mod tests {
 
     #[tokio::test]
     async fn stray_requests_do_not_end_the_flow() {
-        let r = receiver().await;
+        let mut r = receiver().await;
         let a = addr(&r);
         assert!(get(&a, "/favicon.ico", "").await.starts_with("HTTP/1.1 404"));
         assert!(get(&a, "/callback?code=x&state=wrong", "").await.starts_with("HTTP/1.1 400"));
@@ -492,7 +479,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_port_is_released_after_the_callback() {
-        let r = receiver().await;
+        let mut r = receiver().await;
         let a = addr(&r);
         get(&a, "/callback?code=c&state=s1", "").await;
         r.wait().await.unwrap();
@@ -511,7 +498,7 @@ mod tests {
 
     #[tokio::test]
     async fn provider_error_description_is_escaped_on_the_page() {
-        let r = receiver().await;
+        let mut r = receiver().await;
         let a = addr(&r);
         let page =
             get(&a, "/callback?error=server_error&error_description=%3Cscript%3Ealert(1)%3C/script%3E&state=s1", "")
@@ -542,11 +529,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_localhost_port_another_program_holds_on_either_address_is_skipped() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let expected = || Expected { state: State::new("s1"), issuer: None };
+        let localhost = LoopbackOptions { host: RedirectHost::Localhost, ports: vec![port], ..Default::default() };
+        let err = Receiver::bind(&localhost, expected()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Listener, "its IPv6 half is free, but the browser may go to the other");
+        let Ok(v6_taken) = std::net::TcpListener::bind(("::1", 0)) else { return }; // no IPv6 loopback here
+        let port = v6_taken.local_addr().unwrap().port();
+        let localhost = LoopbackOptions { host: RedirectHost::Localhost, ports: vec![port], ..Default::default() };
+        assert!(Receiver::bind(&localhost, expected()).await.is_err(), "nor when IPv6 is the taken half");
+        let ipv4 = LoopbackOptions { ports: vec![port], ..Default::default() };
+        assert!(
+            Receiver::bind(&ipv4, expected()).await.is_ok(),
+            "127.0.0.1 names one address: the other's owner is not asked"
+        );
+    }
+
+    #[tokio::test]
     async fn the_redirect_host_is_the_one_registered() {
         for (host, uri) in [(RedirectHost::Localhost, "http://localhost:"), (RedirectHost::Ipv6, "http://[::1]:")] {
             let expected = Expected { state: State::new("s1"), issuer: None };
             let options = LoopbackOptions { host, ..Default::default() };
-            let Ok(r) = Receiver::bind(&options, expected).await else {
+            let Ok(mut r) = Receiver::bind(&options, expected).await else {
                 assert_eq!(host, RedirectHost::Ipv6, "localhost always binds");
                 continue; // A machine without IPv6 loopback cannot serve [::1].
             };
@@ -567,7 +573,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_valid_callback_gets_through_500_idle_connections() {
-        let r = receiver().await;
+        let mut r = receiver().await;
         let a = addr(&r);
         let mut idle = Vec::new();
         for _ in 0..500 {
@@ -626,7 +632,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_listener_refuses_an_absolute_target_for_another_host_even_with_the_right_host_header() {
-        let r = receiver().await;
+        let mut r = receiver().await;
         let a = addr(&r);
         let foreign =
             raw(&a, format!("GET http://evil.com/callback?code=stolen&state=s1 HTTP/1.1\r\nHost: {a}\r\n\r\n")).await;

@@ -9,8 +9,9 @@
 //!
 //! Rules: the state is compared, in constant time, whenever the paste carries one; a wrong state
 //! or anything that is not one of the shapes above is rejected with a reason that quotes nothing
-//! of the paste, and the flow stays open for another try. Only a code or a provider error with
-//! the right state ends it.
+//! of the paste, and the flow stays open for another try. A code or a provider error with the
+//! right state ends it. A code without a state is [`Pasted::Unchecked`]: only the provider can
+//! tell whether it is right, so the flow tries it and stays open if the provider refuses it.
 
 use crate::callback::{judge, Expected, Verdict};
 use crate::error::Error;
@@ -24,8 +25,11 @@ pub const MAX_PASTE: usize = 8 * 1024;
 pub enum Pasted {
     /// Not usable; the flow keeps waiting. The reason is safe to show: it holds nothing pasted.
     Rejected(&'static str),
-    /// The flow ends here, with a code or with the provider's error.
+    /// The flow ends here, with a code or with the provider's error, both bound to the flow by
+    /// their state.
     Finished(Result<AuthCode, Error>),
+    /// A code with no state to check: the provider's answer to it decides.
+    Unchecked(AuthCode),
 }
 
 /// Judges one paste against the flow's expectations.
@@ -54,7 +58,10 @@ pub fn judge_paste(text: &str, expected: &Expected) -> Pasted {
     if !is_code(code) {
         return Pasted::Rejected("that does not look like a code: copy the whole code the provider's page shows");
     }
-    Pasted::Finished(Ok(AuthCode::new(code)))
+    match state {
+        Some(_) => Pasted::Finished(Ok(AuthCode::new(code))),
+        None => Pasted::Unchecked(AuthCode::new(code)),
+    }
 }
 
 fn redirect_url(text: &str, expected: &Expected) -> Pasted {
@@ -69,7 +76,7 @@ fn redirect_url(text: &str, expected: &Expected) -> Pasted {
     if !has_state {
         let code = url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned());
         return match code {
-            Some(code) if is_code(&code) => Pasted::Finished(Ok(AuthCode::new(code))),
+            Some(code) if is_code(&code) => Pasted::Unchecked(AuthCode::new(code)),
             _ => Pasted::Rejected("that URL carries no usable code"),
         };
     }
@@ -84,9 +91,10 @@ fn redirect_url(text: &str, expected: &Expected) -> Pasted {
     }
 }
 
-/// A code is printable ASCII without spaces, of a sane length.
+/// A code is of a sane length, in the characters codes are made of (unreserved URL characters,
+/// base64's `+/=`, `%` escapes and `:`), so prose and markup are told apart from a code.
 fn is_code(code: &str) -> bool {
-    (1..=2048).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_graphic() && b != b'#')
+    (1..=2048).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/=%:".contains(&b))
 }
 
 #[cfg(test)]
@@ -103,7 +111,7 @@ mod tests {
 
     fn code(text: &str) -> String {
         match judge_paste(text, &expected()) {
-            Pasted::Finished(Ok(code)) => code.expose().to_string(),
+            Pasted::Finished(Ok(code)) | Pasted::Unchecked(code) => code.expose().to_string(),
             other => panic!("{text:?} should give a code, gave {other:?}"),
         }
     }
@@ -149,6 +157,8 @@ mod tests {
             "",
             "   \n",
             "two words",
+            "what?",
+            "<b>code</b>",
             "code\u{1b}[2J",
             "http://",
             "https://example.com/no/code/here",
@@ -157,6 +167,15 @@ mod tests {
             &"x".repeat(MAX_PASTE + 1),
         ] {
             let _ = rejected(text);
+        }
+    }
+
+    #[test]
+    fn only_a_code_whose_state_was_checked_ends_the_flow_by_itself() {
+        let checked = format!("the-code#{STATE}");
+        assert!(matches!(judge_paste(&checked, &expected()), Pasted::Finished(Ok(_))));
+        for unchecked in ["the-code", "http://127.0.0.1:9/callback?code=the-code"] {
+            assert!(matches!(judge_paste(unchecked, &expected()), Pasted::Unchecked(_)), "{unchecked}");
         }
     }
 

@@ -1,8 +1,11 @@
-//! Request parameters: `application/x-www-form-urlencoded` bodies and query strings.
+//! Request parameters: `application/x-www-form-urlencoded` bodies, query strings, and the JSON object bodies some
+//! clients send to the token endpoint instead of a form (see clients.rs).
 //!
-//! Invariants: a body is read only up to [`MAX_BODY`] bytes and for at most [`BODY_TIMEOUT`]; a parameter that
-//! appears twice makes the whole request invalid (RFC 6749 §3.1, §3.2), so no endpoint guesses which one was
-//! meant; an empty value counts as absent (RFC 6749 §3.1).
+//! Invariants: a body is read only up to [`MAX_BODY`] bytes and for at most [`BODY_TIMEOUT`], whatever its
+//! encoding; a parameter that appears twice makes the whole request invalid (RFC 6749 §3.1, §3.2), so no endpoint
+//! guesses which one was meant; an empty value counts as absent (RFC 6749 §3.1), and so does a JSON `null`. A JSON
+//! body is one object whose values are strings, the same fields a form would carry: anything else is refused rather
+//! than read as text, so a client that sends another shape learns it here.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,6 +20,30 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// How long a client may take to send its body once the headers arrived.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a request body is encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// `application/x-www-form-urlencoded`
+    Form,
+    /// `application/json`
+    Json,
+}
+
+impl Encoding {
+    /// The encoding a request's `Content-Type` names, if it is one of the two; parameters such as `charset` are
+    /// ignored.
+    fn of(req: &Request<Incoming>) -> Option<Encoding> {
+        let media_type = req.headers().get(CONTENT_TYPE)?.to_str().ok()?.split(';').next()?.trim();
+        if media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            Some(Encoding::Form)
+        } else if media_type.eq_ignore_ascii_case("application/json") {
+            Some(Encoding::Json)
+        } else {
+            None
+        }
+    }
+}
 
 /// Decoded parameters, each present at most once.
 #[derive(Default)]
@@ -33,6 +60,9 @@ impl std::fmt::Debug for Params {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum FormError {
     NotAForm,
+    NotAFormOrJson,
+    NotAJsonObject,
+    NotAString,
     TooLarge,
     Unreadable,
     Repeated,
@@ -43,6 +73,9 @@ impl FormError {
     pub(crate) fn description(&self) -> &'static str {
         match self {
             FormError::NotAForm => "the body must be application/x-www-form-urlencoded",
+            FormError::NotAFormOrJson => "the body must be application/x-www-form-urlencoded or application/json",
+            FormError::NotAJsonObject => "the body must be one JSON object",
+            FormError::NotAString => "every value in the JSON body must be a string",
             FormError::TooLarge => "the request body is too large",
             FormError::Unreadable => "the request body could not be read",
             FormError::Repeated => "a parameter was sent more than once",
@@ -53,16 +86,44 @@ impl FormError {
 impl Params {
     /// Decodes `a=1&b=2`, refusing repeated names.
     pub(crate) fn parse(input: &[u8]) -> Result<Params, FormError> {
-        let mut map = HashMap::new();
+        let mut params = Params::default();
         for (name, value) in url::form_urlencoded::parse(input) {
-            if value.is_empty() {
-                continue;
-            }
-            if map.insert(name.into_owned(), value.into_owned()).is_some() {
-                return Err(FormError::Repeated);
+            params.insert(name.into_owned(), value.into_owned())?;
+        }
+        Ok(params)
+    }
+
+    /// Decodes `{"a": "1", "b": "2"}`, refusing repeated names, values that are not strings, and anything but
+    /// one object.
+    pub(crate) fn parse_json(input: &[u8]) -> Result<Params, FormError> {
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(input) else {
+            return Err(FormError::NotAJsonObject);
+        };
+        if !object.values().all(|value| value.is_string() || value.is_null()) {
+            return Err(FormError::NotAString);
+        }
+        // serde_json keeps the last of a repeated name; counting the members in the text catches the repeat.
+        if json_members(input) != object.len() {
+            return Err(FormError::Repeated);
+        }
+        let mut params = Params::default();
+        for (name, value) in object {
+            if let serde_json::Value::String(value) = value {
+                params.insert(name, value)?;
             }
         }
-        Ok(Params(map))
+        Ok(params)
+    }
+
+    /// Adds one parameter: an empty value is dropped, a repeated name is an error.
+    fn insert(&mut self, name: String, value: String) -> Result<(), FormError> {
+        if value.is_empty() {
+            return Ok(());
+        }
+        match self.0.insert(name, value) {
+            Some(_) => Err(FormError::Repeated),
+            None => Ok(()),
+        }
     }
 
     /// A request's query string (none is the same as empty).
@@ -72,28 +133,54 @@ impl Params {
 
     /// A request's form body, bounded in size and time.
     pub(crate) async fn from_body(req: Request<Incoming>) -> Result<Params, FormError> {
-        let is_form = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-        if !is_form {
+        if Encoding::of(&req) != Some(Encoding::Form) {
             return Err(FormError::NotAForm);
         }
-        let body = Limited::new(req.into_body(), MAX_BODY);
-        let collected = match tokio::time::timeout(BODY_TIMEOUT, body.collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => return Err(FormError::TooLarge),
-            Ok(Err(_)) | Err(_) => return Err(FormError::Unreadable),
+        Params::parse(&read_body(req).await?)
+    }
+
+    /// A request's form or JSON body, as its `Content-Type` says, bounded in size and time alike; the encoding is
+    /// returned too, for endpoints whose clients differ in it.
+    pub(crate) async fn from_form_or_json(req: Request<Incoming>) -> Result<(Params, Encoding), FormError> {
+        let encoding = Encoding::of(&req).ok_or(FormError::NotAFormOrJson)?;
+        let body = read_body(req).await?;
+        let params = match encoding {
+            Encoding::Form => Params::parse(&body)?,
+            Encoding::Json => Params::parse_json(&body)?,
         };
-        Params::parse(&collected)
+        Ok((params, encoding))
     }
 
     /// The value of `name`, if it was sent with a non-empty value.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+}
+
+/// A body, read up to [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
+async fn read_body(req: Request<Incoming>) -> Result<hyper::body::Bytes, FormError> {
+    let body = Limited::new(req.into_body(), MAX_BODY);
+    match tokio::time::timeout(BODY_TIMEOUT, body.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(FormError::TooLarge),
+        Ok(Err(_)) | Err(_) => Err(FormError::Unreadable),
+    }
+}
+
+/// How many members a flat JSON object has, counted in its text: one `:` outside strings per member. Only for
+/// text that already parsed as one object whose values are strings or null.
+fn json_members(input: &[u8]) -> usize {
+    let (mut members, mut in_string, mut escaped) = (0, false, false);
+    for &byte in input {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (_, _, b'"') => in_string = !in_string,
+            (false, _, b':') => members += 1,
+            _ => {}
+        }
+    }
+    members
 }
 
 #[cfg(test)]
@@ -117,5 +204,37 @@ mod tests {
         let params = Params::parse(b"redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb&scope=openid+email").unwrap();
         assert_eq!(params.get("redirect_uri"), Some("http://127.0.0.1:1/cb"), "percent-escapes must be decoded");
         assert_eq!(params.get("scope"), Some("openid email"), "'+' is a space in forms");
+    }
+
+    #[test]
+    fn a_json_object_of_strings_is_read_like_a_form() {
+        let params = Params::parse_json(br#"{"grant_type": "authorization_code", "state": "a\u0026b", "x": ""}"#)
+            .expect("an object of strings is a valid JSON body");
+        assert_eq!(params.get("grant_type"), Some("authorization_code"), "string values are parameters");
+        assert_eq!(params.get("state"), Some("a&b"), "JSON escapes must be decoded");
+        assert_eq!(params.get("x"), None, "an empty string counts as absent, as in a form");
+        let params = Params::parse_json(br#"{"state": null}"#).unwrap();
+        assert_eq!(params.get("state"), None, "null counts as absent");
+        let params = Params::parse_json(br#"{"a": "x:\"y:\\", "b": ":"}"#).expect("colons in strings are text");
+        assert_eq!((params.get("a"), params.get("b")), (Some(r#"x:"y:\"#), Some(":")), "escapes must be decoded");
+    }
+
+    #[test]
+    fn a_json_body_with_a_repeated_name_is_refused() {
+        assert_eq!(
+            Params::parse_json(br#"{"state": "a", "state": "b"}"#).unwrap_err(),
+            FormError::Repeated,
+            "JSON parsers disagree about repeated names, so, as in a form, the request is invalid"
+        );
+    }
+
+    #[test]
+    fn a_json_body_that_is_not_an_object_of_strings_is_refused() {
+        for body in [&br#"["a"]"#[..], br#""a""#, b"", b"{", br#"{"a": "1"} {}"#] {
+            assert_eq!(Params::parse_json(body).unwrap_err(), FormError::NotAJsonObject, "{body:?} is not one object");
+        }
+        for body in [&br#"{"expires_in": 3600}"#[..], br#"{"a": true}"#, br#"{"a": ["1"]}"#, br#"{"a": {"b": "1"}}"#] {
+            assert_eq!(Params::parse_json(body).unwrap_err(), FormError::NotAString, "{body:?} has a non-string value");
+        }
     }
 }

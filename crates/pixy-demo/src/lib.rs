@@ -7,10 +7,20 @@
 //!
 //! What it serves (see each module):
 //! - discovery metadata at `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`;
-//! - `/authorize`: an approve/deny page for the public client [`DEMO_CLIENT_ID`], PKCE S256 required, loopback
-//!   redirect URIs only, every response carrying `iss` (RFC 9207);
-//! - `/token`: `authorization_code` and `refresh_token` (rotating) grants;
+//! - `/authorize` (also `/oauth/authorize`): an approve/deny page for the public clients below, PKCE S256
+//!   required, every response carrying `iss` (RFC 9207);
+//! - `/token` (also `/oauth/token` and `/v1/oauth/token`): `authorization_code` and `refresh_token` (rotating)
+//!   grants, with a form or a JSON body as the client's shape says;
+//! - `/oauth/code/callback`: the code page, which shows `code#state` for the person to paste into the app;
 //! - `/revoke` (RFC 7009), `/userinfo`, `/introspect` (RFC 7662, no client authentication).
+//!
+//! It knows three public clients, each in the shape of a provider Pixy has a preset for, so a preset can be tested
+//! against the demo with its own client id, parameters, redirect and token body (clients.rs):
+//! - [`DEMO_CLIENT_ID`], Pixy's own: any loopback redirect URI, form token requests;
+//! - [`CLAUDE_CLIENT_ID`]: redirect to the code page only, `code=true` and `state` required, JSON token requests
+//!   that repeat `state`;
+//! - [`CHATGPT_CLIENT_ID`]: redirect to `http://localhost:1455/auth/callback` or `:1457` only,
+//!   `id_token_add_organizations=true` and `codex_cli_simplified_flow=true` required, form token requests.
 //!
 //! Invariants:
 //! - It binds 127.0.0.1 only, and answers only requests addressed to its loopback host and port.
@@ -22,6 +32,8 @@
 #![deny(missing_docs)]
 
 mod authorize;
+mod clients;
+mod code_page;
 mod form;
 mod introspect;
 mod metadata;
@@ -42,8 +54,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// The public client id the demo accepts, and the only one.
-pub const DEMO_CLIENT_ID: &str = "pixy-demo";
+pub use clients::{CHATGPT_CLIENT_ID, CLAUDE_CLIENT_ID, DEMO_CLIENT_ID};
 
 /// The demo user's subject identifier.
 const DEMO_USER_SUB: &str = "demo-user";
@@ -119,6 +130,11 @@ impl DemoServer {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The code page, `{issuer}/oauth/code/callback`: the one redirect URI [`CLAUDE_CLIENT_ID`] may use.
+    pub fn code_page_uri(&self) -> String {
+        code_page::uri(&self.issuer)
     }
 
     /// How many grants and revocations it has served so far.

@@ -1,4 +1,4 @@
-//! The demo provider's HTML: the approve/deny page and the error page.
+//! The demo provider's HTML: the approve/deny page, the code page (see code_page.rs) and the error page.
 //!
 //! Invariants: every value that came from a request goes through [`escape`]; the pages are self-contained (inline
 //! CSS, no script, no external resource) and say plainly that this is the Pixy demo provider, not a real account.
@@ -60,6 +60,31 @@ pub(crate) fn consent(view: &Consent<'_>) -> String {
     page("Approve Pixy? — Pixy Demo provider", &body)
 }
 
+/// The code page: `pasted` (`code#state`) in `<code id="pasted-code">`, which tests look for, to copy into the app.
+pub(crate) fn code(pasted: &str) -> String {
+    let body = format!(
+        r#"<h1>Paste this code into <span class="app">Pixy</span></h1>
+<p>Copy the code below and paste it where Pixy asks for it.</p>
+<p class="paste"><code id="pasted-code">{pasted}</code></p>
+<p class="small">It works once, within a minute. Do not share it: it links your demo account.</p>"#,
+        pasted = escape(pasted),
+    );
+    page("Paste this code — Pixy Demo provider", &body)
+}
+
+/// The code page for a sign-in that ended without a code: the error it ended with, in `<code id="code-error">`.
+pub(crate) fn code_error(error: &str, description: Option<&str>) -> String {
+    let description = description.map(|d| format!("<p>{}</p>", escape(d))).unwrap_or_default();
+    let body = format!(
+        r#"<h1>Pixy was not linked</h1>
+<p>The sign-in ended with <code id="code-error">{error}</code>, so there is no code to paste.</p>
+{description}
+<p class="small">Start linking again from Pixy.</p>"#,
+        error = escape(error),
+    );
+    page("Not linked — Pixy Demo provider", &body)
+}
+
 /// A page for a request that cannot go back to the app: an unknown client, a redirect URI that is not loopback,
 /// a stale approve/deny page.
 pub(crate) fn error(title: &str, message: &str) -> String {
@@ -73,6 +98,9 @@ fn scope_meaning(scope: &str) -> &'static str {
         "profile" => "— your name",
         "email" => "— your email address",
         "offline_access" => "— stay linked while you are away",
+        "user:profile" => "— your demo profile",
+        "user:inference" => "— use the demo as you",
+        "org:create_api_key" => "— make demo API keys",
         _ => "",
     }
 }
@@ -102,6 +130,7 @@ h1 {{ font-size: 1.25rem; margin: 0 0 .75rem; }}
 .small, footer {{ font-size: .85rem; }}
 .scopes {{ padding-left: 1.2rem; }}
 code {{ font-size: .9em; word-break: break-all; }}
+.paste {{ padding: .75rem; border-radius: 8px; background: rgba(127, 127, 127, .12); user-select: all; }}
 .buttons {{ display: flex; gap: .75rem; margin-top: 1.25rem; }}
 button {{ flex: 1; font: inherit; padding: .6rem; border-radius: 8px; border: 1px solid var(--muted); cursor: pointer;
   background: transparent; color: inherit; }}
@@ -145,8 +174,31 @@ mod tests {
     }
 
     #[test]
+    fn the_code_page_shows_the_code_escaped_in_its_element() {
+        let html = code("abc#<b>&'\"");
+        assert!(
+            html.contains(r#"<code id="pasted-code">abc#&lt;b&gt;&amp;&#39;&quot;</code>"#),
+            "the code must be shown whole, escaped, in the element tests look for"
+        );
+        assert!(!html.contains("<b>"), "an echoed value must never become markup");
+    }
+
+    #[test]
+    fn the_code_error_page_escapes_the_error_and_its_description() {
+        let html = code_error("<i>denied</i>", Some("<script>x</script>"));
+        assert!(
+            html.contains(r#"<code id="code-error">&lt;i&gt;denied&lt;/i&gt;</code>"#),
+            "the error is shown escaped"
+        );
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;") && !html.contains("<script>"), "and its description");
+        assert!(!html.contains("pasted-code"), "an error page offers no code to paste");
+    }
+
+    #[test]
     fn every_page_says_it_is_the_demo_provider() {
         assert!(error("Oops", "m").contains(DEMO_LABEL), "error pages must carry the demo label");
+        assert!(code("c#s").contains(DEMO_LABEL), "the code page must carry the demo label");
+        assert!(code_error("access_denied", None).contains(DEMO_LABEL), "so must its error version");
         let html = consent(&Consent { request_id: "r", scopes: vec![], redirect_uri: "" });
         assert!(html.contains(DEMO_LABEL), "the consent page must carry the demo label");
         assert!(html.contains("Demo User") && html.contains("&lt;demo@pixy.invalid&gt;"), "it must name the demo user");

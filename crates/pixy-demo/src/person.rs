@@ -1,6 +1,7 @@
 //! A stand-in for the person at the demo's approve page, for tests and benches of the apps that
 //! link with it: it opens the authorization URL, presses Approve or Deny, and follows the demo's
-//! redirect to the app's callback like a browser would.
+//! redirect to the app's callback like a browser would, or reads the code the demo's code page
+//! shows, as the person would copy it.
 
 /// What the person presses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +21,8 @@ pub async fn answer(authorization_url: &str, decision: Decision) -> String {
 }
 
 /// As [`answer`], without following the redirect: the person copies the address the browser was
-/// sent to instead (a browser on another machine cannot reach the app's listener).
+/// sent to instead (a browser on another machine cannot reach the app's listener). For a client
+/// whose redirect URI is the demo's code page, pass that address to [`code_page`].
 pub async fn decide(authorization_url: &str, decision: Decision) -> String {
     let http = plain_client();
     let page = http.get(authorization_url).send().await.expect("the approve page").text().await.expect("its HTML");
@@ -30,18 +32,50 @@ pub async fn decide(authorization_url: &str, decision: Decision) -> String {
         .and_then(|rest| rest.split('"').next())
         .expect("the approve page carries its request id")
         .to_string();
-    let base = authorization_url.split("/authorize").next().expect("the demo's authorize URL");
+    // The page's form posts to this path on the same server, whichever authorize path was used.
+    let decision_url = reqwest::Url::parse(authorization_url)
+        .and_then(|url| url.join("/authorize/decision"))
+        .expect("the demo's authorize URL");
     let pressed = match decision {
         Decision::Approve => "approve",
         Decision::Deny => "deny",
     };
     let resp = http
-        .post(format!("{base}/authorize/decision"))
+        .post(decision_url)
         .form(&[("request", request.as_str()), ("decision", pressed)])
         .send()
         .await
         .expect("the decision is posted");
     resp.headers()["location"].to_str().expect("an ASCII Location").to_string()
+}
+
+/// Opens the demo's code page at `url`, the address [`decide`] returned for a client whose redirect
+/// URI is that page, and returns the `code#state` it shows, as the person would copy it. Panics,
+/// naming the error, when the page shows an error instead (the person pressed Deny, or the request
+/// was refused).
+pub async fn code_page(url: &str) -> String {
+    let page = plain_client().get(url).send().await.expect("the code page answers");
+    let status = page.status();
+    let html = page.text().await.expect("its HTML");
+    if let Some(code) = element(&html, r#"<code id="pasted-code">"#) {
+        return unescape(code);
+    }
+    match element(&html, r#"<code id="code-error">"#) {
+        Some(error) => panic!("the code page shows no code but the error {:?} (HTTP {status})", unescape(error)),
+        None => panic!("the code page shows no code and no error (HTTP {status}): is this the demo's code page?"),
+    }
+}
+
+/// The text between `start` and the next `</code>`.
+fn element<'a>(html: &'a str, start: &str) -> Option<&'a str> {
+    let from = html.find(start)? + start.len();
+    let len = html[from..].find("</code>")?;
+    Some(&html[from..from + len])
+}
+
+/// Undoes the demo pages' escaping; `&amp;` last, so an escaped entity is not undone twice.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
 }
 
 fn plain_client() -> reqwest::Client {

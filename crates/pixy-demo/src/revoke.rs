@@ -8,9 +8,10 @@
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
+use crate::clients;
 use crate::form::Params;
 use crate::reply::{self, Reply};
-use crate::{Provider, DEMO_CLIENT_ID};
+use crate::Provider;
 
 /// `POST /revoke`
 pub(crate) async fn serve(provider: &Provider, req: Request<Incoming>) -> Reply {
@@ -21,7 +22,7 @@ pub(crate) async fn serve(provider: &Provider, req: Request<Incoming>) -> Reply 
     let Some(token) = params.get("token") else {
         return reply::oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "token is required");
     };
-    if params.get("client_id").is_some_and(|id| id != DEMO_CLIENT_ID) {
+    if params.get("client_id").is_some_and(|id| clients::find(id).is_none()) {
         return reply::oauth_error(StatusCode::BAD_REQUEST, "invalid_client", "unknown client_id");
     }
     let mut store = provider.store();

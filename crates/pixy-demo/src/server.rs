@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::reply::{self, Reply};
-use crate::{authorize, introspect, metadata, revoke, token, userinfo, Provider};
+use crate::{authorize, code_page, introspect, metadata, revoke, token, userinfo, Provider};
 
 /// Open connections at most. A browser and a client or two is all a demo ever sees.
 const MAX_CONNECTIONS: usize = 64;
@@ -75,9 +75,11 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Reply {
         (&Method::GET, "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server") => {
             metadata::serve(&provider.issuer)
         }
-        (&Method::GET, "/authorize") => authorize::ask(provider, req.uri().query()),
+        // The aliases are the paths providers Pixy has presets for use, so a test can keep a preset's paths.
+        (&Method::GET, "/authorize" | "/oauth/authorize") => authorize::ask(provider, req.uri().query()),
         (&Method::POST, "/authorize/decision") => authorize::decide(provider, req).await,
-        (&Method::POST, "/token") => token::serve(provider, req).await,
+        (&Method::GET, code_page::PATH) => code_page::serve(req.uri().query()),
+        (&Method::POST, "/token" | "/oauth/token" | "/v1/oauth/token") => token::serve(provider, req).await,
         (&Method::POST, "/revoke") => revoke::serve(provider, req).await,
         (&Method::POST, "/introspect") => introspect::serve(provider, req).await,
         (&Method::GET, "/userinfo") => userinfo::serve(provider, &req),
@@ -86,9 +88,13 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Reply {
             "/.well-known/openid-configuration"
             | "/.well-known/oauth-authorization-server"
             | "/authorize"
+            | "/oauth/authorize"
+            | code_page::PATH
             | "/userinfo",
         ) => reply::method_not_allowed("GET"),
-        (_, "/authorize/decision" | "/token" | "/revoke" | "/introspect") => reply::method_not_allowed("POST"),
+        (_, "/authorize/decision" | "/token" | "/oauth/token" | "/v1/oauth/token" | "/revoke" | "/introspect") => {
+            reply::method_not_allowed("POST")
+        }
         _ => reply::plain(StatusCode::NOT_FOUND, "not found\n"),
     };
     // Unknown paths are not logged: a confused client might put a secret in one.

@@ -10,7 +10,9 @@
 //! - Revoking a refresh token revokes its grant; revoking an access token revokes only that token.
 //!
 //! Security notes: tokens are kept as SHA-256 digests ([`Key`]), so no map holds a usable secret and lookups
-//! compare digests rather than the secrets themselves. Time comes in as [`Now`] so tests can move it.
+//! compare digests rather than the secrets themselves. A code keeps its request's `state` as a digest too, for
+//! clients that must repeat it at the token endpoint, compared in constant time. Time comes in as [`Now`] so tests
+//! can move it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -20,6 +22,7 @@ use base64::Engine;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use url::Url;
 
 use crate::DemoStats;
@@ -94,7 +97,16 @@ pub(crate) struct CodeGrant {
     pub(crate) code_challenge: String,
     pub(crate) scope: String,
     pub(crate) nonce: Option<String>,
+    /// The digest of the authorization request's `state`, if it had one.
+    state: Option<Key>,
     key: Key,
+}
+
+impl CodeGrant {
+    /// True when `state` is the authorization request's own, compared as digests in constant time.
+    pub(crate) fn state_matches(&self, state: &str) -> bool {
+        self.state.is_some_and(|expected| expected.0[..].ct_eq(&Key::of(state).0[..]).into())
+    }
 }
 
 /// Tokens handed out by one grant or one refresh. No Debug: it holds them in the clear.
@@ -194,6 +206,7 @@ impl Store {
             code_challenge: pending.code_challenge,
             scope: pending.scope,
             nonce: pending.nonce,
+            state: pending.state.as_deref().map(Key::of),
             key,
         };
         self.codes.insert(key, Timed { value: grant, since: now.instant });
@@ -394,6 +407,19 @@ mod tests {
         let now = Now::current();
         let code = store.issue_code(pending(), now);
         assert!(store.take_code(&code, now.later(CODE_TTL)).is_none(), "codes live 60 s");
+    }
+
+    #[test]
+    fn a_code_remembers_its_requests_state() {
+        let mut store = Store::default();
+        let now = Now::current();
+        let code = store.issue_code(pending(), now);
+        let grant = store.take_code(&code, now).unwrap();
+        assert!(grant.state_matches("s"), "the authorization request's state must match");
+        assert!(!grant.state_matches("t") && !grant.state_matches(""), "any other state must not");
+        let stateless = Pending { state: None, ..pending() };
+        let code = store.issue_code(stateless, now);
+        assert!(!store.take_code(&code, now).unwrap().state_matches("s"), "no state was sent, so none can match");
     }
 
     #[test]

@@ -1,10 +1,15 @@
-//! The token endpoint, `POST /token`: the `authorization_code` and `refresh_token` grants for the public client
-//! [`DEMO_CLIENT_ID`].
+//! The token endpoint, `POST /token`: the `authorization_code` and `refresh_token` grants for the public clients
+//! the demo knows (clients.rs). The same endpoint answers at `/oauth/token` and `/v1/oauth/token`, the paths
+//! providers Pixy has presets for use, so a test can keep a preset's path.
 //!
 //! Invariants:
+//! - The body is a form or a JSON object, as `Content-Type` says, and must be the one its client sends: a client
+//!   shaped like Claude's sends JSON, the others forms. The other encoding is `invalid_request`.
 //! - A code is exchanged only with the redirect URI it was issued for, byte for byte (RFC 6749 §4.1.3), by the
 //!   client it was issued to, and with the verifier whose S256 digest is its challenge, compared in constant time
-//!   (RFC 7636 §4.6). It is spent by the first attempt, right or wrong, and lives 60 s.
+//!   (RFC 7636 §4.6). A client whose shape binds `state` must also repeat the authorization request's state,
+//!   compared as a digest in constant time; a missing or wrong one is `invalid_request`. A code is spent by the
+//!   first attempt, right or wrong, and lives 60 s.
 //! - Refresh rotates: every refresh returns a new refresh token and retires the old one (RFC 9700 §4.14.2).
 //! - Errors are RFC 6749 §5.2 JSON with fixed descriptions; replies are `no-store`. Nothing here logs a value.
 //!
@@ -18,7 +23,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::form::Params;
+use crate::clients::{self, Client};
+use crate::form::{Encoding, Params};
 use crate::reply::{self, Reply};
 use crate::store::{Issued, Now};
 use crate::{Provider, DEMO_CLIENT_ID, DEMO_USER_EMAIL, DEMO_USER_NAME, DEMO_USER_SUB};
@@ -26,28 +32,35 @@ use crate::{Provider, DEMO_CLIENT_ID, DEMO_USER_EMAIL, DEMO_USER_NAME, DEMO_USER
 /// The scopes the demo grants.
 pub(crate) const SCOPES_SUPPORTED: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
-/// `POST /token`
+/// `POST /token`, `/oauth/token`, `/v1/oauth/token`
 pub(crate) async fn serve(provider: &Provider, req: Request<Incoming>) -> Reply {
-    let params = match Params::from_body(req).await {
-        Ok(params) => params,
+    let (params, encoding) = match Params::from_form_or_json(req).await {
+        Ok(read) => read,
         Err(error) => return invalid_request(error.description()),
     };
     match params.get("grant_type") {
-        Some("authorization_code") => exchange_code(provider, &params),
-        Some("refresh_token") => refresh(provider, &params),
+        Some("authorization_code") => exchange_code(provider, &params, encoding),
+        Some("refresh_token") => refresh(provider, &params, encoding),
         Some(_) => error("unsupported_grant_type", "only authorization_code and refresh_token are supported"),
         None => invalid_request("grant_type is missing"),
     }
 }
 
-fn exchange_code(provider: &Provider, params: &Params) -> Reply {
+fn exchange_code(provider: &Provider, params: &Params, encoding: Encoding) -> Reply {
     let (Some(code), Some(redirect_uri), Some(client_id), Some(verifier)) =
         (params.get("code"), params.get("redirect_uri"), params.get("client_id"), params.get("code_verifier"))
     else {
         return invalid_request("code, redirect_uri, client_id and code_verifier are required");
     };
-    if client_id != DEMO_CLIENT_ID {
+    let Some(client) = clients::find(client_id) else {
         return error("invalid_client", "unknown client_id");
+    };
+    if let Some(refused) = wrong_encoding(client, encoding) {
+        return refused;
+    }
+    let state = params.get("state");
+    if client.state_bound && state.is_none() {
+        return invalid_request("state is required for this client_id: repeat the authorization request's state");
     }
     if !is_verifier(verifier) {
         return invalid_request("code_verifier must be 43 to 128 unreserved characters");
@@ -58,6 +71,11 @@ fn exchange_code(provider: &Provider, params: &Params) -> Reply {
         tracing::debug!(code_known = false, "token: authorization_code refused");
         return error("invalid_grant", "the code is unknown, expired or already used");
     };
+    // Checked after the code is taken, so a wrong state spends it like any other wrong attempt.
+    if client.state_bound && !state.is_some_and(|state| grant.state_matches(state)) {
+        tracing::debug!(state_matches = false, "token: authorization_code refused");
+        return invalid_request("state does not match the authorization request's state");
+    }
     let redirect_matches = grant.redirect_uri == redirect_uri;
     let client_matches = grant.client_id == client_id;
     let verifier_matches = verifier_matches(verifier, &grant.code_challenge);
@@ -71,17 +89,19 @@ fn exchange_code(provider: &Provider, params: &Params) -> Reply {
     tokens(provider, &issued, now)
 }
 
-fn refresh(provider: &Provider, params: &Params) -> Reply {
+fn refresh(provider: &Provider, params: &Params, encoding: Encoding) -> Reply {
     let Some(refresh_token) = params.get("refresh_token") else {
         return invalid_request("refresh_token is required");
     };
-    // A public client may name itself; the demo has only one, so an absent client_id means that one.
-    let client_id = params.get("client_id").unwrap_or(DEMO_CLIENT_ID);
-    if client_id != DEMO_CLIENT_ID {
+    // A public client may name itself; an absent client_id means Pixy's own, the one the demo is for.
+    let Some(client) = clients::find(params.get("client_id").unwrap_or(DEMO_CLIENT_ID)) else {
         return error("invalid_client", "unknown client_id");
+    };
+    if let Some(refused) = wrong_encoding(client, encoding) {
+        return refused;
     }
     let now = Now::current();
-    let refreshed = provider.store().refresh(refresh_token, client_id, provider.access_token_ttl, now);
+    let refreshed = provider.store().refresh(refresh_token, client.id, provider.access_token_ttl, now);
     tracing::debug!(refreshed = refreshed.is_some(), "token: refresh_token");
     match refreshed {
         Some(issued) => tokens(provider, &issued, now),
@@ -104,6 +124,9 @@ fn tokens(provider: &Provider, issued: &Issued, now: Now) -> Reply {
     if has_openid(&issued.scope) {
         body["id_token"] = id_token(&provider.issuer, issued, now, expires_in).into();
     }
+    if clients::find(&issued.client_id).is_some_and(|c| c.account_in_token_response) {
+        body["account"] = json!({ "uuid": DEMO_USER_SUB, "email_address": DEMO_USER_EMAIL });
+    }
     reply::json(StatusCode::OK, &body)
 }
 
@@ -124,6 +147,18 @@ fn id_token(issuer: &str, issued: &Issued, now: Now, expires_in: u64) -> String 
     }
     let encode = |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(value.to_string());
     format!("{}.{}.", encode(&header), encode(&claims))
+}
+
+/// The refusal of a body in the encoding `client` does not send, if it is one.
+fn wrong_encoding(client: &Client, encoding: Encoding) -> Option<Reply> {
+    if client.token_body == encoding {
+        return None;
+    }
+    tracing::debug!(?encoding, "token: body in the wrong encoding for its client");
+    Some(invalid_request(match client.token_body {
+        Encoding::Form => "this client_id's token requests must be application/x-www-form-urlencoded",
+        Encoding::Json => "this client_id's token requests must be application/json",
+    }))
 }
 
 fn has_openid(scope: &str) -> bool {

@@ -96,7 +96,11 @@ impl Daemon {
                 Progress::Device { user_code, verification_uri, verification_uri_complete, expires_in } => {
                     Event::Device { user_code, verification_uri, verification_uri_complete, expires_in }
                 }
-                Progress::Waiting { seconds_left } => Event::Waiting { seconds_left },
+                // Waiting again: a pasted code the provider refused was not spent.
+                Progress::Waiting { seconds_left } => {
+                    exchanging = false;
+                    Event::Waiting { seconds_left }
+                }
                 Progress::Exchanging => {
                     exchanging = true;
                     Event::Exchanging

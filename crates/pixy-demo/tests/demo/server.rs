@@ -59,6 +59,22 @@ async fn unknown_paths_are_not_found_and_wrong_methods_are_not_allowed() {
 }
 
 #[tokio::test]
+async fn the_provider_shaped_paths_are_served_with_their_methods() {
+    let server = DemoServer::start(0).await.unwrap();
+    for (path, allow) in [
+        ("/oauth/authorize", "GET"),
+        ("/oauth/code/callback", "GET"),
+        ("/oauth/token", "POST"),
+        ("/v1/oauth/token", "POST"),
+    ] {
+        let method = if allow == "GET" { reqwest::Method::DELETE } else { reqwest::Method::GET };
+        let response = http().request(method, format!("{}{path}", server.issuer())).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path} is served, with another method");
+        assert_eq!(response.headers()["allow"], allow, "a 405 must say which method works");
+    }
+}
+
+#[tokio::test]
 async fn a_request_for_another_host_is_refused() {
     let server = DemoServer::start(0).await.unwrap();
     let response = http()

@@ -64,7 +64,12 @@ pub fn request_id(html: &str) -> String {
 
 /// Loads the approve/deny page and returns its request id.
 pub async fn open_consent(server: &DemoServer, http: &Client, pkce: &Pkce) -> String {
-    let page = http.get(authorize_url(server, pkce, &[])).send().await.unwrap();
+    open_consent_with(server, http, pkce, &[]).await
+}
+
+/// As [`open_consent`], for the authorization URL with `overrides`.
+pub async fn open_consent_with(server: &DemoServer, http: &Client, pkce: &Pkce, overrides: &[(&str, &str)]) -> String {
+    let page = http.get(authorize_url(server, pkce, overrides)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK, "a valid authorization request must show the consent page");
     request_id(&page.text().await.unwrap())
 }
@@ -80,11 +85,20 @@ pub async fn decide(server: &DemoServer, http: &Client, request: &str, decision:
 
 /// The query parameters of a 303's Location, checking it goes back to the app.
 pub fn redirect_params(response: &Response) -> HashMap<String, String> {
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the answer must send the browser back with a 303");
-    let location = response.headers()[LOCATION].to_str().unwrap();
-    let url = reqwest::Url::parse(location).unwrap();
-    assert_eq!(&url[..url::Position::AfterPath], REDIRECT_URI, "the browser must go back to the redirect URI");
+    redirect_params_to(response, REDIRECT_URI)
+}
+
+/// As [`redirect_params`], for a request whose redirect URI is `redirect_uri`.
+pub fn redirect_params_to(response: &Response, redirect_uri: &str) -> HashMap<String, String> {
+    let url = reqwest::Url::parse(&location(response)).unwrap();
+    assert_eq!(&url[..url::Position::AfterPath], redirect_uri, "the browser must go back to the redirect URI");
     url.query_pairs().into_owned().collect()
+}
+
+/// A 303's Location.
+pub fn location(response: &Response) -> String {
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "the answer must send the browser back with a 303");
+    response.headers()[LOCATION].to_str().unwrap().to_string()
 }
 
 /// Approves a fresh request and returns its code.
@@ -139,6 +153,13 @@ pub async fn oauth_error(response: Response) -> String {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST, "token errors are 400 (RFC 6749 §5.2)");
     let body: serde_json::Value = response.json().await.unwrap();
     body["error"].as_str().expect("an error reply must name the error").to_string()
+}
+
+/// The `error` and `error_description` of an RFC 6749 §5.2 reply, checking its status is 400.
+pub async fn oauth_error_described(response: Response) -> (String, String) {
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "token errors are 400 (RFC 6749 §5.2)");
+    let body: serde_json::Value = response.json().await.unwrap();
+    (text(&body, "error").to_string(), text(&body, "error_description").to_string())
 }
 
 /// GET /userinfo with a bearer token.
