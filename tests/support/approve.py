@@ -187,8 +187,13 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def is_callback(url):
+    """An app's redirect, or a code page that stands for one: a loopback address carrying the
+    authorization response (`code` or `error` with `state`, and no `client_id`, which only a
+    request carries), whatever its path."""
     parts = urllib.parse.urlsplit(url)
-    return parts.hostname in LOOPBACK_HOSTS and parts.path == "/callback"
+    query = urllib.parse.parse_qs(parts.query)
+    response = ("code" in query or "error" in query) and "state" in query and "client_id" not in query
+    return parts.hostname in LOOPBACK_HOSTS and response
 
 
 class Agent:
