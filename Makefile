@@ -39,12 +39,12 @@ E2E_ENV := PIXY_TARGET_DIR="$(CARGO_TARGET_DIR)"
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 export PATH := $(CARGO_BIN):$(PATH)
 
-.PHONY: setup preflight setup-apt setup-npm setup-tauri-driver setup-pytest build ui run test test-cargo \
+.PHONY: setup preflight setup-apt setup-npm setup-tauri-driver setup-pytest setup-grantex-sdk build ui run test test-cargo \
 	test-e2e test-package package bench fuzz
 
 ## setup ------------------------------------------------------------------------------------------
 
-setup: preflight setup-apt setup-npm setup-tauri-driver setup-pytest
+setup: preflight setup-apt setup-npm setup-tauri-driver setup-pytest setup-grantex-sdk
 
 # What setup cannot install itself (Rust, Node.js, Python) must be there and new enough.
 preflight:
@@ -87,6 +87,20 @@ setup-pytest:
 		$(PYTHON) -m pip install --quiet 'pytest>=7' 2>/dev/null \
 			|| { $(APT_GET) update && $(APT_GET) install -y python3-pytest; }; \
 		$(PYTHON) -c 'import pytest'; \
+	fi
+
+# The Grantex Python SDK, which a test holds Pixy's PKCE pairs against: pinned, and kept beside the
+# build cache rather than in the person's Python.
+GRANTEX_SDK_VERSION := 0.7.2
+GRANTEX_SDK := $(CARGO_TARGET_DIR)/../grantex-sdk-$(GRANTEX_SDK_VERSION)
+export PIXY_GRANTEX_SDK := $(GRANTEX_SDK)
+
+setup-grantex-sdk:
+	@if ! PYTHONPATH="$(GRANTEX_SDK)" $(PYTHON) -c 'import grantex' 2>/dev/null; then \
+		echo "setup: installing the Grantex SDK $(GRANTEX_SDK_VERSION)"; \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$(GRANTEX_SDK)" \
+			"grantex==$(GRANTEX_SDK_VERSION)"; \
+		PYTHONPATH="$(GRANTEX_SDK)" $(PYTHON) -c 'import grantex'; \
 	fi
 
 ## build ------------------------------------------------------------------------------------------
@@ -151,12 +165,13 @@ bench:
 
 ## fuzz -------------------------------------------------------------------------------------------
 
-# The callback request parser and the paste parser under libFuzzer, each time-bounded. cargo-fuzz needs nightly features;
-# RUSTC_BOOTSTRAP lets the stable toolchain provide them. The fuzzer keeps its own target dir.
+# The callback request parser, the paste parser and the providers.toml parser under libFuzzer, each
+# time-bounded. cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable toolchain provide
+# them. The fuzzer keeps its own target dir.
 FUZZ_RUNS ?= 10000000
 FUZZ_SECONDS ?= 1200
 
-FUZZ_TARGETS := callback_request paste
+FUZZ_TARGETS := callback_request paste providers_file
 
 fuzz:
 	@command -v cargo-fuzz >/dev/null || env -u CARGO_TARGET_DIR cargo install cargo-fuzz --locked

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use pixy_core::ipc::client::{self, ask, unexpected};
 use pixy_core::ipc::framing::write_message;
-use pixy_core::ipc::protocol::PastedText;
+use pixy_core::ipc::protocol::SecretText;
 use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
 use pixy_core::{Error, ErrorKind};
 use tauri::ipc::Channel;
@@ -28,13 +28,13 @@ pub struct FlowSlot(Mutex<Slot>);
 struct Slot {
     number: u64,
     cancel: Option<oneshot::Sender<()>>,
-    pastes: Option<mpsc::Sender<PastedText>>,
+    pastes: Option<mpsc::Sender<SecretText>>,
 }
 
 /// What a running flow listens to: its cancel switch and the person's pastes.
 struct FlowInputs {
     cancelled: oneshot::Receiver<()>,
-    pastes: mpsc::Receiver<PastedText>,
+    pastes: mpsc::Receiver<SecretText>,
 }
 
 impl FlowSlot {
@@ -69,7 +69,7 @@ impl FlowSlot {
         slot.pastes = None;
     }
 
-    fn pastes(&self) -> Option<mpsc::Sender<PastedText>> {
+    fn pastes(&self) -> Option<mpsc::Sender<SecretText>> {
         self.slot().pastes.clone()
     }
 }
@@ -95,16 +95,19 @@ pub async fn accounts() -> Result<AccountsView, Error> {
 }
 
 /// Links an account with `provider_id` in the system browser, or with a device code when
-/// `device`; `on_event` hears the progress.
+/// `device`; `api_key` is a developer API key the provider needs (Grantex), kept in the keyring
+/// from then on. `on_event` hears the progress.
 #[tauri::command]
 pub async fn connect(
     provider_id: String,
     device: Option<bool>,
+    api_key: Option<String>,
     on_event: Channel<FlowEvent>,
     flow: State<'_, FlowSlot>,
 ) -> Result<AccountView, Error> {
     let (number, inputs) = flow.begin();
-    let result = link(provider_id, device.unwrap_or(false), on_event, inputs).await;
+    let api_key = api_key.filter(|k| !k.trim().is_empty()).map(SecretText::new);
+    let result = link(provider_id, device.unwrap_or(false), api_key, on_event, inputs).await;
     flow.end(number);
     result
 }
@@ -117,7 +120,7 @@ pub async fn paste(text: String, flow: State<'_, FlowSlot>) -> Result<(), Error>
     let pastes =
         flow.pastes().ok_or_else(|| Error::new(ErrorKind::InvalidRequest, "No sign-in is waiting for a code."))?;
     pastes
-        .send(PastedText::new(text))
+        .send(SecretText::new(text))
         .await
         .map_err(|_| Error::new(ErrorKind::InvalidRequest, "The sign-in is no longer waiting for a code."))
 }
@@ -125,6 +128,7 @@ pub async fn paste(text: String, flow: State<'_, FlowSlot>) -> Result<(), Error>
 async fn link(
     provider_id: String,
     device: bool,
+    api_key: Option<SecretText>,
     on_event: Channel<FlowEvent>,
     inputs: FlowInputs,
 ) -> Result<AccountView, Error> {
@@ -139,6 +143,7 @@ async fn link(
         browser: client::browser_from_env(),
         timeout_secs: None,
         device,
+        api_key,
     });
     let mut answer = client::request(&request).await?;
     // The connection's sending half carries the pastes; holding it keeps the link alive.

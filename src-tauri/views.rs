@@ -23,6 +23,8 @@ pub struct ProviderView {
     pub paste_only: bool,
     /// Can link with a device code.
     pub device: bool,
+    /// Needs a developer API key before it can link (Grantex).
+    pub needs_api_key: bool,
     /// Why the definition in providers.toml cannot be used; such a provider is shown as broken.
     pub problem: Option<String>,
 }
@@ -37,6 +39,7 @@ impl From<ProviderSummary> for ProviderView {
             preset: p.preset,
             paste_only: p.paste_only,
             device: p.device,
+            needs_api_key: p.needs_api_key,
             problem: p.problem,
         }
     }
@@ -99,6 +102,7 @@ mod tests {
             preset: false,
             paste_only: false,
             device: false,
+            needs_api_key: false,
             problem: None,
         });
         assert_eq!(view.host, "id.corp.example", "the UI names where one signs in, not the issuer's path");

@@ -372,6 +372,12 @@ class WebDriver:
                     raise
         raise WebDriverError(f"{css} went stale five times in a row")
 
+    def type_into(self, css, text):
+        """Types `text` into the first element matching `css`, key by key as a person does."""
+        found = self.find_all(css)
+        assert found, f"nothing matches {css}"
+        self._call("POST", self._s(f"/element/{found[0]}/value"), {"text": text})
+
     def script(self, source, *args):
         """Runs `source` in the page with `args` (as `arguments`); returns its value."""
         return self._call("POST", self._s("/execute/sync"), {"script": source, "args": list(args)})

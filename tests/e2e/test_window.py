@@ -7,6 +7,7 @@ private XDG dirs (so its own daemon) and approve.py as $BROWSER.
 """
 
 import json
+import re
 import time
 
 import pytest
@@ -155,6 +156,7 @@ def test_an_account_that_needs_relinking_shows_its_status_in_full_why_and_a_reco
     assert "link it again" in reason, f"the row must say why and what to do, it says {reason!r}"
     assert driver.first_text(f'{row} button[data-action="reconnect"]') == "Reconnect", \
         "an account that needs relinking must offer Reconnect"
+    time.sleep(1)  # the first frame is painted before the page has loaded its lists
     screenshot(display, pixy.artifacts / "window-needs-relink.png", window=str(names[0]))
 
 
@@ -182,6 +184,7 @@ def test_a_broken_provider_definition_is_shown_as_broken_with_its_line_and_no_co
     assert driver.first_text(f'{good} button[data-action="connect"]') == "Connect", "the good entry stays usable"
     names = windows_named(display, "^Pixy$")
     assert names and wait_painted(display, names[0], pixy.artifacts / "window-broken-provider.png", indigo) is not None
+    time.sleep(1)  # the first frame is painted before the page has loaded its lists
     screenshot(display, pixy.artifacts / "window-broken-provider.png", window=str(names[0]))
 
 
@@ -201,4 +204,122 @@ def test_a_damaged_account_index_is_said_in_the_window(pixy, a_damaged_account_i
     assert "could not be read" in text and "accounts.json.corrupt-" in text, text
     names = windows_named(display, "^Pixy$")
     assert names and wait_painted(display, names[0], pixy.artifacts / "window-damaged-index.png", indigo) is not None
+    time.sleep(1)  # the first frame is painted before the page has loaded its lists
     screenshot(display, pixy.artifacts / "window-damaged-index.png", window=str(names[0]))
+
+
+@pytest.fixture
+def a_recording_browser(pixy, tmp_path):
+    """A $BROWSER that only notes the address it is given: the person opens it on another device."""
+    noted = tmp_path / "opened-url"
+    script = tmp_path / "note-url"
+    script.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{noted}"\n')
+    script.chmod(0o755)
+    pixy.env["BROWSER"] = str(script)
+    return noted
+
+
+@pytest.fixture
+def claude_at_the_demo(pixy):
+    """The Claude preset pointed at the embedded demo's Claude mode (its daemon started first)."""
+    proc, events = pixy.run_json("providers")
+    [demo] = [p for p in events[-1]["providers"] if p["id"] == "demo"]
+    issuer = demo["issuer"]
+    path = pixy.config_home / "pixy" / "providers.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[[provider]]\nid = "claude"\nissuer = "{issuer}"\n'
+                    f'authorization_endpoint = "{issuer}/oauth/authorize"\n'
+                    f'token_endpoint = "{issuer}/v1/oauth/token"\n'
+                    f'paste_redirect_uri = "{issuer}/oauth/code/callback"\n')
+
+
+def test_a_code_shown_by_the_providers_page_is_pasted_into_the_window(
+        pixy, a_recording_browser, claude_at_the_demo, window):
+    import subprocess
+    import urllib.request
+    from conftest import APPROVE
+
+    driver, display, _ = window
+    row = 'li.provider[data-provider-id="claude"]'
+    assert driver.wait_for(row, timeout=60), f"the Claude preset must be listed; the window shows:\n{driver.page_text()}"
+    assert driver.click_first(f'{row} button[data-action="connect"]')
+    assert driver.wait_for(f"{row} [data-paste-input]", timeout=30), \
+        f"a provider whose page shows a code opens the paste field; the window shows:\n{driver.page_text()}"
+    assert "Copy the code from your browser" in (driver.first_text(f"{row} .flow") or "")
+
+    # The person signs in where the browser opened and copies the code the page shows.
+    url = wait_until(lambda: a_recording_browser.exists() and a_recording_browser.read_text(), timeout=15)
+    env = {**pixy.env, "PIXY_APPROVE_FOREGROUND": "1", "PIXY_APPROVE_PRINT_CALLBACK": "1"}
+    done = subprocess.run([str(APPROVE), url], env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(done.stdout.strip(), timeout=10) as page:
+        shown = re.search(r'<code id="pasted-code">([^<]+)</code>', page.read().decode()).group(1)
+
+    driver.type_into(f"{row} [data-paste-input]", "not a code")
+    assert driver.click_first(f'{row} button[data-action="paste-submit"]')
+    assert driver.wait_for(f"{row} [data-paste-reason]", timeout=15), driver.page_text()
+    reason = driver.first_text(f"{row} [data-paste-reason]") or ""
+    assert reason.startswith("Not used:") and "not a code" not in reason, reason
+    names = windows_named(display, "^Pixy$")
+    assert names and wait_painted(display, names[0], pixy.artifacts / "window-paste.png", indigo) is not None
+    time.sleep(1)  # the first frame is painted before the page has loaded its lists
+    screenshot(display, pixy.artifacts / "window-paste.png", window=str(names[0]))
+
+    driver.type_into(f"{row} [data-paste-input]", shown)
+    assert driver.click_first(f'{row} button[data-action="paste-submit"]')
+    final = wait_until(lambda: flow_state(driver) if flow_state(driver) in ("connected", "error") else None,
+                       timeout=30, interval=0.3)
+    assert final == "connected", f"the pasted code links the account; the window shows:\n{driver.page_text()}"
+    assert [a["provider"] for a in pixy.status_accounts()] == ["claude"]
+
+
+@pytest.fixture
+def a_provider_with_a_device_endpoint(pixy, oidc):
+    meta = oidc.metadata
+    path = pixy.config_home / "pixy" / "providers.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[[provider]]\nid = "tv"\nlabel = "Test OP"\nissuer = "{oidc.issuer}"\nclient_id = "pixy-test"\n'
+                    f'scopes = ["openid", "email", "offline_access"]\n'
+                    f'authorization_endpoint = "{meta["authorization_endpoint"]}"\n'
+                    f'token_endpoint = "{meta["token_endpoint"]}"\n'
+                    f'device_authorization_endpoint = "{meta["device_authorization_endpoint"]}"\n')
+    return oidc
+
+
+def test_a_device_code_is_shown_large_with_a_countdown_and_links_when_entered(
+        pixy, a_provider_with_a_device_endpoint, window):
+    import subprocess
+    import sys
+    from conftest import APPROVE
+
+    driver, display, _ = window
+    row = 'li.provider[data-provider-id="tv"]'
+    assert driver.wait_for(row, timeout=60), driver.page_text()
+    assert driver.click_first(f'{row} button[data-action="connect-device"]'), "a device endpoint offers a code"
+    assert driver.wait_for(f"{row} [data-user-code]", timeout=30), driver.page_text()
+    user_code = driver.first_text(f"{row} [data-user-code]")
+    assert re.fullmatch(r"[A-Z]{4}-[A-Z]{4}", user_code or ""), user_code
+    size = driver.script("return parseFloat(getComputedStyle(document.querySelector('[data-user-code]')).fontSize)")
+    assert size >= 24, f"the code is shown large, not at {size}px"
+    lines = driver.script("const r = document.createRange(); "
+                          "r.selectNodeContents(document.querySelector('[data-user-code]')); "
+                          "return r.getClientRects().length")
+    assert lines == 1, f"the code is shown on one line, not broken over {lines}"
+    countdown = wait_until(lambda: driver.first_text(f"{row} [data-countdown]"), timeout=5) or ""
+    assert countdown.endswith("left"), countdown
+    assert driver.first_text(f'{row} button[data-action="copy-code"]') == "Copy"
+    names = windows_named(display, "^Pixy$")
+    assert names and wait_painted(display, names[0], pixy.artifacts / "window-device.png", indigo) is not None
+    time.sleep(1)  # the first frame is painted before the page has loaded its lists
+    screenshot(display, pixy.artifacts / "window-device.png", window=str(names[0]))
+
+
+    verification_uri = a_provider_with_a_device_endpoint.issuer + "/device"
+    done = subprocess.run([sys.executable, str(APPROVE), "device", "approve", verification_uri, user_code],
+                          env=pixy.env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    final = wait_until(lambda: flow_state(driver) if flow_state(driver) in ("connected", "error") else None,
+                       timeout=60, interval=0.5)
+    assert final == "connected", driver.page_text()

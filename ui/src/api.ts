@@ -20,6 +20,8 @@ export interface Provider {
   pasteOnly: boolean;
   /** It can link with a device code (entered on another device). */
   device: boolean;
+  /** It needs the developer's API key (Grantex) before it can link, and none is kept yet. */
+  needsApiKey: boolean;
   /** Why its definition in providers.toml cannot be used: shown as broken, with no Connect. */
   problem?: string | null;
 }
@@ -105,15 +107,17 @@ export function accounts(): Promise<Accounts> {
 }
 
 /** Links an account with `providerId` in the browser, or with a device code when `device`;
- *  resolves with it once the tokens are stored. `onEvent` hears the progress in between. */
+ *  `apiKey` is the developer API key a provider needs (kept in the keyring from then on).
+ *  Resolves with the account once the tokens are stored; `onEvent` hears the progress. */
 export function connect(
   providerId: string,
   onEvent: (event: FlowEvent) => void,
   device = false,
+  apiKey: string | null = null,
 ): Promise<Account> {
   const channel = new Channel<FlowEvent>();
   channel.onmessage = onEvent;
-  return call("connect", { providerId, device, onEvent: channel });
+  return call("connect", { providerId, device, apiKey, onEvent: channel });
 }
 
 /** Hands a pasted code (or `code#state`, or the redirect address) to the flow in progress. A

@@ -132,7 +132,7 @@ function onFlowEvent(serial: number, event: FlowEvent): void {
   if (event.event === "pasteRejected") focusPaste();
 }
 
-async function connect(providerId: string, byDevice = false): Promise<void> {
+async function connect(providerId: string, byDevice = false, apiKey: string | null = null): Promise<void> {
   if (state.flow.phase === "waiting") return;
   const serial = ++flowSerial;
   state.flow = {
@@ -150,7 +150,7 @@ async function connect(providerId: string, byDevice = false): Promise<void> {
   };
   render();
   try {
-    const account = await api.connect(providerId, (event) => onFlowEvent(serial, event), byDevice);
+    const account = await api.connect(providerId, (event) => onFlowEvent(serial, event), byDevice, apiKey);
     if (state.flow.phase === "waiting" && state.flow.serial === serial) {
       state.flow = { phase: "connected", providerId, account };
     }

@@ -6,7 +6,7 @@ import { el } from "./dom";
 import { type Flow, type FlowActions, renderFlow } from "./flow";
 
 export interface ProviderActions extends FlowActions {
-  connect(providerId: string, device?: boolean): void;
+  connect(providerId: string, device?: boolean, apiKey?: string | null): void;
 }
 
 /** The demo leads: it is the one a person can try without an account anywhere. */
@@ -34,7 +34,26 @@ export function renderProviders(
       { type: "button", class: "primary", "data-action": "connect", disabled: busy },
       "Connect",
     );
-    connect.addEventListener("click", () => actions.connect(provider.id));
+    // A provider that needs the developer's API key asks for it here, once; it is kept in the
+    // keyring after the first link.
+    const apiKey = provider.needsApiKey
+      ? el("input", {
+          type: "password",
+          class: "api-key",
+          "data-api-key-input": "",
+          autocomplete: "off",
+          "aria-label": `${provider.label} developer API key`,
+          placeholder: "Developer API key",
+          disabled: busy,
+        })
+      : null;
+    connect.addEventListener("click", () => {
+      if (apiKey && apiKey.value.trim() === "") {
+        apiKey.focus();
+        return;
+      }
+      actions.connect(provider.id, false, apiKey?.value ?? null);
+    });
     // For a machine whose browser is elsewhere: a code to enter on any device.
     const byDevice = provider.device
       ? el("button", { type: "button", class: "ghost", "data-action": "connect-device", disabled: busy }, "Use a code")
@@ -52,6 +71,7 @@ export function renderProviders(
         { class: "row" },
         el("span", { class: provider.demo ? "avatar demo" : "avatar", "aria-hidden": "true" }, initial(provider.label)),
         el("div", { class: "who" }, name, el("span", { class: "muted small" }, sub)),
+        apiKey,
         byDevice,
         connect,
       ),

@@ -6,8 +6,9 @@ use std::time::Duration;
 use clap::Args;
 use pixy_core::flow;
 use pixy_core::ipc::framing::write_message;
-use pixy_core::ipc::protocol::PastedText;
+use pixy_core::ipc::protocol::SecretText;
 use pixy_core::ipc::{client, Event, LinkRequest, ProviderSelector, Request};
+use pixy_core::ErrorKind;
 
 use crate::output;
 
@@ -41,6 +42,10 @@ pub struct LinkArgs {
     /// For a machine without one, such as over SSH.
     #[arg(long)]
     device: bool,
+    /// Read the provider's developer API key (Grantex) from the first line of stdin, for scripts.
+    /// On a terminal Pixy asks for it, unseen, when it has none.
+    #[arg(long)]
+    api_key_stdin: bool,
     /// Seconds to wait for you to finish in the browser.
     #[arg(
         long,
@@ -61,8 +66,52 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Lines of stdin, read once for the API key and then for pastes.
+type StdinLines = tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>;
+
+/// The developer API key to send along: from stdin when asked, else asked for unseen on a
+/// terminal when the provider needs one and Pixy keeps none.
+async fn api_key(args: &LinkArgs, stdin: &mut StdinLines) -> Result<Option<SecretText>, Event> {
+    let missing = |why: &str| Event::Error { kind: ErrorKind::InvalidRequest, message: why.to_string() };
+    if args.api_key_stdin {
+        return match stdin.next_line().await {
+            Ok(Some(line)) if !line.trim().is_empty() => Ok(Some(SecretText::new(line.trim()))),
+            _ => Err(missing("--api-key-stdin was given, but stdin's first line holds no key")),
+        };
+    }
+    let Some(id) = &args.provider else { return Ok(None) };
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Ok(None);
+    }
+    let needs = match client::ask(Request::Providers).await {
+        Ok(Event::Providers { providers }) => providers.iter().any(|p| &p.id == id && p.needs_api_key),
+        _ => false,
+    };
+    if !needs {
+        return Ok(None);
+    }
+    let typed = tokio::task::spawn_blocking(|| rpassword::prompt_password("Developer API key (not shown): "))
+        .await
+        .map_err(|_| missing("the API key could not be read"))?;
+    match typed {
+        Ok(key) if !key.trim().is_empty() => Ok(Some(SecretText::new(key.trim()))),
+        _ => Err(missing("no API key was given")),
+    }
+}
+
 /// Runs the link and prints its progress.
 pub async fn run(args: LinkArgs) -> ExitCode {
+    use tokio::io::AsyncBufReadExt;
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let api_key = match api_key(&args, &mut stdin).await {
+        Ok(key) => key,
+        Err(event) => {
+            if args.json {
+                output::json(&event);
+            }
+            return finish(&event, args.json, None);
+        }
+    };
     let provider = match (args.provider, args.issuer, args.client_id) {
         (Some(id), _, _) => ProviderSelector::Named { id },
         (None, Some(issuer), Some(client_id)) => ProviderSelector::Issuer { issuer, client_id },
@@ -76,6 +125,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
         browser: client::browser_from_env(),
         timeout_secs: Some(args.timeout),
         device: args.device,
+        api_key,
     });
     let mut answer = match client::request(&request).await {
         Ok(answer) => answer,
@@ -90,6 +140,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
     let mut spinner = None;
     // A provider whose page shows a code is always linked by paste.
     let mut pasting = args.paste;
+    let mut stdin = Some(stdin);
     loop {
         let event = match answer.next().await {
             Ok(Some(event)) => event,
@@ -143,8 +194,8 @@ pub async fn run(args: LinkArgs) -> ExitCode {
             }
         }
         if pasting && matches!(event, Event::Authorize { .. }) {
-            if let Some(sender) = answer.take_sender() {
-                tokio::spawn(send_pastes(sender));
+            if let (Some(sender), Some(stdin)) = (answer.take_sender(), stdin.take()) {
+                tokio::spawn(send_pastes(sender, stdin));
             }
         }
         if event.is_terminal() {
@@ -156,14 +207,12 @@ pub async fn run(args: LinkArgs) -> ExitCode {
 
 /// Sends each non-empty line of stdin to the link as a paste. At the end of stdin the connection
 /// stays open: the link goes on waiting for the browser's redirect.
-async fn send_pastes(mut sender: tokio::net::unix::OwnedWriteHalf) {
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+async fn send_pastes(mut sender: tokio::net::unix::OwnedWriteHalf, mut lines: StdinLines) {
     while let Ok(Some(line)) = lines.next_line().await {
         if line.trim().is_empty() {
             continue;
         }
-        let paste = Request::Paste { text: PastedText::new(line) };
+        let paste = Request::Paste { text: SecretText::new(line) };
         if write_message(&mut sender, &paste).await.is_err() {
             return;
         }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ErrorKind;
-use crate::provider::{Provider, TokenBody};
+use crate::provider::{GrantexSettings, Provider, TokenBody};
 
 /// An account as clients see it: metadata only, never a secret.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -113,6 +113,14 @@ pub struct AccountRecord {
     /// trace that reconciling at start finishes or rolls back. Clients never see such a record.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
+    /// The grant the tokens belong to, where the protocol names one (Grantex): unlinking ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// A refresh kept the same expiry (a Grantex grant token keeps its grant's `exp`): refreshing
+    /// ahead of it again would loop, so the account is not refreshed again, and needs relinking
+    /// once it expires.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expiry_is_final: bool,
 }
 
 /// The provider endpoints an account needs after its link.
@@ -131,6 +139,9 @@ pub struct Endpoints {
     /// How its token endpoint takes a refresh.
     #[serde(default, skip_serializing_if = "TokenBody::is_form")]
     pub token_request: TokenBody,
+    /// A Grantex provider's service and agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grantex: Option<GrantexSettings>,
 }
 
 impl Endpoints {
@@ -142,6 +153,7 @@ impl Endpoints {
             revocation_endpoint: provider.revocation_endpoint.clone(),
             userinfo_endpoint: provider.userinfo_endpoint.clone(),
             token_request: provider.token_body,
+            grantex: provider.grantex.clone(),
         }
     }
 }
@@ -162,6 +174,7 @@ impl AccountRecord {
             userinfo_endpoint: endpoints.userinfo_endpoint,
             default_scopes: self.scopes.clone(),
             token_body: endpoints.token_request,
+            grantex: endpoints.grantex,
             ..Provider::default()
         };
         // An index edited by hand gets the same endpoint rules as a provider definition.
@@ -211,8 +224,11 @@ impl AccountRecord {
 
     /// When to refresh: at 80% of the token's lifetime or 2 minutes before it expires, whichever
     /// is earlier — but never before half its lifetime, so a token shorter than 4 minutes is not
-    /// refreshed on every use; `None` when the expiry is unknown.
+    /// refreshed on every use; `None` when the expiry is unknown or final.
     pub fn refresh_due(&self) -> Option<u64> {
+        if self.expiry_is_final {
+            return None;
+        }
         let expires_at = self.expires_at?;
         let lifetime = expires_at.saturating_sub(self.obtained_at);
         let ahead = (self.obtained_at.saturating_add(lifetime / 10 * 8)).min(expires_at.saturating_sub(120));
@@ -268,6 +284,8 @@ impl AccountRecord {
             last_error: None,
             revocation_ends_grant: false,
             pending: false,
+            grant_id: None,
+            expiry_is_final: false,
         }
     }
 }

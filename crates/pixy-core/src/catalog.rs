@@ -335,9 +335,9 @@ token_endpoint = "https://e.example/token"
     #[test]
     fn every_preset_is_valid_and_listed_first() {
         let catalog = parse(TWO_GOOD_ONE_BAD, path());
-        assert_eq!(crate::presets::presets().len(), 2, "every preset file parses");
-        let first: Vec<_> = catalog.entries.iter().take(2).map(|e| (e.id.as_str(), e.preset, e.line)).collect();
-        assert_eq!(first, [("claude", true, 0), ("chatgpt", true, 0)]);
+        assert_eq!(crate::presets::presets().len(), 3, "every preset file parses");
+        let first: Vec<_> = catalog.entries.iter().take(3).map(|e| (e.id.as_str(), e.preset, e.line)).collect();
+        assert_eq!(first, [("claude", true, 0), ("chatgpt", true, 0), ("grantex", true, 0)]);
         for entry in catalog.entries.iter().filter(|e| e.preset) {
             let config = entry.definition.clone().unwrap_or_else(|p| panic!("{p}"));
             assert!(config.is_explicit(), "{}: a preset needs no discovery", entry.id);

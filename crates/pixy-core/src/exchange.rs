@@ -29,6 +29,18 @@ pub struct TokenSet {
     /// Who signed in, when the token response says so itself (`account.uuid` and
     /// `account.email_address`, as Claude's does): for a provider with no ID token or userinfo.
     pub account: Option<(String, Option<String>)>,
+    /// The grant the tokens belong to, where the protocol names one (Grantex): ending it unlinks.
+    pub grant_id: Option<String>,
+    /// The expiry the token itself carries, in seconds since the epoch (a Grantex grant token's
+    /// `exp`), which wins over [`TokenSet::lifetime`]: a refresh that keeps it is recognised.
+    pub expires_at: Option<u64>,
+}
+
+impl TokenSet {
+    /// When the access token expires, for tokens obtained at `now`.
+    pub fn expiry(&self, now: u64) -> Option<u64> {
+        self.expires_at.or_else(|| self.lifetime.map(|seconds| now + seconds))
+    }
 }
 
 #[derive(Deserialize)]
@@ -178,6 +190,8 @@ pub fn parse_token_response(body: &[u8], endpoint: &str) -> Result<TokenSet> {
         account: raw
             .account
             .and_then(|a| Some((a.uuid.filter(|u| !u.is_empty())?, a.email_address.filter(|e| !e.is_empty())))),
+        grant_id: None,
+        expires_at: None,
     };
     if tokens.refresh_token.is_some() {
         tokens.assume_short_lifetime_if_unknown();

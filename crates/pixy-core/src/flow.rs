@@ -20,12 +20,12 @@ use crate::callback::Expected;
 use crate::error::{redact_url, Error, ErrorKind, Result};
 use crate::exchange::{exchange_code, TokenSet};
 use crate::identity::{identify, Identity};
-use crate::ipc::protocol::PastedText;
+use crate::ipc::protocol::SecretText;
 use crate::loopback::{LoopbackOptions, Receiver};
 use crate::paste::{judge_paste, Pasted};
 use crate::pkce::PkcePair;
 use crate::provider::Provider;
-use crate::secret::{AuthCode, State};
+use crate::secret::{ApiKey, AuthCode, PkceVerifier, State};
 
 /// The default time a person has to finish in the browser, in seconds.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
@@ -56,6 +56,8 @@ pub struct LinkOptions {
     pub loopback: LoopbackOptions,
     /// Link with a device code (RFC 8628) instead of a redirect.
     pub device: bool,
+    /// The developer API key a Grantex provider's calls carry.
+    pub api_key: Option<ApiKey>,
 }
 
 impl Default for LinkOptions {
@@ -68,6 +70,7 @@ impl Default for LinkOptions {
             timeout: DEFAULT_TIMEOUT,
             loopback: LoopbackOptions::default(),
             device: false,
+            api_key: None,
         }
     }
 }
@@ -113,7 +116,7 @@ pub struct Linked {
 
 /// A paste handed to a running flow, with where its verdict goes: `None` when it was used (the
 /// flow ends with it), or why it was not.
-type PasteOffer = (PastedText, oneshot::Sender<Option<&'static str>>);
+type PasteOffer = (SecretText, oneshot::Sender<Option<&'static str>>);
 
 /// A running flow.
 #[derive(Debug)]
@@ -135,7 +138,7 @@ impl LinkHandle {
     /// Offers what the person pasted while the flow waits (the listener keeps listening: the
     /// first valid answer wins). `None` when the paste was used; otherwise why it was not, in
     /// words that quote nothing of it.
-    pub async fn paste(&self, text: PastedText) -> Option<&'static str> {
+    pub async fn paste(&self, text: SecretText) -> Option<&'static str> {
         const ENDED: &str = "the sign-in is no longer waiting for a code";
         let (verdict, answer) = oneshot::channel();
         if self.pastes.send((text, verdict)).await.is_err() {
@@ -208,8 +211,40 @@ async fn run_redirect(
             (Some(receiver), redirect_uri)
         }
     };
-    let url =
-        authorization_url(provider, &redirect_uri, &state, &pkce.challenge, &options.scopes, &options.auth_params)?;
+    let (url, approved) = match &provider.grantex {
+        None => {
+            let url = authorization_url(
+                provider,
+                &redirect_uri,
+                &state,
+                &pkce.challenge,
+                &options.scopes,
+                &options.auth_params,
+            )?;
+            (url, None)
+        }
+        Some(_) => {
+            let api_key = grantex_key(provider, options)?;
+            let asked = crate::grantex::authorize(
+                http,
+                provider,
+                api_key,
+                &redirect_uri,
+                &state,
+                &pkce.challenge,
+                &options.scopes,
+            )
+            .await?;
+            (asked.consent_url, asked.approved_code)
+        }
+    };
+    if let Some(code) = approved {
+        // A sandbox service approved at once: the code came over the authenticated API call
+        // itself, not through a browser, so there is no redirect to bind.
+        tracing::info!(provider = %provider.id, "the service approved the grant without a browser");
+        let _ = progress.send(Progress::Exchanging).await;
+        return exchange(http, provider, options, code, &pkce.verifier, &redirect_uri, &state).await;
+    }
     let paste_only = receiver.is_none();
     tracing::info!(provider = %provider.id, authorize = %redact_url(&url), open_browser = options.open_browser, paste_only, "link started");
     let _ = progress.send(Progress::Authorize { url: url.clone(), paste_only }).await;
@@ -239,7 +274,7 @@ async fn run_redirect(
             receiver = None;
         }
         let _ = progress.send(Progress::Exchanging).await;
-        let result = exchange_code(http, provider, code, &pkce.verifier, &redirect_uri, &state).await;
+        let result = exchange(http, provider, options, code, &pkce.verifier, &redirect_uri, &state).await;
         match (result, unchecked) {
             // Only the provider could tell whether a code without a state was right, and it was
             // not: the person may paste again, and the listener keeps listening.
@@ -255,6 +290,39 @@ async fn run_redirect(
                 }
                 return result;
             }
+        }
+    }
+}
+
+/// The developer API key of a Grantex provider's link.
+fn grantex_key<'a>(provider: &Provider, options: &'a LinkOptions) -> Result<&'a ApiKey> {
+    options.api_key.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorKind::ProviderConfig,
+            format!(
+                "{} needs the developer API key: give it with `pixy link {} --api-key-stdin`",
+                provider.label, provider.id
+            ),
+        )
+    })
+}
+
+/// The code exchange of the provider's protocol.
+async fn exchange(
+    http: &reqwest::Client,
+    provider: &Provider,
+    options: &LinkOptions,
+    code: AuthCode,
+    verifier: &PkceVerifier,
+    redirect_uri: &str,
+    state: &State,
+) -> Result<TokenSet> {
+    match &provider.grantex {
+        None => exchange_code(http, provider, code, verifier, redirect_uri, state).await,
+        Some(_) => {
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+            crate::grantex::exchange(http, provider, grantex_key(provider, options)?, code, verifier, redirect_uri, now)
+                .await
         }
     }
 }
@@ -359,9 +427,9 @@ mod tests {
             url::Url::parse(&callback).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
         let foreign = callback.replace(&state, "another-sign-in");
         for junk in ["", "not a code at all", foreign.as_str()] {
-            assert!(handle.paste(PastedText::new(junk)).await.is_some(), "{junk:?} must be turned away");
+            assert!(handle.paste(SecretText::new(junk)).await.is_some(), "{junk:?} must be turned away");
         }
-        assert_eq!(handle.paste(PastedText::new(format!("  '{callback}'\n"))).await, None, "the real address is used");
+        assert_eq!(handle.paste(SecretText::new(format!("  '{callback}'\n"))).await, None, "the real address is used");
         let linked = handle.result().await.unwrap();
         assert_eq!(linked.identity.subject, "demo-user");
         assert_eq!(demo.stats().authorization_code, 1, "exactly one code exchange");
@@ -397,9 +465,9 @@ mod tests {
         let foreign = format!("{code}#another-state");
         // The last is code-shaped but not the code: only the provider can refuse it.
         for junk in ["", "what?", foreign.as_str(), "not-the-code"] {
-            assert!(handle.paste(PastedText::new(junk)).await.is_some(), "{junk:?} must be turned away");
+            assert!(handle.paste(SecretText::new(junk)).await.is_some(), "{junk:?} must be turned away");
         }
-        assert_eq!(handle.paste(PastedText::new(format!("{code}#{state}\n"))).await, None);
+        assert_eq!(handle.paste(SecretText::new(format!("{code}#{state}\n"))).await, None);
         let linked = handle.result().await.unwrap();
         assert_eq!(linked.identity.subject, "demo-user", "the token response names the account");
         assert_eq!(linked.identity.label, "demo@pixy.invalid");

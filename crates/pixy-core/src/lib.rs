@@ -20,6 +20,8 @@ pub mod discovery;
 pub mod error;
 pub mod exchange;
 pub mod flow;
+pub mod grant_token;
+pub mod grantex;
 pub mod http;
 pub mod identity;
 pub mod index;

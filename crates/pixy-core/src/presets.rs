@@ -10,9 +10,10 @@
 use std::sync::OnceLock;
 
 /// The preset files, in the order they are listed.
-const FILES: [(&str, &str); 2] = [
+const FILES: [(&str, &str); 3] = [
     ("claude.toml", include_str!("../presets/claude.toml")),
     ("chatgpt.toml", include_str!("../presets/chatgpt.toml")),
+    ("grantex.toml", include_str!("../presets/grantex.toml")),
 ];
 
 /// One built-in preset.
@@ -122,6 +123,8 @@ mod tests {
         assert_eq!(chatgpt.loopback.ports, [1455, 1457], "1457 when 1455 is taken");
         assert_eq!(chatgpt.loopback.host, crate::loopback::RedirectHost::Localhost);
         assert_eq!(chatgpt.token_body, crate::provider::TokenBody::Form);
+        let grantex = provider("grantex").grantex.expect("a Grantex provider");
+        assert_eq!(grantex.base_url, "https://api.grantex.dev");
         assert_eq!(presets().len(), FILES.len(), "every preset file parses");
     }
 }

@@ -30,6 +30,32 @@ impl TokenBody {
     }
 }
 
+/// The protocol a provider speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// OAuth 2.0 / OpenID Connect.
+    #[default]
+    OAuth2,
+    /// Grantex: delegation to an AI agent (see [`crate::grantex`]).
+    Grantex,
+}
+
+/// Where and as whom a Grantex provider is asked. Not secrets: the developer API key that goes
+/// with them lives in the keyring.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct GrantexSettings {
+    /// The auth service, e.g. `https://api.grantex.dev`.
+    pub base_url: String,
+    /// The agent the grant is for.
+    pub agent_id: String,
+    /// Who grants it: the person, as the developer's app knows them.
+    pub principal_id: String,
+}
+
+/// Grantex's public auth service.
+pub const GRANTEX_BASE_URL: &str = "https://api.grantex.dev";
+
 /// A provider ready to link with.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Provider {
@@ -68,6 +94,8 @@ pub struct Provider {
     pub token_request_state: bool,
     /// RFC 8628 device authorization endpoint, if any.
     pub device_authorization_endpoint: Option<String>,
+    /// A Grantex provider: its service and agent; `None` for OAuth 2.0.
+    pub grantex: Option<GrantexSettings>,
 }
 
 impl Provider {
@@ -105,7 +133,7 @@ impl Provider {
 
     /// Checks every endpoint and the client id.
     pub fn check(&self) -> Result<()> {
-        if self.client_id.trim().is_empty() {
+        if self.client_id.trim().is_empty() && self.grantex.is_none() {
             return Err(Error::new(ErrorKind::ProviderConfig, format!("provider {:?} has no client_id", self.id)));
         }
         check_endpoint("authorization endpoint", &self.authorization_endpoint)?;
@@ -148,7 +176,8 @@ pub struct ProviderConfig {
     pub label: Option<String>,
     /// The issuer; endpoints not given are discovered from it.
     pub issuer: String,
-    /// The public client id.
+    /// The public client id (for Grantex, the agent id stands for it).
+    #[serde(default)]
     pub client_id: String,
     /// Default scopes.
     #[serde(default)]
@@ -181,6 +210,15 @@ pub struct ProviderConfig {
     /// Send `state` in the code exchange.
     #[serde(default)]
     pub token_request_state: bool,
+    /// `oauth2` (default) or `grantex`.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Grantex: the auth service (default [`GRANTEX_BASE_URL`]).
+    pub base_url: Option<String>,
+    /// Grantex: the agent the grant is for.
+    pub agent_id: Option<String>,
+    /// Grantex: who grants it.
+    pub principal_id: Option<String>,
 }
 
 /// A TOML table of strings, as ordered pairs.
@@ -219,12 +257,17 @@ impl ProviderConfig {
             paste_redirect_uri: None,
             token_request: TokenBody::Form,
             token_request_state: false,
+            protocol: Protocol::OAuth2,
+            base_url: None,
+            agent_id: None,
+            principal_id: None,
         }
     }
 
-    /// Whether the endpoints are given, so no discovery is needed.
+    /// Whether the endpoints are given (or, for Grantex, fixed by the protocol), so no discovery
+    /// is needed.
     pub fn is_explicit(&self) -> bool {
-        self.authorization_endpoint.is_some() && self.token_endpoint.is_some()
+        self.protocol == Protocol::Grantex || (self.authorization_endpoint.is_some() && self.token_endpoint.is_some())
     }
 
     /// Builds the provider, from explicit endpoints or from discovered metadata.
@@ -258,6 +301,26 @@ impl ProviderConfig {
         }
         if !self.scopes.is_empty() {
             provider.default_scopes = self.scopes;
+        }
+        if self.protocol == Protocol::Grantex {
+            let base_url =
+                self.base_url.unwrap_or_else(|| GRANTEX_BASE_URL.to_string()).trim_end_matches('/').to_string();
+            provider.authorization_endpoint = format!("{base_url}/v1/authorize");
+            provider.token_endpoint = format!("{base_url}/v1/token");
+            let agent_id = self.agent_id.unwrap_or_default();
+            // The agent is who the grant is for, as a client is in OAuth.
+            provider.client_id = agent_id.clone();
+            provider.grantex =
+                Some(GrantexSettings { base_url, agent_id, principal_id: self.principal_id.unwrap_or_default() });
+        } else if let Some(key) =
+            [("base_url", &self.base_url), ("agent_id", &self.agent_id), ("principal_id", &self.principal_id)]
+                .into_iter()
+                .find_map(|(key, value)| value.as_ref().map(|_| key))
+        {
+            return Err(Error::new(
+                ErrorKind::ProviderConfig,
+                format!("provider {:?}: {key} is a Grantex key; add protocol = \"grantex\" or remove it", provider.id),
+            ));
         }
         provider.auth_params = self.auth_params;
         provider.paste_redirect_uri = self.paste_redirect_uri;

@@ -42,6 +42,10 @@ secret_string!(
     AuthCode
 );
 secret_string!(
+    /// A developer API key (Grantex's): a secret of a provider, not of an account.
+    ApiKey, Clone
+);
+secret_string!(
     /// The device code of an RFC 8628 device authorization: only the token endpoint sees it.
     DeviceCode
 );
@@ -62,14 +66,19 @@ secret_string!(
     IdToken, Clone
 );
 
+/// `N` bytes from the OS CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    use rand::RngCore;
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
 impl State {
     /// A fresh state of 256 bits from the OS CSPRNG: 43 characters, which every provider accepts
     /// (some, such as newer Grantex servers, require at least 32).
     pub fn generate() -> State {
-        use rand::RngCore;
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        State::new(crate::pkce::base64url(&bytes))
+        State::new(crate::pkce::base64url(&random_bytes::<32>()))
     }
 
     /// Constant-time comparison with a value from a redirect.

@@ -147,7 +147,7 @@ pub(crate) async fn decide(provider: &Provider, req: Request<Incoming>) -> Reply
 }
 
 /// RFC 7636 §4.2: BASE64URL(SHA-256(verifier)) is 43 characters of the base64url alphabet.
-fn is_s256_challenge(challenge: &str) -> bool {
+pub(crate) fn is_s256_challenge(challenge: &str) -> bool {
     challenge.len() == 43 && challenge.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 

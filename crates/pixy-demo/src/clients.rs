@@ -140,7 +140,7 @@ impl Client {
 
 /// The parsed redirect URI if it is one the demo may send a browser to: `http`, a loopback host, an explicit port,
 /// no credentials and no fragment (RFC 6749 §3.1.2, RFC 8252 §7.3).
-fn loopback_redirect(redirect_uri: &str) -> Option<Url> {
+pub(crate) fn loopback_redirect(redirect_uri: &str) -> Option<Url> {
     let url = Url::parse(redirect_uri).ok()?;
     let loopback = match url.host()? {
         Host::Ipv4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,

@@ -1,4 +1,5 @@
 //! The code page, `GET /oauth/code/callback`: the redirect URI of clients shaped like Claude's (see clients.rs).
+//! The same page answers at `GET /grantex/code`, the registered redirect URI of the Grantex developers (grantex.rs).
 //! Instead of handing the code to an app listening on this computer, the browser lands here and the page shows
 //! `code#state` for the person to copy and paste into the app, which is how a sign-in finishes when the browser
 //! cannot reach the app.
@@ -22,7 +23,7 @@ pub(crate) fn uri(issuer: &str) -> String {
     format!("{issuer}{PATH}")
 }
 
-/// `GET /oauth/code/callback`
+/// `GET /oauth/code/callback` and `GET /grantex/code`
 pub(crate) fn serve(query: Option<&str>) -> Reply {
     let params = match Params::from_query(query) {
         Ok(params) => params,

@@ -1,11 +1,13 @@
 //! Request parameters: `application/x-www-form-urlencoded` bodies, query strings, and the JSON object bodies some
-//! clients send to the token endpoint instead of a form (see clients.rs).
+//! clients send to the token endpoint instead of a form (see clients.rs); also the JSON objects of the Grantex API
+//! (grantex.rs), whose values may be of any type.
 //!
 //! Invariants: a body is read only up to [`MAX_BODY`] bytes and for at most [`BODY_TIMEOUT`], whatever its
 //! encoding; a parameter that appears twice makes the whole request invalid (RFC 6749 §3.1, §3.2), so no endpoint
 //! guesses which one was meant; an empty value counts as absent (RFC 6749 §3.1), and so does a JSON `null`. A JSON
-//! body is one object whose values are strings, the same fields a form would carry: anything else is refused rather
-//! than read as text, so a client that sends another shape learns it here.
+//! body read as parameters is one object whose values are strings, the same fields a form would carry: anything else
+//! is refused rather than read as text, so a client that sends another shape learns it here. A JSON object read
+//! whole ([`json_object`]) refuses a repeated member name the same way.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -61,6 +63,7 @@ impl std::fmt::Debug for Params {
 pub(crate) enum FormError {
     NotAForm,
     NotAFormOrJson,
+    NotJson,
     NotAJsonObject,
     NotAString,
     TooLarge,
@@ -74,6 +77,7 @@ impl FormError {
         match self {
             FormError::NotAForm => "the body must be application/x-www-form-urlencoded",
             FormError::NotAFormOrJson => "the body must be application/x-www-form-urlencoded or application/json",
+            FormError::NotJson => "the body must be application/json",
             FormError::NotAJsonObject => "the body must be one JSON object",
             FormError::NotAString => "every value in the JSON body must be a string",
             FormError::TooLarge => "the request body is too large",
@@ -157,6 +161,28 @@ impl Params {
     }
 }
 
+/// A request's body as one JSON object with values of any type, bounded in size and time like a form. A member
+/// name that appears twice is refused: serde_json would keep the last, and another reader the first.
+pub(crate) async fn json_object(
+    req: Request<Incoming>,
+) -> Result<serde_json::Map<String, serde_json::Value>, FormError> {
+    if Encoding::of(&req) != Some(Encoding::Json) {
+        return Err(FormError::NotJson);
+    }
+    parse_json_object(&read_body(req).await?)
+}
+
+/// The JSON object in `input`, refusing anything else and repeated member names.
+fn parse_json_object(input: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, FormError> {
+    let Ok(serde_json::Value::Object(object)) = serde_json::from_slice(input) else {
+        return Err(FormError::NotAJsonObject);
+    };
+    if json_members(input) != object.len() {
+        return Err(FormError::Repeated);
+    }
+    Ok(object)
+}
+
 /// A body, read up to [`MAX_BODY`] bytes within [`BODY_TIMEOUT`].
 async fn read_body(req: Request<Incoming>) -> Result<hyper::body::Bytes, FormError> {
     let body = Limited::new(req.into_body(), MAX_BODY);
@@ -167,16 +193,18 @@ async fn read_body(req: Request<Incoming>) -> Result<hyper::body::Bytes, FormErr
     }
 }
 
-/// How many members a flat JSON object has, counted in its text: one `:` outside strings per member. Only for
-/// text that already parsed as one object whose values are strings or null.
+/// How many members a JSON object has, counted in its text: one `:` outside strings at the object's own depth per
+/// member, so the members of nested objects are not counted. Only for text that already parsed as one object.
 fn json_members(input: &[u8]) -> usize {
-    let (mut members, mut in_string, mut escaped) = (0, false, false);
+    let (mut members, mut depth, mut in_string, mut escaped) = (0, 0usize, false, false);
     for &byte in input {
         match (in_string, escaped, byte) {
             (true, true, _) => escaped = false,
             (true, false, b'\\') => escaped = true,
             (_, _, b'"') => in_string = !in_string,
-            (false, _, b':') => members += 1,
+            (false, _, b'{' | b'[') => depth += 1,
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            (false, _, b':') if depth == 1 => members += 1,
             _ => {}
         }
     }
@@ -226,6 +254,20 @@ mod tests {
             FormError::Repeated,
             "JSON parsers disagree about repeated names, so, as in a form, the request is invalid"
         );
+    }
+
+    #[test]
+    fn a_json_object_may_nest_and_still_refuses_a_repeated_name() {
+        let object = parse_json_object(br#"{"scopes": ["a:b", "c"], "x": {"y": "1", "z": ":"}, "n": 1}"#)
+            .expect("nested arrays and objects are values like any other");
+        assert_eq!(object.len(), 3, "the members of nested values are not the object's own");
+        assert_eq!(
+            parse_json_object(br#"{"state": "a", "x": {"k": 1}, "state": "b"}"#).unwrap_err(),
+            FormError::Repeated,
+            "a repeated top-level name is as ambiguous here as in a flat object"
+        );
+        assert!(parse_json_object(br#"{"x": {"k": 1, "k": 2}}"#).is_ok(), "only the object's own names are checked");
+        assert_eq!(parse_json_object(b"[]").unwrap_err(), FormError::NotAJsonObject, "an array is not an object");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The demo provider's HTML: the approve/deny page, the code page (see code_page.rs) and the error page.
+//! The demo provider's HTML: the approve/deny pages (OAuth and Grantex), the code page (see code_page.rs) and the
+//! error page.
 //!
 //! Invariants: every value that came from a request goes through [`escape`]; the pages are self-contained (inline
 //! CSS, no script, no external resource) and say plainly that this is the Pixy demo provider, not a real account.
@@ -58,6 +59,39 @@ pub(crate) fn consent(view: &Consent<'_>) -> String {
         redirect = escape(view.redirect_uri),
     );
     page("Approve Pixy? — Pixy Demo provider", &body)
+}
+
+/// What the Grantex approve/deny page shows: an agent asking to act for a principal.
+pub(crate) struct GrantexConsent<'a> {
+    /// The authorization request's id, posted back with the decision.
+    pub(crate) request_id: &'a str,
+    pub(crate) agent_did: &'a str,
+    pub(crate) principal_id: &'a str,
+    pub(crate) scopes: &'a [String],
+    /// Where the browser goes after the answer, as the developer sent it.
+    pub(crate) redirect_uri: &'a str,
+}
+
+/// The Grantex approve/deny page. Its form posts `req` and `decision` to `/grantex/consent`.
+pub(crate) fn grantex_consent(view: &GrantexConsent<'_>) -> String {
+    let scopes: String = view.scopes.iter().map(|scope| format!("<li><code>{}</code></li>", escape(scope))).collect();
+    let body = format!(
+        r#"<h1>An <span class="app">AI agent</span> asks to act for you</h1>
+<p class="who">Agent <code id="agent">{agent}</code></p>
+<p class="who">On behalf of <strong id="principal">{principal}</strong></p>
+<p>It asks for these scopes:</p>
+<ul class="scopes">{scopes}</ul>
+<form method="post" action="/grantex/consent">
+<input type="hidden" name="req" value="{request}">
+<div class="buttons"><button name="decision" value="approve" class="approve">Approve</button><button name="decision" value="deny" class="deny">Deny</button></div>
+</form>
+<p class="small">Approving grants the agent these scopes until you or the app revoke the grant. Your browser then returns to <code>{redirect}</code>.</p>"#,
+        agent = escape(view.agent_did),
+        principal = escape(view.principal_id),
+        request = escape(view.request_id),
+        redirect = escape(view.redirect_uri),
+    );
+    page("Approve an AI agent? — Pixy Demo provider", &body)
 }
 
 /// The code page: `pasted` (`code#state`) in `<code id="pasted-code">`, which tests look for, to copy into the app.
@@ -171,6 +205,24 @@ mod tests {
         let approve = html.find(r#"value="approve""#).expect("the page must have an Approve button");
         let deny = html.find(r#"value="deny""#).expect("the page must have a Deny button");
         assert!(approve < deny, "Approve must come first: the first submit button is the form's default");
+    }
+
+    #[test]
+    fn the_grantex_consent_page_escapes_what_the_developer_sent_and_puts_approve_first() {
+        let scopes = ["<b>read</b>".to_string()];
+        let html = grantex_consent(&GrantexConsent {
+            request_id: "areq_1",
+            agent_did: "did:grantex:ag_demo_agent",
+            principal_id: "<script>x</script>",
+            scopes: &scopes,
+            redirect_uri: "http://127.0.0.1:1/?a=1&b=2",
+        });
+        assert!(html.contains(DEMO_LABEL), "the page must carry the demo label");
+        assert!(!html.contains("<script>") && !html.contains("<b>"), "echoed values must never become markup");
+        assert!(html.contains("&lt;b&gt;read&lt;/b&gt;") && html.contains("a=1&amp;b=2"), "they are shown escaped");
+        assert!(html.contains(r#"name="req" value="areq_1""#), "the form posts the request id back");
+        let approve = html.find(r#"value="approve""#).expect("an Approve button");
+        assert!(approve < html.find(r#"value="deny""#).expect("a Deny button"), "Approve must come first");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A stand-in for the person at the demo's approve page, for tests and benches of the apps that
 //! link with it: it opens the authorization URL, presses Approve or Deny, and follows the demo's
 //! redirect to the app's callback like a browser would, or reads the code the demo's code page
-//! shows, as the person would copy it.
+//! shows, as the person would copy it. It answers the Grantex consent page the same way
+//! ([`grantex_consent`]).
 
 /// What the person presses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,17 +37,44 @@ pub async fn decide(authorization_url: &str, decision: Decision) -> String {
     let decision_url = reqwest::Url::parse(authorization_url)
         .and_then(|url| url.join("/authorize/decision"))
         .expect("the demo's authorize URL");
-    let pressed = match decision {
-        Decision::Approve => "approve",
-        Decision::Deny => "deny",
-    };
     let resp = http
         .post(decision_url)
-        .form(&[("request", request.as_str()), ("decision", pressed)])
+        .form(&[("request", request.as_str()), ("decision", pressed(decision))])
         .send()
         .await
         .expect("the decision is posted");
     resp.headers()["location"].to_str().expect("an ASCII Location").to_string()
+}
+
+/// Answers the Grantex consent page at `consent_url` (the `consentUrl` of `POST /v1/authorize`) and
+/// returns the address the browser was sent to, without following it: `redirectUri?code=…&state=…`
+/// after Approve, `redirectUri?error=access_denied&state=…` after Deny. A test then follows it to
+/// its loopback listener, or, when the redirect URI is the demo's Grantex code page, reads the
+/// `code#state` it shows with [`code_page`]. Panics when the page cannot be answered (an unknown,
+/// expired or already answered request), naming the HTTP status.
+pub async fn grantex_consent(consent_url: &str, decision: Decision) -> String {
+    let http = plain_client();
+    let page = http.get(consent_url).send().await.expect("the Grantex consent page");
+    let status = page.status();
+    let html = page.text().await.expect("its HTML");
+    let request = html
+        .split("name=\"req\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the Grantex consent page (HTTP {status}) carries no request to answer"))
+        .to_string();
+    let decision_url =
+        reqwest::Url::parse(consent_url).and_then(|url| url.join("/grantex/consent")).expect("the demo's consent URL");
+    let resp = http
+        .post(decision_url)
+        .form(&[("req", request.as_str()), ("decision", pressed(decision))])
+        .send()
+        .await
+        .expect("the decision is posted");
+    let status = resp.status();
+    let location =
+        resp.headers().get("location").unwrap_or_else(|| panic!("no redirect after the answer (HTTP {status})"));
+    location.to_str().expect("an ASCII Location").to_string()
 }
 
 /// Opens the demo's code page at `url`, the address [`decide`] returned for a client whose redirect
@@ -63,6 +91,14 @@ pub async fn code_page(url: &str) -> String {
     match element(&html, r#"<code id="code-error">"#) {
         Some(error) => panic!("the code page shows no code but the error {:?} (HTTP {status})", unescape(error)),
         None => panic!("the code page shows no code and no error (HTTP {status}): is this the demo's code page?"),
+    }
+}
+
+/// The value of the button the person presses.
+fn pressed(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Approve => "approve",
+        Decision::Deny => "deny",
     }
 }
 

@@ -79,6 +79,14 @@ pub(crate) fn redirect(to: &Url) -> Reply {
     }
 }
 
+/// A reply with no body, such as a 204.
+pub(crate) fn empty(status: StatusCode) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::new()));
+    *reply.status_mut() = status;
+    reply.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    reply
+}
+
 /// A short plain-text reply for requests that are not part of any flow.
 pub(crate) fn plain(status: StatusCode, text: &'static str) -> Reply {
     build(status, "text/plain; charset=utf-8", text)

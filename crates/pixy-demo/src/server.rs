@@ -18,8 +18,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
+use crate::grantex::{self, CODE_PAGE_PATH, CONSENT_PATH, GRANTS_PREFIX, JWKS_PATH};
 use crate::reply::{self, Reply};
-use crate::{authorize, code_page, introspect, metadata, revoke, token, userinfo, Provider};
+use crate::{
+    authorize, code_page, grantex_consent, grantex_jwt, introspect, metadata, revoke, token, userinfo, Provider,
+};
 
 /// Open connections at most. A browser and a client or two is all a demo ever sees.
 const MAX_CONNECTIONS: usize = 64;
@@ -83,6 +86,17 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Reply {
         (&Method::POST, "/revoke") => revoke::serve(provider, req).await,
         (&Method::POST, "/introspect") => introspect::serve(provider, req).await,
         (&Method::GET, "/userinfo") => userinfo::serve(provider, &req),
+        // Grantex: its API, its consent page, its code page (the same page as the OAuth one), its JWKS.
+        (&Method::POST, "/v1/authorize") => grantex::authorize(provider, req).await,
+        (&Method::POST, "/v1/token") => grantex::token(provider, req).await,
+        (&Method::POST, "/v1/token/refresh") => grantex::refresh(provider, req).await,
+        (&Method::DELETE, grant) if grant.starts_with(GRANTS_PREFIX) => {
+            grantex::revoke(provider, &req, &grant[GRANTS_PREFIX.len()..])
+        }
+        (&Method::GET, CONSENT_PATH) => grantex_consent::ask(provider, req.uri().query()),
+        (&Method::POST, CONSENT_PATH) => grantex_consent::decide(provider, req).await,
+        (&Method::GET, CODE_PAGE_PATH) => code_page::serve(req.uri().query()),
+        (&Method::GET, JWKS_PATH) => grantex_jwt::jwks(provider.grantex_keys),
         (
             _,
             "/.well-known/openid-configuration"
@@ -90,15 +104,34 @@ async fn route(provider: &Provider, req: Request<Incoming>) -> Reply {
             | "/authorize"
             | "/oauth/authorize"
             | code_page::PATH
-            | "/userinfo",
+            | "/userinfo"
+            | CODE_PAGE_PATH
+            | JWKS_PATH,
         ) => reply::method_not_allowed("GET"),
-        (_, "/authorize/decision" | "/token" | "/oauth/token" | "/v1/oauth/token" | "/revoke" | "/introspect") => {
-            reply::method_not_allowed("POST")
-        }
+        (
+            _,
+            "/authorize/decision"
+            | "/token"
+            | "/oauth/token"
+            | "/v1/oauth/token"
+            | "/revoke"
+            | "/introspect"
+            | "/v1/authorize"
+            | "/v1/token"
+            | "/v1/token/refresh",
+        ) => reply::method_not_allowed("POST"),
+        (_, CONSENT_PATH) => reply::method_not_allowed("GET, POST"),
+        (_, grant) if grant.starts_with(GRANTS_PREFIX) => reply::method_not_allowed("DELETE"),
         _ => reply::plain(StatusCode::NOT_FOUND, "not found\n"),
     };
-    // Unknown paths are not logged: a confused client might put a secret in one.
-    let logged_path = if reply.status() == StatusCode::NOT_FOUND { "(unknown)" } else { path.as_str() };
+    // Unknown paths are not logged: a confused client might put a secret in one. Nor is a grant id.
+    let logged_path = if reply.status() == StatusCode::NOT_FOUND {
+        "(unknown)"
+    } else if path.starts_with(GRANTS_PREFIX) {
+        "/v1/grants/{grantId}"
+    } else {
+        path.as_str()
+    };
     tracing::debug!(%method, path = logged_path, status = reply.status().as_u16(), "demo server: request");
     reply
 }

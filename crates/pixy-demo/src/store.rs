@@ -69,10 +69,10 @@ impl Now {
 
 /// The digest a secret is stored under.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct Key([u8; 32]);
+pub(crate) struct Key(pub(crate) [u8; 32]);
 
 impl Key {
-    fn of(secret: &str) -> Key {
+    pub(crate) fn of(secret: &str) -> Key {
         Key(Sha256::digest(secret.as_bytes()).into())
     }
 }

@@ -166,13 +166,13 @@ fn has_openid(scope: &str) -> bool {
 }
 
 /// RFC 7636 §4.1: 43 to 128 characters of `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.
-fn is_verifier(verifier: &str) -> bool {
+pub(crate) fn is_verifier(verifier: &str) -> bool {
     (43..=128).contains(&verifier.len())
         && verifier.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// RFC 7636 §4.6, compared in constant time so response timing says nothing about how close a guess was.
-fn verifier_matches(verifier: &str, challenge: &str) -> bool {
+pub(crate) fn verifier_matches(verifier: &str, challenge: &str) -> bool {
     let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     computed.as_bytes().ct_eq(challenge.as_bytes()).into()
 }

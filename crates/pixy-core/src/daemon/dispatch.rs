@@ -5,7 +5,7 @@ use tokio::sync::mpsc;
 use super::accounts::summaries_of;
 use super::Daemon;
 use crate::error::{Error, ErrorKind};
-use crate::ipc::protocol::{Event, PastedText, Request};
+use crate::ipc::protocol::{Event, Request, SecretText};
 
 impl Daemon {
     /// Serves one request, sending its events to `out`; the last one sent is terminal.
@@ -18,7 +18,7 @@ impl Daemon {
         &self,
         request: Request,
         out: mpsc::Sender<Event>,
-        pastes: Option<mpsc::Receiver<PastedText>>,
+        pastes: Option<mpsc::Receiver<SecretText>>,
     ) {
         let result = match request {
             Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),

@@ -13,14 +13,14 @@ use crate::account::{AccountRecord, Endpoints};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exchange::TokenSet;
 use crate::flow::{LinkHandle, LinkOptions, Progress};
-use crate::ipc::protocol::{AccountStatus, Event, LinkRequest, PastedText, ProviderSelector};
+use crate::ipc::protocol::{AccountStatus, Event, LinkRequest, ProviderSelector, SecretText};
 use crate::provider::Provider;
 use crate::revoke::{revoke, still_accepted, Revocation};
-use crate::secret::RefreshToken;
+use crate::secret::{ApiKey, RefreshToken};
 use crate::store::blocking;
 
 /// The next paste of a link's client; never, for a client that cannot paste.
-async fn next_paste(pastes: &mut Option<mpsc::Receiver<PastedText>>) -> Option<PastedText> {
+async fn next_paste(pastes: &mut Option<mpsc::Receiver<SecretText>>) -> Option<SecretText> {
     match pastes {
         Some(pastes) => pastes.recv().await,
         None => std::future::pending().await,
@@ -38,7 +38,7 @@ impl Daemon {
         &self,
         request: LinkRequest,
         out: &mpsc::Sender<Event>,
-        mut pastes: Option<mpsc::Receiver<PastedText>>,
+        mut pastes: Option<mpsc::Receiver<SecretText>>,
     ) -> Result<Event> {
         let provider = match &request.provider {
             ProviderSelector::Named { id } => self.provider(id).await?,
@@ -49,6 +49,15 @@ impl Daemon {
         };
         // Found before the browser opens, not after the person has consented.
         blocking(&self.store, |s| s.probe()).await?;
+        let api_key = match (&provider.grantex, request.api_key) {
+            (None, _) => None,
+            (Some(_), Some(given)) => {
+                let api_key = ApiKey::new(given.expose().trim());
+                self.keep_api_key(&provider.id, &api_key).await?;
+                Some(api_key)
+            }
+            (Some(_), None) => Some(self.required_api_key(&provider).await?),
+        };
         let options = LinkOptions {
             scopes: request.scopes,
             auth_params: request.auth_params,
@@ -57,6 +66,7 @@ impl Daemon {
             timeout: crate::flow::timeout_from(request.timeout_secs),
             loopback: provider.loopback.clone(),
             device: request.device,
+            api_key,
         };
         // A new link with a provider replaces one still waiting: that frees its fixed port, and
         // this request came through the peer-checked socket, so the stop is authenticated.
@@ -124,7 +134,7 @@ impl Daemon {
             label: linked.identity.label,
             scopes: linked.tokens.scopes.clone().unwrap_or_default(),
             obtained_at: self.now(),
-            expires_at: linked.tokens.lifetime.map(|seconds| self.now() + seconds),
+            expires_at: linked.tokens.expiry(self.now()),
             status: AccountStatus::Connected,
             issuer: provider.issuer.clone(),
             client_id: provider.client_id.clone(),
@@ -135,6 +145,8 @@ impl Daemon {
             last_error: None,
             revocation_ends_grant: false,
             pending: false,
+            grant_id: linked.tokens.grant_id.clone(),
+            expiry_is_final: false,
         };
         let replaced_refresh_token = {
             let lock = self.account_lock(&id);

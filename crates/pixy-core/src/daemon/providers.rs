@@ -9,7 +9,9 @@ use crate::account::AccountRecord;
 use crate::discovery::discover;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::protocol::ProviderSummary;
-use crate::provider::{Provider, ProviderConfig};
+use crate::provider::{Protocol, Provider, ProviderConfig};
+use crate::secret::ApiKey;
+use crate::store::{blocking, provider_key};
 
 impl Daemon {
     /// The demo, then every entry of providers.toml, the broken ones with their problem.
@@ -24,6 +26,7 @@ impl Daemon {
                 preset: false,
                 paste_only: false,
                 device: false,
+                needs_api_key: false,
                 problem: None,
             });
         }
@@ -32,7 +35,7 @@ impl Daemon {
             let file = self.providers_file.path().file_name().map(|n| n.to_string_lossy().into_owned());
             list.push(broken(file.unwrap_or_else(|| "providers.toml".into()), problem));
         }
-        let built = self.providers.lock().await;
+        let built = self.providers.lock().await.clone();
         for entry in &catalog.entries {
             list.push(match &entry.definition {
                 Ok(p) => ProviderSummary {
@@ -45,6 +48,7 @@ impl Daemon {
                     // Without discovery, known from the definition or from the last build.
                     device: p.device_authorization_endpoint.is_some()
                         || built.get(&p.id).is_some_and(|(_, b)| b.device_authorization_endpoint.is_some()),
+                    needs_api_key: p.protocol == Protocol::Grantex && self.api_key(&p.id).await.is_none(),
                     problem: None,
                 },
                 Err(problem) => broken(entry.id.clone(), problem),
@@ -127,6 +131,33 @@ impl Daemon {
         }
     }
 
+    /// The developer API key kept for a provider, if any (an unreadable keyring reads as none:
+    /// the link that needs it then says what is wrong).
+    pub(super) async fn api_key(&self, provider: &str) -> Option<ApiKey> {
+        let key = provider_key(provider);
+        blocking(&self.store, move |s| s.get_secret::<ApiKey>(&key)).await.ok().flatten()
+    }
+
+    /// Keeps a provider's developer API key for its links, refreshes and unlinks.
+    pub(super) async fn keep_api_key(&self, provider: &str, api_key: &ApiKey) -> Result<()> {
+        let key = provider_key(provider);
+        let api_key = api_key.clone();
+        blocking(&self.store, move |s| s.put_secret(&key, &api_key)).await
+    }
+
+    /// The API key a Grantex provider's call needs, or an error that says how to give it.
+    pub(super) async fn required_api_key(&self, provider: &Provider) -> Result<ApiKey> {
+        self.api_key(&provider.id).await.ok_or_else(|| {
+            Error::new(
+                ErrorKind::ProviderConfig,
+                format!(
+                    "{} needs your developer API key: give it with `pixy link {} --api-key-stdin` (or in the window)",
+                    provider.label, provider.id
+                ),
+            )
+        })
+    }
+
     pub(super) async fn build(&self, config: ProviderConfig, demo: bool) -> Result<Provider> {
         let meta = if config.is_explicit() { None } else { Some(discover(&self.http, &config.issuer).await?) };
         let mut provider = config.into_provider(meta.as_ref())?;
@@ -145,6 +176,7 @@ fn broken(id: String, problem: &str) -> ProviderSummary {
         preset: false,
         paste_only: false,
         device: false,
+        needs_api_key: false,
         problem: Some(problem.to_string()),
     }
 }

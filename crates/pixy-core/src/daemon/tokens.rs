@@ -76,6 +76,13 @@ impl Daemon {
             return Err(self.lost(&record, "its tokens are missing from the keyring").await);
         }
         let expired = record.expires_at.is_some_and(|exp| self.now() >= exp);
+        if expired && record.expiry_is_final {
+            // A refresh would only bring back a token with the same, passed expiry.
+            let reason = "its grant ended at its expiry; link it again";
+            self.set_status(&record, AccountStatus::NeedsRelink, Some(reason.into()), Some(ErrorKind::NeedsRelink))
+                .await;
+            return Err(Error::new(ErrorKind::NeedsRelink, format!("{}: {reason}", record.id)));
+        }
         let due = why == Refresh::Now || expired || record.refresh_due().is_some_and(|due| self.now() >= due);
         // Checked under the lock: a caller that queued behind a refresh finds it done.
         if let (Some(access), false) = (&access, due) {
@@ -148,7 +155,13 @@ impl Daemon {
         let now = self.now();
         let mut updated = record.clone();
         updated.obtained_at = now;
-        updated.expires_at = tokens.lifetime.map(|seconds| now + seconds);
+        updated.expires_at = tokens.expiry(now);
+        // The token carries its own expiry and the refresh did not move it (a Grantex grant
+        // token keeps its grant's exp): refreshing ahead of it again would loop.
+        updated.expiry_is_final = tokens.expires_at.is_some() && updated.expires_at <= record.expires_at;
+        if updated.expiry_is_final {
+            tracing::info!(account = %record.id, "the refresh kept the same expiry; it is not refreshed again");
+        }
         updated.status = AccountStatus::Connected;
         updated.reason = None;
         updated.last_error = None;
@@ -169,7 +182,7 @@ impl Daemon {
         let mut delay = Duration::from_millis(250);
         let attempts = if why == Refresh::WhenDue { 3 } else { 1 };
         for attempt in 1..=attempts {
-            match refresh(&self.http, provider, token).await {
+            match self.refresh_once(provider, token).await {
                 Err(e) if e.kind == ErrorKind::Network && attempt < attempts => {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
@@ -178,6 +191,18 @@ impl Daemon {
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// One refresh in the provider's protocol.
+    async fn refresh_once(&self, provider: &Provider, token: &RefreshToken) -> Result<TokenSet> {
+        match &provider.grantex {
+            None => refresh(&self.http, provider, token).await,
+            Some(_) => {
+                let api_key = self.required_api_key(provider).await?;
+                let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+                crate::grantex::refresh(&self.http, provider, &api_key, token, now).await
+            }
+        }
     }
 
     /// The keyring lost a secret of this account: it must be linked again.

@@ -16,6 +16,7 @@ impl Daemon {
         let lock = self.account_lock(&record.id);
         let _guard = lock.lock().await;
         let revocation = match self.provider_of(&record).await {
+            Ok(provider) if provider.grantex.is_some() => self.end_grant(&provider, record.grant_id.as_deref()).await,
             Ok(provider) => self.revoke_stored(&provider, &record.id).await?,
             Err(e) => {
                 tracing::info!(error = %e, "provider unavailable; forgetting the tokens without revoking");
@@ -27,6 +28,18 @@ impl Daemon {
         self.remove(&record.id).await?;
         tracing::info!(account = %record.id, ?revocation, "account unlinked");
         Ok(Event::Unlinked { account: record.id, revoked: revocation == Revocation::Revoked, revocation })
+    }
+
+    /// Ends a Grantex grant, which ends its tokens with it.
+    pub(super) async fn end_grant(&self, provider: &Provider, grant_id: Option<&str>) -> Revocation {
+        let Some(grant_id) = grant_id else { return Revocation::NotAsked };
+        match self.required_api_key(provider).await {
+            Ok(api_key) => crate::grantex::revoke_grant(&self.http, provider, &api_key, grant_id).await,
+            Err(e) => {
+                tracing::info!(error = %e, "the grant cannot be ended without the API key");
+                Revocation::NotAsked
+            }
+        }
     }
 
     /// Revokes what the store holds for `account` at `provider`: the refresh token first, which

@@ -46,7 +46,7 @@ pub enum Request {
     /// [`Event::PasteRejected`] and the link waits on; a usable one finishes it.
     Paste {
         /// The pasted text.
-        text: PastedText,
+        text: SecretText,
     },
 }
 
@@ -91,6 +91,9 @@ pub struct LinkRequest {
     /// Link with a device code (RFC 8628): no browser or redirect on this machine.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub device: bool,
+    /// A developer API key for the provider (Grantex), kept in the keyring for its next links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<SecretText>,
 }
 
 fn default_true() -> bool {
@@ -229,16 +232,16 @@ impl std::fmt::Debug for TokenText {
     }
 }
 
-/// Pasted text on the wire: it may hold an authorization code, so `Debug` never shows it and
-/// its memory is zeroed on drop.
+/// What a person pasted or typed that may hold a secret (an authorization code, a developer API
+/// key), on its way to the daemon: `Debug` never shows it and its memory is zeroed on drop.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(transparent)]
-pub struct PastedText(Zeroizing<String>);
+pub struct SecretText(Zeroizing<String>);
 
-impl PastedText {
-    /// Wraps what the person pasted.
+impl SecretText {
+    /// Wraps what the person pasted or typed.
     pub fn new(text: impl Into<String>) -> Self {
-        PastedText(Zeroizing::new(text.into()))
+        SecretText(Zeroizing::new(text.into()))
     }
 
     /// The text, for the paste parser only.
@@ -247,9 +250,9 @@ impl PastedText {
     }
 }
 
-impl std::fmt::Debug for PastedText {
+impl std::fmt::Debug for SecretText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PastedText([redacted])")
+        f.write_str("SecretText([redacted])")
     }
 }
 
@@ -273,6 +276,9 @@ pub struct ProviderSummary {
     /// Can link with a device code, as far as is known without asking the provider.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub device: bool,
+    /// Needs a developer API key before it can link (Grantex), and none is kept yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_api_key: bool,
     /// Why this definition cannot be used (it names the file and line); `None` when it can.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,

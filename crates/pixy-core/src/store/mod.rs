@@ -15,7 +15,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::secret::{AccessToken, IdToken, RefreshToken};
+use crate::secret::{AccessToken, ApiKey, IdToken, RefreshToken};
 
 /// The keyring service name: the app identifier.
 pub const SERVICE: &str = "dev.pixy.Pixy";
@@ -32,6 +32,14 @@ pub enum Field {
     RefreshToken,
     /// The ID token.
     IdToken,
+    /// A provider's developer API key (Grantex), kept under [`provider_key`] rather than an
+    /// account: not in [`Field::ALL`], so unlinking an account or sweeping orphans never touches it.
+    ApiKey,
+}
+
+/// The store key of a provider's own secrets, which no account id can take (ids have no `:`).
+pub fn provider_key(provider: &str) -> String {
+    format!("provider:{provider}")
 }
 
 impl Field {
@@ -48,6 +56,7 @@ impl Field {
             Field::AccessToken => "access_token",
             Field::RefreshToken => "refresh_token",
             Field::IdToken => "id_token",
+            Field::ApiKey => "api_key",
         }
     }
 
@@ -87,6 +96,7 @@ macro_rules! stored_secret {
 stored_secret!(AccessToken, Field::AccessToken);
 stored_secret!(RefreshToken, Field::RefreshToken);
 stored_secret!(IdToken, Field::IdToken);
+stored_secret!(ApiKey, Field::ApiKey);
 
 impl dyn TokenStore {
     /// Writes a secret of `account`.

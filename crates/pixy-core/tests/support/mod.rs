@@ -68,6 +68,7 @@ pub fn link_request(provider: &str) -> Request {
         browser: None,
         timeout_secs: Some(30),
         device: false,
+        api_key: None,
     })
 }
 

@@ -3,6 +3,7 @@
 mod authorize;
 mod chatgpt;
 mod claude;
+mod grantex;
 mod revoke;
 mod server;
 mod support;
