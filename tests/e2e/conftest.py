@@ -433,5 +433,5 @@ def pixy_keyring_items(account_id):
     for item in keyring_items(service=KEYRING_SERVICE):
         user = item.get("username", "")
         if user.startswith(f"{account_id}:"):
-            out[user.split(":", 1)[1]] = item
+            out[user[len(account_id) + 1:]] = item
     return out

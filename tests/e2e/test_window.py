@@ -323,3 +323,48 @@ def test_a_device_code_is_shown_large_with_a_countdown_and_links_when_entered(
     final = wait_until(lambda: flow_state(driver) if flow_state(driver) in ("connected", "error") else None,
                        timeout=60, interval=0.5)
     assert final == "connected", driver.page_text()
+
+
+@pytest.fixture
+def grantex_at_the_demo(pixy):
+    """The Grantex preset pointed at the embedded demo's Grantex contract, with no key kept yet."""
+    import subprocess
+    from conftest import KEYRING_SERVICE
+
+    def forget():
+        subprocess.run(["secret-tool", "clear", "service", KEYRING_SERVICE, "username", "provider:grantex:api_key"],
+                       capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+
+    forget()
+    proc, events = pixy.run_json("providers")
+    [demo] = [p for p in events[-1]["providers"] if p["id"] == "demo"]
+    path = pixy.config_home / "pixy" / "providers.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'[[provider]]\nid = "grantex"\nissuer = "{demo["issuer"]}"\nbase_url = "{demo["issuer"]}"\n'
+                    f'agent_id = "ag_demo_agent"\nprincipal_id = "alice"\nscopes = ["files:read"]\n')
+    yield
+    forget()
+
+
+def test_a_provider_that_needs_an_api_key_takes_it_in_the_window(pixy, grantex_at_the_demo, window):
+    driver, display, _ = window
+    row = 'li.provider[data-provider-id="grantex"]'
+    assert driver.wait_for(f"{row} [data-api-key-input]", timeout=60), driver.page_text()
+    assert driver.first_attribute(f"{row} [data-api-key-input]", "type") == "password", "the key is not shown"
+    assert driver.click_first(f'{row} button[data-action="connect"]')
+    time.sleep(0.5)
+    assert flow_state(driver) is None, "Connect without the key asks for it rather than starting"
+    assert driver.script("return document.activeElement.hasAttribute('data-api-key-input')"), "the field has focus"
+    driver.type_into(f"{row} [data-api-key-input]", "demo-grantex-sandbox-key")
+    names = windows_named(display, "^Pixy$")
+    assert names and wait_painted(display, names[0], pixy.artifacts / "window-api-key.png", indigo) is not None
+    time.sleep(1)  # the first frame is painted before the page has loaded its lists
+    screenshot(display, pixy.artifacts / "window-api-key.png", window=str(names[0]))
+    assert driver.click_first(f'{row} button[data-action="connect"]')
+    final = wait_until(lambda: flow_state(driver) if flow_state(driver) in ("connected", "error") else None,
+                       timeout=30, interval=0.3)
+    assert final == "connected", driver.page_text()
+    [account] = pixy.status_accounts()
+    assert account["label"] == "alice for did:grantex:ag_demo_agent"
+    assert wait_until(lambda: not driver.find_all(f"{row} [data-api-key-input]"), timeout=10), \
+        "once kept, the key is not asked again"

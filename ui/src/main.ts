@@ -158,6 +158,8 @@ async function connect(providerId: string, byDevice = false, apiKey: string | nu
       .accounts()
       .then((listed) => listed.accounts)
       .catch(() => upsert(state.accounts, account));
+    // What a link changes about a provider (an API key now kept) shows at once.
+    state.providers = await api.providers().catch(() => state.providers);
   } catch (error) {
     const pixyError = error as PixyError;
     // A Cancel the person clicked needs no message: the panel simply goes away.

@@ -135,7 +135,7 @@ pub async fn exchange(
         "redirectUri": redirect_uri,
     });
     let answer = call(http, provider, api_key, Method::POST, "/v1/token", Some(body), None, Call::Exchange).await?;
-    grant(http, provider, &answer, now).await
+    grant(http, provider, api_key, &answer, now).await
 }
 
 /// Trades the single-use refresh token for a new grant token and refresh token.
@@ -152,7 +152,7 @@ pub async fn refresh(
     let key = crate::pkce::base64url(&crate::secret::random_bytes::<16>());
     let path = "/v1/token/refresh";
     let answer = call(http, provider, api_key, Method::POST, path, Some(body), Some(&key), Call::Refresh).await?;
-    grant(http, provider, &answer, now).await
+    grant(http, provider, api_key, &answer, now).await
 }
 
 /// Ends the grant at the service.
@@ -167,13 +167,29 @@ pub async fn revoke_grant(http: &reqwest::Client, provider: &Provider, api_key: 
     }
 }
 
-/// A grant answer, its token verified.
-async fn grant(http: &reqwest::Client, provider: &Provider, answer: &[u8], now: u64) -> Result<TokenSet> {
+/// A grant answer, its token verified. A grant whose token fails is ended rather than left live
+/// with nothing naming it.
+async fn grant(
+    http: &reqwest::Client,
+    provider: &Provider,
+    api_key: &ApiKey,
+    answer: &[u8],
+    now: u64,
+) -> Result<TokenSet> {
     let raw: RawGrant = serde_json::from_slice(answer).map_err(|_| garbage("token"))?;
     let token = raw.grant_token.filter(|t| !t.is_empty()).ok_or_else(|| garbage("token"))?;
     let settings = settings(provider)?;
     let jwks = format!("{}/.well-known/jwks.json", settings.base_url);
-    let claims: GrantClaims = crate::grant_token::verify(http, &jwks, &token, &provider.issuer, now).await?;
+    let claims: GrantClaims = match crate::grant_token::verify(http, &jwks, &token, &provider.issuer, now).await {
+        Ok(claims) => claims,
+        Err(e) => {
+            if let Some(grant_id) = &raw.grant_id {
+                let revocation = revoke_grant(http, provider, api_key, grant_id).await;
+                tracing::warn!(?revocation, "a grant whose token failed verification was ended");
+            }
+            return Err(e);
+        }
+    };
     let label = match &claims.agent {
         Some(agent) => format!("{} for {}", claims.subject, agent),
         None => claims.subject.clone(),

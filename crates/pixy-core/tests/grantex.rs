@@ -117,10 +117,14 @@ async fn a_sandbox_grant_links_without_a_browser_and_the_account_shows_who_the_a
     assert_eq!(s.demo.stats().grantex_token, 1);
     assert_eq!(kept_api_key(&s).as_deref(), Some(GRANTEX_SANDBOX_API_KEY), "the API key is kept for later");
 
-    // The next link needs no key: the kept one is used.
+    // The next link needs no key: the kept one is used; the grant it replaces is ended.
     let mut again = start(&s, None);
     assert!(matches!(again.end().await, Event::Linked { .. }));
     assert_eq!(accounts(&s).await.len(), 1, "the same person and agent: one account");
+    assert_eq!(s.demo.stats().grantex_revoked, 1, "the replaced grant was ended");
+    // A mistyped key is refused and does not replace the kept one.
+    assert!(matches!(start(&s, Some("mistyped")).end().await, Event::Error { .. }));
+    assert_eq!(kept_api_key(&s).as_deref(), Some(GRANTEX_SANDBOX_API_KEY));
 }
 
 #[tokio::test]
@@ -176,6 +180,7 @@ async fn a_forged_grant_token_is_refused_and_nothing_is_kept() {
     assert_eq!(kind, ErrorKind::TokenEndpoint);
     assert!(message.contains("does not verify"), "{message}");
     assert!(accounts(&s).await.is_empty());
+    assert_eq!(s.demo.stats().grantex_revoked, 1, "the grant it came with was ended, not left live");
 }
 
 #[tokio::test]
@@ -197,6 +202,7 @@ async fn a_wrong_api_key_and_a_missing_one_are_said_in_words() {
     assert_eq!(kind, ErrorKind::ProviderConfig);
     assert!(message.contains("refused the developer API key") && message.contains("request "), "{message}");
     assert!(!message.contains("wrong-key"), "the key is never quoted: {message}");
+    assert_eq!(kept_api_key(&s), None, "a key that did not work is not kept");
 }
 
 #[tokio::test]

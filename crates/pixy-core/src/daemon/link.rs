@@ -49,13 +49,12 @@ impl Daemon {
         };
         // Found before the browser opens, not after the person has consented.
         blocking(&self.store, |s| s.probe()).await?;
-        let api_key = match (&provider.grantex, request.api_key) {
+        // A key given with the request is kept only once it has worked: a mistyped one never
+        // replaces a good one.
+        let given_key = request.api_key.filter(|_| provider.grantex.is_some()).map(|k| ApiKey::new(k.expose().trim()));
+        let api_key = match (&provider.grantex, &given_key) {
             (None, _) => None,
-            (Some(_), Some(given)) => {
-                let api_key = ApiKey::new(given.expose().trim());
-                self.keep_api_key(&provider.id, &api_key).await?;
-                Some(api_key)
-            }
+            (Some(_), Some(given)) => Some(given.clone()),
             (Some(_), None) => Some(self.required_api_key(&provider).await?),
         };
         let options = LinkOptions {
@@ -126,6 +125,13 @@ impl Daemon {
             }
         }
         let linked = linked?;
+        if let Some(api_key) = &given_key {
+            if let Err(e) = self.keep_api_key(&provider.id, api_key).await {
+                let revocation = self.revoke_set(&provider, &linked.tokens).await;
+                tracing::warn!(?revocation, "the API key could not be kept; the new grant was ended");
+                return Err(Error::new(e.kind, format!("the API key could not be kept: {}", e.message)));
+            }
+        }
         let id = AccountRecord::id_for(&provider.id, &provider.issuer, &linked.identity.subject);
         let mut record = AccountRecord {
             id: id.clone(),
@@ -148,7 +154,7 @@ impl Daemon {
             grant_id: linked.tokens.grant_id.clone(),
             expiry_is_final: false,
         };
-        let replaced_refresh_token = {
+        let (replaced_refresh_token, replaced_grant) = {
             let lock = self.account_lock(&id);
             let _guard = lock.lock().await;
             // Re-linking the same account replaces its tokens.
@@ -167,9 +173,15 @@ impl Daemon {
             let relink = replaced.is_some();
             self.store_link(&provider, &record, &linked.tokens, relink, replaced_refresh_token.as_ref()).await?;
             tracing::info!(account = %id, provider = %provider.id, relinked = relink, "account linked");
-            replaced_refresh_token
+            (replaced_refresh_token, replaced.and_then(|r| r.grant_id))
         };
-        if let Some(replaced) = replaced_refresh_token {
+        if provider.grantex.is_some() {
+            // The replaced grant ends with its own id; the new one is a grant of its own.
+            if replaced_grant.is_some() && replaced_grant != record.grant_id {
+                let revocation = self.end_grant(&provider, replaced_grant.as_deref()).await;
+                tracing::info!(account = %record.id, ?revocation, "the replaced grant was ended");
+            }
+        } else if let Some(replaced) = replaced_refresh_token {
             self.revoke_replaced(&provider, &record, &replaced, &linked.tokens).await?;
         }
         Ok(Event::Linked { account: record.summary() })
@@ -283,6 +295,9 @@ impl Daemon {
 
     /// Revokes a new token set (refresh token first).
     async fn revoke_set(&self, provider: &Provider, tokens: &TokenSet) -> Revocation {
+        if provider.grantex.is_some() {
+            return self.end_grant(provider, tokens.grant_id.as_deref()).await;
+        }
         let mut revocation = Revocation::Revoked;
         if let Some(rt) = &tokens.refresh_token {
             revocation = revocation.and(revoke(&self.http, provider, rt).await);
