@@ -88,6 +88,8 @@ def test_chatgpt_links_through_port_1455_or_1457_when_1455_is_taken(pixy):
     assert "redirect_uri=http%3A%2F%2Flocalhost%3A1455%2Fauth%2Fcallback" in events[0]["url"]
     assert events[-1]["account"]["label"] == "demo@pixy.invalid"
     with socket.socket() as taken:
+        # The first link's connections may linger in TIME_WAIT on 1455; a listener may still bind.
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.bind(("127.0.0.1", 1455))
         taken.listen()
         proc, events = pixy.run_json("link", "chatgpt")

@@ -123,6 +123,7 @@ function onFlowEvent(serial: number, event: FlowEvent): void {
       break;
     case "waiting":
       flow.deadline = Date.now() + event.secondsLeft * 1000;
+      flow.exchanging = false;
       break;
     case "exchanging":
       flow.exchanging = true;

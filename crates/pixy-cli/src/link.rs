@@ -176,11 +176,18 @@ pub async fn run(args: LinkArgs) -> ExitCode {
                     if let Some(complete) = verification_uri_complete {
                         eprintln!("(or open {complete}, which has the code filled in)\n");
                     }
-                    spinner = Some(waiting_for_device(*expires_in));
+                    let minutes = expires_in.div_ceil(60);
+                    spinner = Some(self::spinner(format!(
+                        "Waiting for you to enter the code (it expires in {minutes} min)…"
+                    )));
                 }
                 // A prompt, not a spinner, when the person may paste: both would share the line.
                 Event::Waiting { .. } if pasting => prompt(),
-                Event::Waiting { seconds_left } => spinner = Some(waiting(*seconds_left)),
+                Event::Waiting { seconds_left } => {
+                    let minutes = seconds_left.div_ceil(60);
+                    spinner =
+                        Some(self::spinner(format!("Waiting for you to finish in the browser (up to {minutes} min)…")));
+                }
                 Event::PasteRejected { reason } => {
                     eprintln!("That was not used: {reason}.");
                     prompt();
@@ -226,18 +233,11 @@ fn prompt() {
     }
 }
 
-fn waiting(seconds: u64) -> indicatif::ProgressBar {
+/// A spinner that says what is awaited, with the time gone by.
+fn spinner(message: String) -> indicatif::ProgressBar {
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
-    spinner.set_message(format!("Waiting for you to finish in the browser (up to {} min)…", seconds.div_ceil(60)));
-    spinner.enable_steady_tick(Duration::from_millis(100));
-    spinner
-}
-
-fn waiting_for_device(seconds: u64) -> indicatif::ProgressBar {
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_style(indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
-    spinner.set_message(format!("Waiting for you to enter the code (it expires in {} min)…", seconds.div_ceil(60)));
+    spinner.set_message(message);
     spinner.enable_steady_tick(Duration::from_millis(100));
     spinner
 }

@@ -205,7 +205,11 @@ impl AccountRecord {
 
     /// Whether `provider` is the issuer and client this account was linked with.
     pub fn linked_with(&self, provider: &Provider) -> bool {
-        crate::discovery::same_issuer(&provider.issuer, &self.issuer) && provider.client_id == self.client_id
+        // A Grantex issuer is a name: the service the tokens and key go to is its base URL.
+        let service = |grantex: Option<&GrantexSettings>| grantex.map(|g| g.base_url.clone());
+        crate::discovery::same_issuer(&provider.issuer, &self.issuer)
+            && provider.client_id == self.client_id
+            && service(provider.grantex.as_ref()) == service(self.endpoints.as_ref().and_then(|e| e.grantex.as_ref()))
     }
 
     /// This record in another status: one transition, which the daemon saves once.

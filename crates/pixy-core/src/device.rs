@@ -108,10 +108,10 @@ pub async fn authorize(http: &reqwest::Client, provider: &Provider, scopes: &[St
     let device_code = raw.device_code.filter(|c| !c.is_empty()).ok_or_else(garbage)?;
     let user_code =
         raw.user_code.map(|c| crate::text::printable(&c, 64)).filter(|c| !c.is_empty()).ok_or_else(garbage)?;
-    let verification_uri = raw.verification_uri.ok_or_else(garbage)?;
-    crate::http::check_endpoint("verification URI", &verification_uri).map_err(|_| garbage())?;
-    let verification_uri_complete =
-        raw.verification_uri_complete.filter(|u| crate::http::check_endpoint("verification URI", u).is_ok());
+    // As parsed: what reaches a terminal or the window is a well-formed URL, no raw text.
+    let checked = |uri: &str| crate::http::check_endpoint("verification URI", uri).map(|url| url.to_string());
+    let verification_uri = checked(&raw.verification_uri.ok_or_else(garbage)?).map_err(|_| garbage())?;
+    let verification_uri_complete = raw.verification_uri_complete.and_then(|uri| checked(&uri).ok());
     let expires_in = raw.expires_in.as_ref().and_then(seconds).ok_or_else(garbage)?.clamp(1, MAX_EXPIRES_IN);
     let interval = raw.interval.as_ref().and_then(seconds).map(Duration::from_secs).unwrap_or(DEFAULT_INTERVAL);
     Ok(DeviceAuthorization {
@@ -149,7 +149,15 @@ pub async fn poll(http: &reqwest::Client, provider: &Provider, authorization: De
             return Err(expired());
         }
         tokio::time::sleep(interval).await;
-        match poll_once(http, provider, &authorization.device_code).await? {
+        let outcome = match poll_once(http, provider, &authorization.device_code).await {
+            // The provider out of reach for a moment: the code is still good, so polling goes on.
+            Err(e) if e.kind == ErrorKind::Network => {
+                tracing::info!(error = %e, "a device poll failed; polling on");
+                Poll::Pending
+            }
+            other => other?,
+        };
+        match outcome {
             Poll::Tokens(tokens) => return Ok(tokens),
             Poll::Pending => {}
             Poll::SlowDown => {

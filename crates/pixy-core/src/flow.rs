@@ -257,8 +257,12 @@ async fn run_redirect(
     let _ = progress.send(Progress::Waiting { seconds_left: options.timeout.as_secs() }).await;
     let deadline = tokio::time::Instant::now() + options.timeout;
     let (mut receiver, mut pastes) = (receiver, pastes);
+    // Grantex does not bind the redirect at its exchange: the state is the only binding, so a
+    // code pasted there must come with its state.
+    let need_state = provider.grantex.is_some();
     loop {
-        let answer = tokio::time::timeout_at(deadline, first_answer(receiver.as_mut(), &mut pastes, &expected)).await;
+        let answering = first_answer(receiver.as_mut(), &mut pastes, &expected, need_state);
+        let answer = tokio::time::timeout_at(deadline, answering).await;
         let Ok(answer) = answer else {
             return Err(Error::new(
                 ErrorKind::Timeout,
@@ -269,25 +273,23 @@ async fn run_redirect(
             ));
         };
         let (code, unchecked) = answer?;
-        if unchecked.is_none() {
+        let Some(verdict) = unchecked else {
             // The code is the flow's own: the port is released before the exchange.
-            receiver = None;
-        }
-        let _ = progress.send(Progress::Exchanging).await;
-        let result = exchange(http, provider, options, code, &pkce.verifier, &redirect_uri, &state).await;
-        match (result, unchecked) {
-            // Only the provider could tell whether a code without a state was right, and it was
-            // not: the person may paste again, and the listener keeps listening.
-            (Err(e), Some(verdict)) if e.kind == ErrorKind::TokenEndpoint => {
+            drop(receiver);
+            let _ = progress.send(Progress::Exchanging).await;
+            return exchange(http, provider, options, code, &pkce.verifier, &redirect_uri, &state).await;
+        };
+        // Only the provider can tell whether a code without a state is right. Its client waits
+        // on the verdict meanwhile, so the trial is not announced as the exchange it may not be.
+        match exchange(http, provider, options, code, &pkce.verifier, &redirect_uri, &state).await {
+            Err(e) if e.kind == ErrorKind::TokenEndpoint => {
                 tracing::info!(error = %e, "the provider refused a pasted code; still waiting");
                 let _ = verdict.send(Some(REFUSED_CODE));
-                let seconds_left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_secs();
-                let _ = progress.send(Progress::Waiting { seconds_left }).await;
             }
-            (result, verdict) => {
-                if let Some(verdict) = verdict {
-                    let _ = verdict.send(None);
-                }
+            result => {
+                // Seen before the verdict, so the link counts as exchanged before anything else.
+                let _ = progress.send(Progress::Exchanging).await;
+                let _ = verdict.send(None);
                 return result;
             }
         }
@@ -327,6 +329,10 @@ async fn exchange(
     }
 }
 
+/// Why a code without its state is not tried where the state is the only binding.
+const STATE_NEEDED: &str =
+    "this provider needs the code with its state: copy the whole code#state the page shows, or the address";
+
 /// Why a pasted code without a state was not used.
 const REFUSED_CODE: &str =
     "the provider did not accept that code: copy the newest code whole, or the address the browser ended on";
@@ -362,6 +368,7 @@ async fn first_answer(
     receiver: Option<&mut Receiver>,
     pastes: &mut mpsc::Receiver<PasteOffer>,
     expected: &Expected,
+    need_state: bool,
 ) -> Result<(AuthCode, Option<Verdict>)> {
     let callback = async {
         match receiver {
@@ -381,6 +388,9 @@ async fn first_answer(
                 Pasted::Finished(result) => {
                     let _ = verdict.send(None);
                     return result.map(|code| (code, None));
+                }
+                Pasted::Unchecked(_) if need_state => {
+                    let _ = verdict.send(Some(STATE_NEEDED));
                 }
                 Pasted::Unchecked(code) => return Ok((code, Some(verdict))),
             },

@@ -137,7 +137,7 @@ fn read_claims(claims: &serde_json::Map<String, Value>, issuer: &str, now: u64) 
         return Err(refused("it was issued by another service than this provider's"));
     }
     let expires_at = claims.get("exp").and_then(Value::as_u64).ok_or_else(|| refused("it has no expiry"))?;
-    if expires_at + LEEWAY_SECS <= now {
+    if expires_at.saturating_add(LEEWAY_SECS) <= now {
         return Err(refused("it has already expired"));
     }
     let subject = text("sub").ok_or_else(|| refused("it names no subject"))?;

@@ -67,12 +67,17 @@ enum Call {
     Revoke,
 }
 
-/// The provider's Grantex settings, with the agent and principal a link needs.
-pub fn settings(provider: &Provider) -> Result<&GrantexSettings> {
-    let settings = provider
+/// The provider's Grantex service.
+fn service(provider: &Provider) -> Result<&GrantexSettings> {
+    provider
         .grantex
         .as_ref()
-        .ok_or_else(|| Error::new(ErrorKind::Internal, format!("{} is not a Grantex provider", provider.id)))?;
+        .ok_or_else(|| Error::new(ErrorKind::Internal, format!("{} is not a Grantex provider", provider.id)))
+}
+
+/// The provider's Grantex settings, with the agent and principal a link needs.
+pub fn settings(provider: &Provider) -> Result<&GrantexSettings> {
+    let settings = service(provider)?;
     for (key, value) in [("agent_id", &settings.agent_id), ("principal_id", &settings.principal_id)] {
         if value.trim().is_empty() {
             return Err(Error::new(
@@ -113,7 +118,8 @@ pub async fn authorize(
         call(http, provider, api_key, Method::POST, "/v1/authorize", Some(body), None, Call::Authorize).await?;
     let raw: RawAuthorization = serde_json::from_slice(&answer).map_err(|_| garbage("authorize"))?;
     let consent_url = raw.consent_url.ok_or_else(|| garbage("authorize"))?;
-    crate::http::check_endpoint("Grantex consent page", &consent_url)?;
+    // As parsed: whatever reaches a terminal or the browser is a well-formed URL, no raw text.
+    let consent_url = crate::http::check_endpoint("Grantex consent page", &consent_url)?.to_string();
     Ok(Authorization { consent_url, approved_code: raw.code.filter(|c| !c.is_empty()).map(AuthCode::new) })
 }
 
@@ -135,24 +141,31 @@ pub async fn exchange(
         "redirectUri": redirect_uri,
     });
     let answer = call(http, provider, api_key, Method::POST, "/v1/token", Some(body), None, Call::Exchange).await?;
-    grant(http, provider, api_key, &answer, now).await
+    grant(http, provider, api_key, &answer, now, Call::Exchange).await
 }
 
-/// Trades the single-use refresh token for a new grant token and refresh token.
+/// A key for one refresh and its retries: Grantex answers a retry with the same key alike
+/// rather than spending the single-use refresh token twice.
+pub fn idempotency_key() -> String {
+    crate::pkce::base64url(&crate::secret::random_bytes::<16>())
+}
+
+/// Trades the single-use refresh token for a new grant token and refresh token; every retry of
+/// one refresh carries the same `idempotency_key`.
 pub async fn refresh(
     http: &reqwest::Client,
     provider: &Provider,
     api_key: &ApiKey,
     refresh_token: &RefreshToken,
+    idempotency_key: &str,
     now: u64,
 ) -> Result<TokenSet> {
     let settings = settings(provider)?;
     let body = json!({ "refreshToken": refresh_token.expose(), "agentId": settings.agent_id });
-    // A retry of the same refresh is answered alike rather than spending the token twice.
-    let key = crate::pkce::base64url(&crate::secret::random_bytes::<16>());
     let path = "/v1/token/refresh";
-    let answer = call(http, provider, api_key, Method::POST, path, Some(body), Some(&key), Call::Refresh).await?;
-    grant(http, provider, api_key, &answer, now).await
+    let key = Some(idempotency_key);
+    let answer = call(http, provider, api_key, Method::POST, path, Some(body), key, Call::Refresh).await?;
+    grant(http, provider, api_key, &answer, now, Call::Refresh).await
 }
 
 /// Ends the grant at the service.
@@ -167,29 +180,31 @@ pub async fn revoke_grant(http: &reqwest::Client, provider: &Provider, api_key: 
     }
 }
 
-/// A grant answer, its token verified. A grant whose token fails is ended rather than left live
-/// with nothing naming it.
+/// A grant answer, its token verified. A new grant whose token is not to be trusted is ended
+/// rather than left live with nothing naming it (not when the check merely could not run).
 async fn grant(
     http: &reqwest::Client,
     provider: &Provider,
     api_key: &ApiKey,
     answer: &[u8],
     now: u64,
+    what: Call,
 ) -> Result<TokenSet> {
     let raw: RawGrant = serde_json::from_slice(answer).map_err(|_| garbage("token"))?;
     let token = raw.grant_token.filter(|t| !t.is_empty()).ok_or_else(|| garbage("token"))?;
-    let settings = settings(provider)?;
-    let jwks = format!("{}/.well-known/jwks.json", settings.base_url);
+    let jwks = format!("{}/.well-known/jwks.json", service(provider)?.base_url);
     let claims: GrantClaims = match crate::grant_token::verify(http, &jwks, &token, &provider.issuer, now).await {
         Ok(claims) => claims,
         Err(e) => {
-            if let Some(grant_id) = &raw.grant_id {
+            if let (Call::Exchange, ErrorKind::TokenEndpoint, Some(grant_id)) = (what, e.kind, &raw.grant_id) {
                 let revocation = revoke_grant(http, provider, api_key, grant_id).await;
                 tracing::warn!(?revocation, "a grant whose token failed verification was ended");
             }
             return Err(e);
         }
     };
+    // Without its id a grant could never be ended from here: not kept.
+    let grant_id = raw.grant_id.or(claims.grant_id.clone()).ok_or_else(|| garbage("token"))?;
     let label = match &claims.agent {
         Some(agent) => format!("{} for {}", claims.subject, agent),
         None => claims.subject.clone(),
@@ -202,7 +217,7 @@ async fn grant(
         lifetime: Some(claims.expires_at.saturating_sub(now).max(1)),
         scopes,
         account: Some((claims.subject, Some(crate::text::printable(&label, 200)))),
-        grant_id: raw.grant_id.or(claims.grant_id),
+        grant_id: Some(grant_id),
         expires_at: Some(claims.expires_at),
     })
 }
@@ -218,7 +233,7 @@ async fn call(
     idempotency_key: Option<&str>,
     what: Call,
 ) -> Result<Vec<u8>> {
-    let url = format!("{}{path}", settings_url(provider)?);
+    let url = format!("{}{path}", service(provider)?.base_url);
     let mut request = http.request(method, &url).bearer_auth(api_key.expose()).header("accept", "application/json");
     if let Some(body) = &body {
         request = request.json(body);
@@ -235,14 +250,6 @@ async fn call(
     }
     let raw: RawError = serde_json::from_slice(&body).unwrap_or_default();
     Err(api_error(provider, status, &raw, what))
-}
-
-fn settings_url(provider: &Provider) -> Result<&str> {
-    provider
-        .grantex
-        .as_ref()
-        .map(|s| s.base_url.as_str())
-        .ok_or_else(|| Error::new(ErrorKind::Internal, "not a Grantex provider"))
 }
 
 fn garbage(call: &str) -> Error {

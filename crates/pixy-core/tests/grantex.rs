@@ -137,26 +137,47 @@ async fn a_refused_loopback_redirect_says_to_link_by_paste_and_stores_nothing() 
     assert!(accounts(&s).await.is_empty());
 }
 
+/// The next event that is not Waiting.
+async fn after_waiting(link: &mut Link) -> Event {
+    loop {
+        match link.next().await {
+            Event::Waiting { .. } => {}
+            other => return other,
+        }
+    }
+}
+
 #[tokio::test]
-async fn consent_by_paste_links_after_a_wrong_code_is_refused_by_grantex_and_keeps_the_flow_open() {
+async fn consent_by_paste_links_and_a_code_without_its_state_is_not_tried() {
     let s = setup("grantex-paste", GrantexConfig::default(), true).await;
     let mut link = start(&s, Some(GRANTEX_API_KEY));
     let Event::Authorize { url, paste_only } = link.next().await else { panic!("authorize first") };
     assert!(paste_only, "the registered page shows the code");
     let shown = code_page(&grantex_consent(&url, Decision::Approve).await).await;
-    // A code without a state can only be judged by Grantex: its 400 keeps the link open.
-    link.pastes.send(SecretText::new("not-the-code")).await.unwrap();
-    let rejected = loop {
-        match link.next().await {
-            Event::PasteRejected { reason } => break reason,
-            Event::Exchanging | Event::Waiting { .. } => {}
-            other => panic!("{other:?}"),
-        }
-    };
-    assert!(rejected.contains("did not accept that code"), "{rejected}");
+    // Grantex does not bind the redirect at its exchange: without the state, a code is not tried.
+    let (code, _) = shown.split_once('#').unwrap();
+    link.pastes.send(SecretText::new(code)).await.unwrap();
+    let Event::PasteRejected { reason } = after_waiting(&mut link).await else { panic!("rejected") };
+    assert!(reason.contains("with its state"), "{reason}");
+    assert_eq!(s.demo.stats().grantex_token, 0, "nothing was sent to Grantex");
     link.pastes.send(SecretText::new(shown)).await.unwrap();
     let Event::Linked { account } = link.end().await else { panic!("linked") };
     assert_eq!(account.label, "alice for did:grantex:ag_demo_agent");
+}
+
+#[tokio::test]
+async fn a_code_grantex_refuses_ends_the_link_in_its_words_and_keeps_nothing() {
+    let s = setup("grantex-400", GrantexConfig::default(), true).await;
+    let mut link = start(&s, Some(GRANTEX_API_KEY));
+    let Event::Authorize { url, .. } = link.next().await else { panic!("authorize first") };
+    let shown = code_page(&grantex_consent(&url, Decision::Approve).await).await;
+    let (_, state) = shown.split_once('#').unwrap();
+    link.pastes.send(SecretText::new(format!("another-code#{state}"))).await.unwrap();
+    let Event::Error { kind, message } = link.end().await else { panic!("refused") };
+    assert_eq!(kind, ErrorKind::TokenEndpoint);
+    assert!(message.contains("Grantex refused the code: Invalid code (request "), "{message}");
+    assert!(accounts(&s).await.is_empty());
+    assert_eq!(kept_api_key(&s), None, "a link that failed keeps no key");
 }
 
 #[tokio::test]

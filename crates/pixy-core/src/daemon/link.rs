@@ -86,6 +86,8 @@ impl Daemon {
         let mut exchanging = false;
         loop {
             let progress = tokio::select! {
+                // Progress first: an Exchanging already sent is seen before any stop.
+                biased;
                 p = handle.progress() => p,
                 Some(text) = next_paste(&mut pastes), if !exchanging => {
                     if let Some(why) = handle.paste(text).await {
@@ -127,7 +129,7 @@ impl Daemon {
         let linked = linked?;
         if let Some(api_key) = &given_key {
             if let Err(e) = self.keep_api_key(&provider.id, api_key).await {
-                let revocation = self.revoke_set(&provider, &linked.tokens).await;
+                let revocation = self.end_grant(&provider, linked.tokens.grant_id.as_deref(), Some(api_key)).await;
                 tracing::warn!(?revocation, "the API key could not be kept; the new grant was ended");
                 return Err(Error::new(e.kind, format!("the API key could not be kept: {}", e.message)));
             }
@@ -178,7 +180,7 @@ impl Daemon {
         if provider.grantex.is_some() {
             // The replaced grant ends with its own id; the new one is a grant of its own.
             if replaced_grant.is_some() && replaced_grant != record.grant_id {
-                let revocation = self.end_grant(&provider, replaced_grant.as_deref()).await;
+                let revocation = self.end_grant(&provider, replaced_grant.as_deref(), None).await;
                 tracing::info!(account = %record.id, ?revocation, "the replaced grant was ended");
             }
         } else if let Some(replaced) = replaced_refresh_token {
@@ -296,7 +298,7 @@ impl Daemon {
     /// Revokes a new token set (refresh token first).
     async fn revoke_set(&self, provider: &Provider, tokens: &TokenSet) -> Revocation {
         if provider.grantex.is_some() {
-            return self.end_grant(provider, tokens.grant_id.as_deref()).await;
+            return self.end_grant(provider, tokens.grant_id.as_deref(), None).await;
         }
         let mut revocation = Revocation::Revoked;
         if let Some(rt) = &tokens.refresh_token {

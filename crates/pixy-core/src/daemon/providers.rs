@@ -48,7 +48,12 @@ impl Daemon {
                     // Without discovery, known from the definition or from the last build.
                     device: p.device_authorization_endpoint.is_some()
                         || built.get(&p.id).is_some_and(|(_, b)| b.device_authorization_endpoint.is_some()),
-                    needs_api_key: p.protocol == Protocol::Grantex && self.api_key(&p.id).await.is_none(),
+                    // Asked for once the agent and principal are named: the setup says what it
+                    // lacks first.
+                    needs_api_key: p.protocol == Protocol::Grantex
+                        && p.agent_id.is_some()
+                        && p.principal_id.is_some()
+                        && self.api_key(&p.id).await.is_none(),
                     problem: None,
                 },
                 Err(problem) => broken(entry.id.clone(), problem),

@@ -71,7 +71,8 @@ impl Daemon {
             tracing::info!(account = %id, saved = saved.is_ok(), "a pending link whose secrets were all written was finished");
             return;
         }
-        let revocation = self.revoke_where_possible(&record.provider, id, record.linked_provider()).await;
+        let grant = record.grant_id.clone();
+        let revocation = self.revoke_where_possible(&record.provider, id, record.linked_provider(), grant).await;
         let key = id.to_string();
         let deleted = blocking(&self.store, move |s| s.delete_all(&key)).await;
         let removed = self.remove(id).await;
@@ -82,7 +83,7 @@ impl Daemon {
     async fn sweep_orphan(&self, account: &str, fields: &[Field]) {
         // Account ids are PROVIDER-HASH: the provider, if it is still defined, can revoke them.
         let provider_id = account.rsplit_once('-').map_or(account, |(provider, _)| provider);
-        let revocation = self.revoke_where_possible(provider_id, account, None).await;
+        let revocation = self.revoke_where_possible(provider_id, account, None, None).await;
         let key = account.to_string();
         let fields = fields.to_vec();
         let deleted = blocking(&self.store, move |s| fields.iter().try_for_each(|f| s.delete(&key, *f))).await;
@@ -90,12 +91,21 @@ impl Daemon {
     }
 
     /// Revokes what the store holds for `account` at `provider_id`, or at the endpoints given
-    /// when that provider cannot be found.
-    async fn revoke_where_possible(&self, provider_id: &str, account: &str, linked: Option<Provider>) -> Revocation {
+    /// when that provider cannot be found; a Grantex account's grant is ended instead.
+    async fn revoke_where_possible(
+        &self,
+        provider_id: &str,
+        account: &str,
+        linked: Option<Provider>,
+        grant_id: Option<String>,
+    ) -> Revocation {
         let provider = match (self.provider(provider_id).await, linked) {
             (Ok(provider), _) | (Err(_), Some(provider)) => provider,
             (Err(_), None) => return Revocation::NotAsked,
         };
+        if provider.grantex.is_some() {
+            return self.end_grant(&provider, grant_id.as_deref(), None).await;
+        }
         self.revoke_stored(&provider, account).await.unwrap_or(Revocation::NotAsked)
     }
 }

@@ -181,8 +181,10 @@ impl Daemon {
     async fn refresh_with_retries(&self, provider: &Provider, token: &RefreshToken, why: Refresh) -> Result<TokenSet> {
         let mut delay = Duration::from_millis(250);
         let attempts = if why == Refresh::WhenDue { 3 } else { 1 };
+        // One key for the refresh and its retries (Grantex: a retry is not a second refresh).
+        let idempotency_key = crate::grantex::idempotency_key();
         for attempt in 1..=attempts {
-            match self.refresh_once(provider, token).await {
+            match self.refresh_once(provider, token, &idempotency_key).await {
                 Err(e) if e.kind == ErrorKind::Network && attempt < attempts => {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
@@ -194,13 +196,13 @@ impl Daemon {
     }
 
     /// One refresh in the provider's protocol.
-    async fn refresh_once(&self, provider: &Provider, token: &RefreshToken) -> Result<TokenSet> {
+    async fn refresh_once(&self, provider: &Provider, token: &RefreshToken, idempotency_key: &str) -> Result<TokenSet> {
         match &provider.grantex {
             None => refresh(&self.http, provider, token).await,
             Some(_) => {
                 let api_key = self.required_api_key(provider).await?;
                 let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-                crate::grantex::refresh(&self.http, provider, &api_key, token, now).await
+                crate::grantex::refresh(&self.http, provider, &api_key, token, idempotency_key, now).await
             }
         }
     }

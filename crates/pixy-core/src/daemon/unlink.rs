@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::ipc::protocol::Event;
 use crate::provider::Provider;
 use crate::revoke::{revoke, Revocation};
-use crate::secret::{AccessToken, RefreshToken};
+use crate::secret::{AccessToken, ApiKey, RefreshToken};
 use crate::store::blocking;
 
 impl Daemon {
@@ -16,7 +16,9 @@ impl Daemon {
         let lock = self.account_lock(&record.id);
         let _guard = lock.lock().await;
         let revocation = match self.provider_of(&record).await {
-            Ok(provider) if provider.grantex.is_some() => self.end_grant(&provider, record.grant_id.as_deref()).await,
+            Ok(provider) if provider.grantex.is_some() => {
+                self.end_grant(&provider, record.grant_id.as_deref(), None).await
+            }
             Ok(provider) => self.revoke_stored(&provider, &record.id).await?,
             Err(e) => {
                 tracing::info!(error = %e, "provider unavailable; forgetting the tokens without revoking");
@@ -30,10 +32,19 @@ impl Daemon {
         Ok(Event::Unlinked { account: record.id, revoked: revocation == Revocation::Revoked, revocation })
     }
 
-    /// Ends a Grantex grant, which ends its tokens with it.
-    pub(super) async fn end_grant(&self, provider: &Provider, grant_id: Option<&str>) -> Revocation {
+    /// Ends a Grantex grant, which ends its tokens with it: with `api_key`, else the kept key.
+    pub(super) async fn end_grant(
+        &self,
+        provider: &Provider,
+        grant_id: Option<&str>,
+        api_key: Option<&ApiKey>,
+    ) -> Revocation {
         let Some(grant_id) = grant_id else { return Revocation::NotAsked };
-        match self.required_api_key(provider).await {
+        let api_key = match api_key {
+            Some(given) => Ok(given.clone()),
+            None => self.required_api_key(provider).await,
+        };
+        match api_key {
             Ok(api_key) => crate::grantex::revoke_grant(&self.http, provider, &api_key, grant_id).await,
             Err(e) => {
                 tracing::info!(error = %e, "the grant cannot be ended without the API key");
