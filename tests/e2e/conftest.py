@@ -254,6 +254,54 @@ def pixy(request, tmp_path):
     assert not panics, "a pixy process panicked:\n" + "\n".join(panics)
 
 
+def demo_issuer(pixy):
+    """The issuer of the demo provider built into this user's daemon (which it starts)."""
+    proc, events = pixy.run_json("providers")
+    assert proc.returncode == 0, proc.stderr
+    [demo] = [p for p in events[-1]["providers"] if p["id"] == "demo"]
+    return demo["issuer"]
+
+
+def write_providers(pixy, text):
+    """Writes this user's providers.toml."""
+    path = pixy.config_home / "pixy" / "providers.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def copied_address(pixy, url):
+    """The address the browser ends on after approving at `url`, copied rather than visited, as
+    from a browser on another machine."""
+    env = {**pixy.env, "PIXY_APPROVE_FOREGROUND": "1", "PIXY_APPROVE_PRINT_CALLBACK": "1"}
+    done = subprocess.run([str(APPROVE), url], env=env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def code_on_page(address):
+    """The `code#state` the demo's code page at `address` shows, as the person copies it."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(address, timeout=10) as page:
+        found = re.search(r'<code id="pasted-code">([^<]+)</code>', page.read().decode())
+    assert found, f"{address} shows no code"
+    return found.group(1).replace("&amp;", "&")
+
+
+def grantex_at_demo(pixy):
+    """The Grantex preset pointed at the demo's Grantex contract, for agent ag_demo_agent and alice."""
+    issuer = demo_issuer(pixy)
+    write_providers(pixy, f'[[provider]]\nid = "grantex"\nissuer = "{issuer}"\nbase_url = "{issuer}"\n'
+                          f'agent_id = "ag_demo_agent"\nprincipal_id = "alice"\nscopes = ["files:read"]\n')
+
+
+def forget_kept_grantex_key():
+    """The session's keyring is shared by every test: the Grantex key one kept is removed."""
+    subprocess.run(["secret-tool", "clear", "service", KEYRING_SERVICE, "username", "provider:grantex:api_key"],
+                   capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
 # ------------------------------------------------------------------------------------------------
 # The OpenID Provider
 

@@ -5,39 +5,22 @@ a token handed out and the grant ended on unlink."""
 import os
 import pty
 import select
-import subprocess
 import time
 
 import pytest
 
-from conftest import KEYRING_SERVICE, pixy_keyring_items
+from conftest import forget_kept_grantex_key, grantex_at_demo, pixy_keyring_items
 
 SANDBOX_KEY = "demo-grantex-sandbox-key"
 PRODUCTION_KEY = "demo-grantex-key"
 
 
-def forget_kept_key():
-    subprocess.run(["secret-tool", "clear", "service", KEYRING_SERVICE, "username", "provider:grantex:api_key"],
-                   capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
-
-
 @pytest.fixture(autouse=True)
 def no_kept_key():
-    """The session's keyring is shared by every test: each starts with no Grantex key kept."""
-    forget_kept_key()
+    """Each test starts, and leaves, with no Grantex key kept in the shared keyring."""
+    forget_kept_grantex_key()
     yield
-    forget_kept_key()
-
-
-def grantex_at_demo(pixy, extra=""):
-    proc, events = pixy.run_json("providers")
-    [demo] = [p for p in events[-1]["providers"] if p["id"] == "demo"]
-    issuer = demo["issuer"]
-    path = pixy.config_home / "pixy" / "providers.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'[[provider]]\nid = "grantex"\nissuer = "{issuer}"\nbase_url = "{issuer}"\n'
-                    f'agent_id = "ag_demo_agent"\nprincipal_id = "alice"\nscopes = ["files:read"]\n{extra}')
-    return issuer
+    forget_kept_grantex_key()
 
 
 def test_a_sandbox_grant_links_with_the_key_on_stdin_and_unlinking_ends_it(pixy):

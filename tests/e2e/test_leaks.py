@@ -14,7 +14,6 @@ import threading
 import urllib.parse
 from pathlib import Path
 
-import pytest
 
 from conftest import APPROVE, keyring_items, oidc_link_args
 

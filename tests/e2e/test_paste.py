@@ -7,16 +7,7 @@ import socket
 import subprocess
 import urllib.parse
 
-from conftest import APPROVE
-
-
-def copied_address(pixy, url):
-    """The address the browser ends on after approving, copied rather than visited."""
-    env = {**pixy.env, "PIXY_APPROVE_FOREGROUND": "1", "PIXY_APPROVE_PRINT_CALLBACK": "1"}
-    done = subprocess.run([str(APPROVE), url], env=env, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+from conftest import copied_address
 
 
 def test_a_pasted_address_links_after_junk_and_another_sign_ins_address_are_turned_away(pixy):

@@ -4,50 +4,19 @@ keeping the preset's client id, parameters, redirect and token body. Real CLI, r
 real keyring."""
 
 import json
-import re
 import socket
 import subprocess
-import urllib.request
 
-from conftest import APPROVE, pixy_keyring_items
-
-
-def demo_issuer(pixy):
-    proc, events = pixy.run_json("providers")
-    assert proc.returncode == 0, proc.stderr
-    [demo] = [p for p in events[-1]["providers"] if p["id"] == "demo"]
-    return demo["issuer"]
+from conftest import code_on_page, copied_address, demo_issuer, pixy_keyring_items, write_providers
 
 
 def point_at_demo(pixy, preset, extra=""):
     """Overrides `preset` in providers.toml with the demo's endpoints."""
     issuer = demo_issuer(pixy)
-    path = pixy.config_home / "pixy" / "providers.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = (f'[[provider]]\nid = "{preset}"\nissuer = "{issuer}"\n'
-            f'authorization_endpoint = "{issuer}/oauth/authorize"\ntoken_endpoint = "{issuer}/v1/oauth/token"\n'
-            f'{extra}')
-    path.write_text(text)
+    write_providers(pixy, f'[[provider]]\nid = "{preset}"\nissuer = "{issuer}"\n'
+                          f'authorization_endpoint = "{issuer}/oauth/authorize"\n'
+                          f'token_endpoint = "{issuer}/v1/oauth/token"\n{extra}')
     return issuer
-
-
-def approved_address(pixy, url):
-    """The address the demo sends the browser to after Approve, copied rather than visited."""
-    env = {**pixy.env, "PIXY_APPROVE_FOREGROUND": "1", "PIXY_APPROVE_PRINT_CALLBACK": "1"}
-    done = subprocess.run([str(APPROVE), url], env=env, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def code_on_page(address):
-    """The `code#state` the demo's code page shows, as the person copies it."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(address, timeout=10) as page:
-        html = page.read().decode()
-    found = re.search(r'<code id="pasted-code">([^<]+)</code>', html)
-    assert found, html
-    return found.group(1).replace("&amp;", "&")
 
 
 def test_the_presets_are_listed_with_the_persons_providers(pixy):
@@ -66,7 +35,7 @@ def test_claude_links_by_pasting_the_code_its_page_shows(pixy):
     authorize = json.loads(link.stdout.readline())
     assert authorize["event"] == "authorize" and authorize["paste_only"] is True, authorize
     assert "client_id=9d1c250a-e61b-44d9-88ed-5944d1962f5e" in authorize["url"] and "code=true" in authorize["url"]
-    shown = code_on_page(approved_address(pixy, authorize["url"]))
+    shown = code_on_page(copied_address(pixy, authorize["url"]))
     code, state = shown.split("#")
     out, err = link.communicate(input=f"nonsense?\n{code}#{'x' * len(state)}\n\"{shown}\"\n", timeout=60)
     events = [authorize] + [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -99,9 +68,7 @@ def test_chatgpt_links_through_port_1455_or_1457_when_1455_is_taken(pixy):
 
 
 def test_a_broken_override_names_file_line_and_key_and_leaves_the_rest(pixy):
-    path = pixy.config_home / "pixy" / "providers.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('[[provider]]\nid = "claude"\ntoken_request = "xml"\n')
+    write_providers(pixy, '[[provider]]\nid = "claude"\ntoken_request = "xml"\n')
     proc, events = pixy.run_json("providers")
     providers = {p["id"]: p for p in events[-1]["providers"]}
     problem = providers["claude"]["problem"]

@@ -8,10 +8,14 @@ private XDG dirs (so its own daemon) and approve.py as $BROWSER.
 
 import json
 import re
+import subprocess
+import sys
 import time
 
 import pytest
 
+from conftest import (APPROVE, code_on_page, copied_address, demo_issuer, forget_kept_grantex_key, grantex_at_demo,
+                      write_providers)
 from desktop import (Started, WebDriver, alive, comm, descendants, exe_name, free_port, indigo, request_close,
                      screenshot, start_xvfb, tauri_driver_binary, wait_painted, wait_until, windows_named)
 
@@ -222,23 +226,15 @@ def a_recording_browser(pixy, tmp_path):
 @pytest.fixture
 def claude_at_the_demo(pixy):
     """The Claude preset pointed at the embedded demo's Claude mode (its daemon started first)."""
-    proc, events = pixy.run_json("providers")
-    [demo] = [p for p in events[-1]["providers"] if p["id"] == "demo"]
-    issuer = demo["issuer"]
-    path = pixy.config_home / "pixy" / "providers.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'[[provider]]\nid = "claude"\nissuer = "{issuer}"\n'
-                    f'authorization_endpoint = "{issuer}/oauth/authorize"\n'
-                    f'token_endpoint = "{issuer}/v1/oauth/token"\n'
-                    f'paste_redirect_uri = "{issuer}/oauth/code/callback"\n')
+    issuer = demo_issuer(pixy)
+    write_providers(pixy, f'[[provider]]\nid = "claude"\nissuer = "{issuer}"\n'
+                          f'authorization_endpoint = "{issuer}/oauth/authorize"\n'
+                          f'token_endpoint = "{issuer}/v1/oauth/token"\n'
+                          f'paste_redirect_uri = "{issuer}/oauth/code/callback"\n')
 
 
 def test_a_code_shown_by_the_providers_page_is_pasted_into_the_window(
         pixy, a_recording_browser, claude_at_the_demo, window):
-    import subprocess
-    import urllib.request
-    from conftest import APPROVE
-
     driver, display, _ = window
     row = 'li.provider[data-provider-id="claude"]'
     assert driver.wait_for(row, timeout=60), f"the Claude preset must be listed; the window shows:\n{driver.page_text()}"
@@ -249,13 +245,7 @@ def test_a_code_shown_by_the_providers_page_is_pasted_into_the_window(
 
     # The person signs in where the browser opened and copies the code the page shows.
     url = wait_until(lambda: a_recording_browser.exists() and a_recording_browser.read_text(), timeout=15)
-    env = {**pixy.env, "PIXY_APPROVE_FOREGROUND": "1", "PIXY_APPROVE_PRINT_CALLBACK": "1"}
-    done = subprocess.run([str(APPROVE), url], env=env, capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL)
-    assert done.returncode == 0, done.stderr
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(done.stdout.strip(), timeout=10) as page:
-        shown = re.search(r'<code id="pasted-code">([^<]+)</code>', page.read().decode()).group(1)
+    shown = code_on_page(copied_address(pixy, url))
 
     driver.type_into(f"{row} [data-paste-input]", "not a code")
     assert driver.click_first(f'{row} button[data-action="paste-submit"]')
@@ -278,22 +268,16 @@ def test_a_code_shown_by_the_providers_page_is_pasted_into_the_window(
 @pytest.fixture
 def a_provider_with_a_device_endpoint(pixy, oidc):
     meta = oidc.metadata
-    path = pixy.config_home / "pixy" / "providers.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'[[provider]]\nid = "tv"\nlabel = "Test OP"\nissuer = "{oidc.issuer}"\nclient_id = "pixy-test"\n'
-                    f'scopes = ["openid", "email", "offline_access"]\n'
-                    f'authorization_endpoint = "{meta["authorization_endpoint"]}"\n'
-                    f'token_endpoint = "{meta["token_endpoint"]}"\n'
-                    f'device_authorization_endpoint = "{meta["device_authorization_endpoint"]}"\n')
+    write_providers(pixy, f'[[provider]]\nid = "tv"\nlabel = "Test OP"\nissuer = "{oidc.issuer}"\nclient_id = "pixy-test"\n'
+                          f'scopes = ["openid", "email", "offline_access"]\n'
+                          f'authorization_endpoint = "{meta["authorization_endpoint"]}"\n'
+                          f'token_endpoint = "{meta["token_endpoint"]}"\n'
+                          f'device_authorization_endpoint = "{meta["device_authorization_endpoint"]}"\n')
     return oidc
 
 
 def test_a_device_code_is_shown_large_with_a_countdown_and_links_when_entered(
         pixy, a_provider_with_a_device_endpoint, window):
-    import subprocess
-    import sys
-    from conftest import APPROVE
-
     driver, display, _ = window
     row = 'li.provider[data-provider-id="tv"]'
     assert driver.wait_for(row, timeout=60), driver.page_text()
@@ -328,22 +312,10 @@ def test_a_device_code_is_shown_large_with_a_countdown_and_links_when_entered(
 @pytest.fixture
 def grantex_at_the_demo(pixy):
     """The Grantex preset pointed at the embedded demo's Grantex contract, with no key kept yet."""
-    import subprocess
-    from conftest import KEYRING_SERVICE
-
-    def forget():
-        subprocess.run(["secret-tool", "clear", "service", KEYRING_SERVICE, "username", "provider:grantex:api_key"],
-                       capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
-
-    forget()
-    proc, events = pixy.run_json("providers")
-    [demo] = [p for p in events[-1]["providers"] if p["id"] == "demo"]
-    path = pixy.config_home / "pixy" / "providers.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f'[[provider]]\nid = "grantex"\nissuer = "{demo["issuer"]}"\nbase_url = "{demo["issuer"]}"\n'
-                    f'agent_id = "ag_demo_agent"\nprincipal_id = "alice"\nscopes = ["files:read"]\n')
+    forget_kept_grantex_key()
+    grantex_at_demo(pixy)
     yield
-    forget()
+    forget_kept_grantex_key()
 
 
 def test_a_provider_that_needs_an_api_key_takes_it_in_the_window(pixy, grantex_at_the_demo, window):
