@@ -14,7 +14,6 @@ import threading
 import urllib.parse
 from pathlib import Path
 
-
 from conftest import APPROVE, keyring_items, oidc_link_args
 
 # What the platform opener may be on Linux (the `open` crate tries them in this order).
