@@ -83,7 +83,7 @@ impl ProvidersFile {
         let file = self.clone();
         match tokio::task::spawn_blocking(move || file.current_blocking()).await {
             Ok(catalog) => catalog,
-            Err(_) => Arc::new(Catalog { entries: Vec::new(), problem: Some("reading it failed".into()) }),
+            Err(_) => Arc::new(assemble(Vec::new(), Some("reading it failed".into()), &self.path)),
         }
     }
 
@@ -169,11 +169,13 @@ pub fn parse(text: &str, path: &Path) -> Catalog {
 /// The presets (each with the file's overrides) in their order, then the file's other entries
 /// in file order, each checked on its own.
 fn assemble(file: Vec<(usize, toml::Table)>, problem: Option<String>, path: &Path) -> Catalog {
-    let mut entries: Vec<Entry> = Vec::new();
+    // The file's entries in order, each checked on its own; the first with a preset's id is that
+    // preset's override.
+    let mut overrides: Vec<Entry> = Vec::new();
     let mut own: Vec<Entry> = Vec::new();
     for (line, table) in file {
         let id = table.get("id").and_then(|v| v.as_str()).unwrap_or("?").to_string();
-        let earlier = entries.iter().chain(&own).find(|e| e.id == id && e.line > 0).map(|e| e.line);
+        let earlier = overrides.iter().chain(&own).find(|e| e.id == id).map(|e| e.line);
         match crate::presets::preset(&id) {
             Some(preset) if earlier.is_none() => {
                 let definition = check(crate::presets::overlay(&preset.table, table), &id, None).map_err(|problem| {
@@ -182,7 +184,7 @@ fn assemble(file: Vec<(usize, toml::Table)>, problem: Option<String>, path: &Pat
                         path.display()
                     )
                 });
-                entries.push(Entry { id, line, preset: true, definition });
+                overrides.push(Entry { id, line, preset: true, definition });
             }
             _ => {
                 let definition = check(table, &id, earlier)
@@ -191,15 +193,20 @@ fn assemble(file: Vec<(usize, toml::Table)>, problem: Option<String>, path: &Pat
             }
         }
     }
-    for preset in crate::presets::presets().iter().rev() {
-        if !entries.iter().any(|e| e.id == preset.id) {
-            let definition = check(preset.table.clone(), &preset.id, None)
-                .map_err(|problem| format!("the built-in preset {}: {problem}", preset.file));
-            entries.insert(0, Entry { id: preset.id.clone(), line: 0, preset: true, definition });
-        }
-    }
-    let order = |id: &str| crate::presets::presets().iter().position(|p| p.id == id);
-    entries.sort_by_key(|e| order(&e.id));
+    // The presets first, in their order, overridden where the file says so.
+    let mut entries: Vec<Entry> = crate::presets::presets()
+        .iter()
+        .map(|preset| match overrides.iter().position(|e| e.id == preset.id) {
+            Some(at) => overrides.swap_remove(at),
+            None => Entry {
+                id: preset.id.clone(),
+                line: 0,
+                preset: true,
+                definition: check(preset.table.clone(), &preset.id, None)
+                    .map_err(|problem| format!("the built-in preset {}: {problem}", preset.file)),
+            },
+        })
+        .collect();
     entries.extend(own);
     Catalog { entries, problem }
 }

@@ -52,7 +52,8 @@ pub fn preset(id: &str) -> Option<&'static Preset> {
     presets().iter().find(|p| p.id == id)
 }
 
-/// `base` with every key of `over` put in its place.
+/// `base` with every key of `over` put in its place: a key's whole value (an `auth_params` table
+/// is replaced, not merged, so a parameter can be taken away).
 pub fn overlay(base: &toml::Table, over: toml::Table) -> toml::Table {
     let mut merged = base.clone();
     merged.extend(over);
