@@ -24,10 +24,7 @@ pub fn human(event: &Event) {
             for p in providers {
                 match &p.problem {
                     Some(problem) => println!("{:width$}  broken: {problem}", p.id),
-                    None => {
-                        let note = if p.demo { "  — demo provider, not a real account" } else { "" };
-                        println!("{:width$}  {}  {}{note}", p.id, p.label, p.issuer);
-                    }
+                    None => println!("{:width$}  {}  {}{}", p.id, p.label, p.issuer, provider_note(p)),
                 }
             }
         }
@@ -55,6 +52,28 @@ fn status(accounts: &[AccountSummary]) {
         if let Some(reason) = &a.reason {
             println!("{:width$}  {reason}", "");
         }
+    }
+}
+
+/// How a provider links, where that is not just the browser.
+fn provider_note(p: &pixy_core::ipc::protocol::ProviderSummary) -> String {
+    let mut notes = Vec::new();
+    if p.demo {
+        notes.push("demo provider, not a real account");
+    }
+    if p.paste_only {
+        notes.push("paste the code its page shows");
+    }
+    if p.device {
+        notes.push("--device works");
+    }
+    if p.needs_api_key {
+        notes.push("asks for your developer API key");
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!("  — {}", notes.join("; "))
     }
 }
 

@@ -78,17 +78,22 @@ fn service(provider: &Provider) -> Result<&GrantexSettings> {
 /// The provider's Grantex settings, with the agent and principal a link needs.
 pub fn settings(provider: &Provider) -> Result<&GrantexSettings> {
     let settings = service(provider)?;
-    for (key, value) in [("agent_id", &settings.agent_id), ("principal_id", &settings.principal_id)] {
-        if value.trim().is_empty() {
-            return Err(Error::new(
-                ErrorKind::ProviderConfig,
-                format!(
-                    "{} needs the agent to grant to and who grants it: add {key} (and agent_id, principal_id) to an \
-                     entry with id = {:?} in providers.toml",
-                    provider.label, provider.id
-                ),
-            ));
-        }
+    let missing: Vec<&str> = [("agent_id", &settings.agent_id), ("principal_id", &settings.principal_id)]
+        .into_iter()
+        .filter(|(_, value)| value.trim().is_empty())
+        .map(|(key, _)| key)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::new(
+            ErrorKind::ProviderConfig,
+            format!(
+                "{} needs the agent the grant is for and who grants it: set {} in an entry with id = {:?} in \
+                 providers.toml",
+                provider.label,
+                missing.join(" and "),
+                provider.id
+            ),
+        ));
     }
     Ok(settings)
 }

@@ -47,6 +47,10 @@ impl Daemon {
                 self.build(crate::provider::ProviderConfig::adhoc(&id, &id, issuer, client_id), false).await?
             }
         };
+        if provider.grantex.is_some() {
+            // What the setup lacks is said before the keyring or a key is asked for.
+            crate::grantex::settings(&provider)?;
+        }
         // Found before the browser opens, not after the person has consented.
         blocking(&self.store, |s| s.probe()).await?;
         // A key given with the request is kept only once it has worked: a mistyped one never
