@@ -194,21 +194,32 @@ fn assemble(file: Vec<(usize, toml::Table)>, problem: Option<String>, path: &Pat
         }
     }
     // The presets first, in their order, overridden where the file says so.
-    let mut entries: Vec<Entry> = crate::presets::presets()
+    let mut entries: Vec<Entry> = untouched_presets()
         .iter()
         .map(|preset| match overrides.iter().position(|e| e.id == preset.id) {
             Some(at) => overrides.swap_remove(at),
-            None => Entry {
+            None => preset.clone(),
+        })
+        .collect();
+    entries.extend(own);
+    Catalog { entries, problem }
+}
+
+/// Every preset as it ships, checked once: they never change while Pixy runs.
+fn untouched_presets() -> &'static [Entry] {
+    static CHECKED: std::sync::OnceLock<Vec<Entry>> = std::sync::OnceLock::new();
+    CHECKED.get_or_init(|| {
+        crate::presets::presets()
+            .iter()
+            .map(|preset| Entry {
                 id: preset.id.clone(),
                 line: 0,
                 preset: true,
                 definition: check(preset.table.clone(), &preset.id, None)
                     .map_err(|problem| format!("the built-in preset {}: {problem}", preset.file)),
-            },
-        })
-        .collect();
-    entries.extend(own);
-    Catalog { entries, problem }
+            })
+            .collect()
+    })
 }
 
 fn check(table: toml::Table, id: &str, earlier: Option<usize>) -> Result<ProviderConfig, String> {
