@@ -108,17 +108,7 @@ pub async fn authorize(
     challenge: &str,
     scopes: &[String],
 ) -> Result<Authorization> {
-    let settings = settings(provider)?;
-    let scopes = if scopes.is_empty() { &provider.default_scopes } else { scopes };
-    let body = json!({
-        "agentId": settings.agent_id,
-        "principalId": settings.principal_id,
-        "scopes": scopes,
-        "redirectUri": redirect_uri,
-        "state": state.expose(),
-        "codeChallenge": challenge,
-        "codeChallengeMethod": crate::pkce::CHALLENGE_METHOD,
-    });
+    let body = authorize_body(provider, redirect_uri, state, challenge, scopes)?;
     let answer =
         call(http, provider, api_key, Method::POST, "/v1/authorize", Some(body), None, Call::Authorize).await?;
     let raw: RawAuthorization = serde_json::from_slice(&answer).map_err(|_| garbage("authorize"))?;
@@ -126,6 +116,27 @@ pub async fn authorize(
     // As parsed: whatever reaches a terminal or the browser is a well-formed URL, no raw text.
     let consent_url = crate::http::check_endpoint("Grantex consent page", &consent_url)?.to_string();
     Ok(Authorization { consent_url, approved_code: raw.code.filter(|c| !c.is_empty()).map(AuthCode::new) })
+}
+
+/// The authorize call's body: what the consent asks for, and the flow's state and challenge.
+fn authorize_body(
+    provider: &Provider,
+    redirect_uri: &str,
+    state: &State,
+    challenge: &str,
+    scopes: &[String],
+) -> Result<serde_json::Value> {
+    let settings = settings(provider)?;
+    let scopes = if scopes.is_empty() { &provider.default_scopes } else { scopes };
+    Ok(json!({
+        "agentId": settings.agent_id,
+        "principalId": settings.principal_id,
+        "scopes": scopes,
+        "redirectUri": redirect_uri,
+        "state": state.expose(),
+        "codeChallenge": challenge,
+        "codeChallengeMethod": crate::pkce::CHALLENGE_METHOD,
+    }))
 }
 
 /// Exchanges a code for a verified grant.
@@ -298,6 +309,67 @@ fn api_error(provider: &Provider, status: StatusCode, raw: &RawError, what: Call
         Call::Authorize => Error::new(ErrorKind::TokenEndpoint, format!("Grantex refused the request: {said}")),
         Call::Refresh | Call::Revoke => {
             Error::new(ErrorKind::TokenEndpoint, format!("Grantex answered {}: {said}", status.as_u16()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    /// The Grantex preset as a person completes it.
+    fn preset() -> Provider {
+        let mut table = crate::presets::preset("grantex").unwrap().table.clone();
+        table.insert("agent_id".into(), "ag_01".into());
+        table.insert("principal_id".into(), "you@example.com".into());
+        table.insert("scopes".into(), toml::Value::Array(vec!["files:read".into()]));
+        let config = crate::provider::ProviderConfig::deserialize(toml::Value::Table(table)).unwrap();
+        config.into_provider(None).unwrap()
+    }
+
+    /// Pins the Grantex preset's authorize request, as the claude and chatgpt presets' URLs are
+    /// pinned: where it goes and the body, key order and all.
+    #[test]
+    fn the_grantex_preset_asks_for_a_grant_in_the_services_own_shape() {
+        let provider = preset();
+        assert_eq!(
+            format!("{}/v1/authorize", service(&provider).unwrap().base_url),
+            "https://api.grantex.dev/v1/authorize"
+        );
+        let body =
+            authorize_body(&provider, "http://127.0.0.1:9/callback", &State::new("STATE"), "CHALLENGE", &[]).unwrap();
+        assert_eq!(
+            body.to_string(),
+            r#"{"agentId":"ag_01","codeChallenge":"CHALLENGE","codeChallengeMethod":"S256","principalId":"you@example.com","redirectUri":"http://127.0.0.1:9/callback","scopes":["files:read"],"state":"STATE"}"#
+        );
+    }
+
+    #[test]
+    fn grantex_errors_become_pixys_kinds_in_words_that_name_the_request() {
+        let provider = preset();
+        let raw = |message: &str, code: &str| RawError {
+            message: Some(message.into()),
+            code: Some(code.into()),
+            request_id: Some("req_1".into()),
+        };
+        let cases = [
+            (StatusCode::UNAUTHORIZED, Call::Exchange, ErrorKind::ProviderConfig, "API key"),
+            (
+                StatusCode::BAD_REQUEST,
+                Call::Exchange,
+                ErrorKind::TokenEndpoint,
+                "refused the code: Invalid codeVerifier",
+            ),
+            (StatusCode::BAD_REQUEST, Call::Refresh, ErrorKind::NeedsRelink, "link it again"),
+            (StatusCode::SERVICE_UNAVAILABLE, Call::Refresh, ErrorKind::Network, "try again"),
+            (StatusCode::BAD_REQUEST, Call::Authorize, ErrorKind::ProviderConfig, "paste_redirect_uri"),
+        ];
+        for (status, call, kind, words) in cases {
+            let message = if call == Call::Authorize { "redirectUri must be https" } else { "Invalid codeVerifier" };
+            let e = api_error(&provider, status, &raw(message, "BAD_REQUEST"), call);
+            assert_eq!(e.kind, kind, "{status} {message}");
+            assert!(e.message.contains(words) && e.message.contains("(request req_1)"), "{}", e.message);
         }
     }
 }
