@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pixy_core::clock::ManualClock;
 use pixy_core::ipc::protocol::SecretText;
-use pixy_core::ipc::{Event, LinkRequest, ProviderSelector, Request};
+use pixy_core::ipc::{Event, LinkRequest, Request};
 use pixy_core::revoke::Revocation;
 use pixy_core::store::{provider_key, Field, TokenStore};
 use pixy_core::ErrorKind;
@@ -62,17 +62,10 @@ fn kept_api_key(s: &Setup) -> Option<String> {
     store.get(&provider_key("grantex"), Field::ApiKey).unwrap().map(|key| key.to_string())
 }
 
+/// The shared link request for the Grantex provider, with `api_key` given along.
 fn link_request(api_key: Option<&str>) -> Request {
-    Request::Link(LinkRequest {
-        provider: ProviderSelector::Named { id: "grantex".into() },
-        scopes: vec![],
-        auth_params: vec![],
-        open_browser: false,
-        browser: None,
-        timeout_secs: Some(30),
-        device: false,
-        api_key: api_key.map(SecretText::new),
-    })
+    let Request::Link(request) = support::link_request("grantex") else { unreachable!("a link request") };
+    Request::Link(LinkRequest { api_key: api_key.map(SecretText::new), ..request })
 }
 
 /// A running link: its events, and where the person's pastes go.
