@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop import indigo, wait_painted
+from desktop import indigo, wait_painted, wait_until, windows_named
 from conftest import APPROVE, ARTIFACTS, REPO, pids_with_env, process_cmdline, stop_pids, target_dir
 
 pytestmark = pytest.mark.package
@@ -97,16 +97,15 @@ def test_installed_package_opens_the_window_and_starts_the_daemon(bundles, tmp_p
     try:
         window = subprocess.Popen(["/usr/bin/pixy-desktop"], env=env, stdin=subprocess.DEVNULL,
                                   stdout=window_log, stderr=subprocess.STDOUT)
-        try:
-            found = subprocess.run(["xdotool", "search", "--sync", "--name", "^Pixy$"], env=env,
-                                   capture_output=True, text=True, timeout=90)
-        except subprocess.TimeoutExpired:
+        # Searched again until it appears: one search can fail outright when another window goes
+        # away while xdotool reads it (BadWindow), which `--sync` does not retry.
+        found = wait_until(lambda: windows_named(display, "^Pixy$"), timeout=90, interval=0.5)
+        if not found:
             pytest.fail(f"no window named Pixy appeared in 90 s; window exit {window.poll()}, "
                         f"log in {artifacts / 'pixy-desktop.log'}")
-        assert found.returncode == 0 and found.stdout.split(), "a window named Pixy must appear"
         # The installed UI must load (not an "asset not found" page): Pixy's indigo appears.
         shot = artifacts / "installed-window.png"
-        painted = wait_painted(display, found.stdout.split()[0], shot, indigo, timeout=60)
+        painted = wait_painted(display, str(found[0]), shot, indigo, timeout=60)
         assert painted is not None, f"the installed window never showed Pixy's UI (see {shot})"
         assert window.poll() is None, "the window process must still be running"
 
