@@ -144,6 +144,7 @@ async fn link(
         timeout_secs: None,
         device,
         api_key,
+        client_secret: None,
     });
     let mut answer = client::request(&request).await?;
     // The connection's sending half carries the pastes; holding it keeps the link alive.

@@ -66,6 +66,24 @@ pub struct AccountView {
     pub expires_at: Option<u64>,
     /// Why the account needs attention (a sentence, never a secret).
     pub reason: Option<String>,
+    /// The protected resource (an MCP server) the account is for, and how Pixy got there.
+    pub resource: Option<ResourceView>,
+}
+
+/// The chain behind an account linked by a resource's URL.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceView {
+    /// The URL the person gave.
+    pub url: String,
+    /// The resource the tokens are bound to (RFC 8707), if it was sent.
+    pub bound_to: Option<String>,
+    /// Where the resource metadata was.
+    pub metadata_url: Option<String>,
+    /// The authorization server's issuer.
+    pub authorization_server: String,
+    /// How Pixy's client was registered, in words.
+    pub registration: &'static str,
 }
 
 impl From<AccountSummary> for AccountView {
@@ -78,6 +96,13 @@ impl From<AccountSummary> for AccountView {
             status_text: a.status.words(),
             expires_at: a.expires_at,
             reason: a.reason,
+            resource: a.resource.map(|r| ResourceView {
+                url: r.url,
+                bound_to: r.resource,
+                metadata_url: r.metadata_url,
+                authorization_server: r.authorization_server,
+                registration: r.registration.words(),
+            }),
         }
     }
 }
@@ -124,6 +149,7 @@ mod tests {
             last_error: None,
             expires_at: Some(7),
             scopes: vec!["openid".into()],
+            resource: None,
         });
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(json["status"], "needs_relink", "the UI switches on the wire's status names");

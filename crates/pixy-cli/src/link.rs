@@ -15,15 +15,40 @@ use crate::output;
 /// Arguments of `pixy link`.
 #[derive(Args)]
 pub struct LinkArgs {
-    /// A provider id from `pixy providers` (e.g. `demo`).
+    /// A provider id from `pixy providers` (e.g. `demo`); the URL of an MCP server or another
+    /// protected resource (RFC 9728), which Pixy finds its way to by itself; or, with
+    /// --www-authenticate, an account linked to one.
     #[arg(required_unless_present = "issuer", conflicts_with = "issuer")]
     provider: Option<String>,
     /// Link with a provider found by discovery from its issuer URL.
     #[arg(long, requires = "client_id")]
     issuer: Option<String>,
-    /// The public client id registered with that provider.
-    #[arg(long, requires = "issuer")]
+    /// The client id registered for Pixy with that provider, or at a resource's authorization
+    /// server (then no registration is made).
+    #[arg(long)]
     client_id: Option<String>,
+    /// The client secret of that client id, for a confidential client. Prefer the environment
+    /// variable: other users' `ps` cannot read it there.
+    #[arg(long, env = "PIXY_CLIENT_SECRET", hide_env_values = true, requires = "client_id")]
+    client_secret: Option<String>,
+    /// A resource: the account's name (default: from the server's host).
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+    /// A resource: the URL of Pixy's Client ID Metadata Document, used as the client id where
+    /// the authorization server takes such documents.
+    #[arg(long, value_name = "URL", env = "PIXY_CLIENT_METADATA_URL")]
+    client_metadata_url: Option<String>,
+    /// A resource: the WWW-Authenticate header it answered your client with. With an account's
+    /// name, a `403 insufficient_scope` challenge asks for the scopes it already has plus those
+    /// demanded (a step-up).
+    #[arg(long, value_name = "HEADER")]
+    www_authenticate: Option<String>,
+    /// A resource: leave out the RFC 8707 resource parameter, for a server that rejects it.
+    #[arg(long)]
+    no_resource: bool,
+    /// A resource: show each step of finding its authorization server and how it went.
+    #[arg(long)]
+    explain: bool,
     /// A scope to ask for (repeatable); default: the provider's.
     #[arg(long = "scope", value_name = "S")]
     scopes: Vec<String>,
@@ -112,8 +137,25 @@ pub async fn run(args: LinkArgs) -> ExitCode {
             return finish(&event, args.json, None);
         }
     };
-    let provider = match (args.provider, args.issuer, args.client_id) {
-        (Some(id), _, _) => ProviderSelector::Named { id },
+    let resource = args.provider.as_deref().is_some_and(|p| p.starts_with("https://") || p.starts_with("http://"))
+        || args.www_authenticate.is_some();
+    let provider = match (args.provider, args.issuer, args.client_id.clone()) {
+        (Some(target), _, client_id) if resource => ProviderSelector::Resource {
+            target,
+            account: args.account.clone(),
+            client_id,
+            client_metadata_url: args.client_metadata_url.clone(),
+            www_authenticate: args.www_authenticate.clone(),
+            no_resource: args.no_resource,
+        },
+        (Some(id), _, None) => ProviderSelector::Named { id },
+        (Some(_), _, Some(_)) => {
+            let event = Event::Error {
+                kind: ErrorKind::InvalidRequest,
+                message: "--client-id goes with --issuer, or with a resource's URL".into(),
+            };
+            return finish(&event, args.json, None);
+        }
         (None, Some(issuer), Some(client_id)) => ProviderSelector::Issuer { issuer, client_id },
         _ => unreachable!("clap enforces a provider or --issuer with --client-id"),
     };
@@ -126,6 +168,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
         timeout_secs: Some(args.timeout),
         device: args.device,
         api_key,
+        client_secret: args.client_secret.as_deref().map(SecretText::new),
     });
     let mut answer = match client::request(&request).await {
         Ok(answer) => answer,
@@ -188,6 +231,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
                     spinner =
                         Some(self::spinner(format!("Waiting for you to finish in the browser (up to {minutes} min)…")));
                 }
+                Event::Step(step) if args.explain || !step.ok => output::step(step),
                 Event::PasteRejected { reason } => {
                     eprintln!("That was not used: {reason}.");
                     prompt();

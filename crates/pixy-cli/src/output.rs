@@ -8,6 +8,12 @@ pub fn json(event: &Event) {
     println!("{}", serde_json::to_string(event).expect("events serialize"));
 }
 
+/// Prints one step of a link's explanation, as `--explain` shows them.
+pub fn step(step: &pixy_core::resource_link::Step) {
+    let mark = if step.ok { "ok  " } else { "FAIL" };
+    eprintln!("  {mark} {:<21} {}", step.step, step.detail);
+}
+
 /// Prints a terminal event for a person: results on stdout, errors on stderr.
 pub fn human(event: &Event) {
     match event {
@@ -35,6 +41,7 @@ pub fn human(event: &Event) {
         Event::Error { message, .. } => eprintln!("error: {message}"),
         Event::Authorize { .. }
         | Event::Device { .. }
+        | Event::Step(_)
         | Event::PasteRejected { .. }
         | Event::Waiting { .. }
         | Event::Exchanging => {}
@@ -51,6 +58,11 @@ fn status(accounts: &[AccountSummary]) {
         println!("{:width$}  {:<13}  {}  ({})", a.id, a.status.words(), a.label, a.provider);
         if let Some(reason) = &a.reason {
             println!("{:width$}  {reason}", "");
+        }
+        if let Some(r) = &a.resource {
+            let resource = r.resource.as_deref().unwrap_or("not sent");
+            println!("{:width$}  resource {}  (bound to: {resource})", "", r.url);
+            println!("{:width$}  authorization server {}, {}", "", r.authorization_server, r.registration.words());
         }
     }
 }

@@ -338,6 +338,7 @@ mod tests {
             scopes: Vec::new(),
             reason: None,
             last_error: None,
+            resource: None,
         }
     }
 

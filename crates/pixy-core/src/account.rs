@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ErrorKind;
 use crate::provider::{GrantexSettings, Provider, TokenBody};
+use crate::registration::ClientAuth;
 
 /// An account as clients see it: metadata only, never a secret.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -28,6 +29,29 @@ pub struct AccountSummary {
     /// The kind of the last refresh failure, while it is not resolved (stale but linked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<crate::error::ErrorKind>,
+    /// The protected resource (an MCP server) the account's tokens are for, if it was linked by
+    /// a resource's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceLink>,
+}
+
+/// A protected resource an account was linked for, and how Pixy got its tokens: what `pixy
+/// status` and the window show of it. Nothing here is secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResourceLink {
+    /// The URL the person gave.
+    pub url: String,
+    /// The resource identifier the tokens are bound to (RFC 8707); `None` when the server
+    /// refused the parameter and the link left it out.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// Where its metadata was (none for a 2025-03-26 MCP server).
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    /// The authorization server's issuer.
+    pub authorization_server: String,
+    /// How Pixy's client was registered there.
+    pub registration: crate::registration::Method,
 }
 
 /// Connection status of an account.
@@ -116,6 +140,9 @@ pub struct AccountRecord {
     /// The grant the tokens belong to, where the protocol names one (Grantex): unlinking ends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    /// The protected resource the tokens are for, when it was linked by a resource's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceLink>,
     /// A refresh kept the same expiry (a Grantex grant token keeps its grant's `exp`): refreshing
     /// ahead of it again would loop, so the account is not refreshed again, and needs relinking
     /// once it expires.
@@ -142,6 +169,12 @@ pub struct Endpoints {
     /// A Grantex provider's service and agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grantex: Option<GrantexSettings>,
+    /// How the client authenticates (its secret, if any, is in the keyring with its registration).
+    #[serde(default, skip_serializing_if = "ClientAuth::is_none")]
+    pub client_auth: ClientAuth,
+    /// The RFC 8707 resource sent with each refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl Endpoints {
@@ -154,6 +187,8 @@ impl Endpoints {
             userinfo_endpoint: provider.userinfo_endpoint.clone(),
             token_request: provider.token_body,
             grantex: provider.grantex.clone(),
+            client_auth: provider.client_auth,
+            resource: provider.resource.clone(),
         }
     }
 }
@@ -175,6 +210,8 @@ impl AccountRecord {
             default_scopes: self.scopes.clone(),
             token_body: endpoints.token_request,
             grantex: endpoints.grantex,
+            client_auth: endpoints.client_auth,
+            resource: endpoints.resource,
             ..Provider::default()
         };
         // An index edited by hand gets the same endpoint rules as a provider definition.
@@ -200,6 +237,7 @@ impl AccountRecord {
             scopes: self.scopes.clone(),
             reason: self.reason.as_deref().map(|r| crate::text::printable(r, 500)),
             last_error: self.last_error,
+            resource: self.resource.clone(),
         }
     }
 
@@ -289,6 +327,7 @@ impl AccountRecord {
             revocation_ends_grant: false,
             pending: false,
             grant_id: None,
+            resource: None,
             expiry_is_final: false,
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Invariants: `code_challenge_method=S256` is always sent; extra parameters cannot override
 //! the ones the flow's security rests on (response_type, client_id, redirect_uri, state,
-//! code_challenge, code_challenge_method).
+//! code_challenge, code_challenge_method, and the RFC 8707 resource).
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::pkce::CHALLENGE_METHOD;
@@ -10,8 +10,8 @@ use crate::provider::Provider;
 use crate::secret::State;
 
 /// Parameters an extra `--auth-param` may not set.
-const RESERVED: [&str; 6] =
-    ["response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method"];
+const RESERVED: [&str; 7] =
+    ["response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "resource"];
 
 /// Builds the URL the browser is sent to.
 pub fn authorization_url(
@@ -35,6 +35,9 @@ pub fn authorization_url(
             .append_pair("code_challenge_method", CHALLENGE_METHOD);
         if !scopes.is_empty() {
             q.append_pair("scope", &scopes.join(" "));
+        }
+        if let Some(resource) = &provider.resource {
+            q.append_pair("resource", resource);
         }
         for (k, v) in provider.auth_params.iter().chain(extra) {
             if RESERVED.contains(&k.as_str()) {

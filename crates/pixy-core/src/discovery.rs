@@ -35,6 +35,14 @@ pub struct Metadata {
     /// RFC 9207.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// RFC 7591 dynamic client registration endpoint.
+    pub registration_endpoint: Option<String>,
+    /// How clients may authenticate at the token endpoint.
+    #[serde(default)]
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Whether a client id may be the URL of a Client ID Metadata Document.
+    #[serde(default)]
+    pub client_id_metadata_document_supported: bool,
 }
 
 impl Metadata {
@@ -59,6 +67,11 @@ impl Metadata {
         fill(&mut self.device_authorization_endpoint, other.device_authorization_endpoint);
         fill(&mut self.revocation_endpoint, other.revocation_endpoint);
         fill(&mut self.userinfo_endpoint, other.userinfo_endpoint);
+        fill(&mut self.registration_endpoint, other.registration_endpoint);
+        if self.token_endpoint_auth_methods_supported.is_empty() {
+            self.token_endpoint_auth_methods_supported = other.token_endpoint_auth_methods_supported;
+        }
+        self.client_id_metadata_document_supported |= other.client_id_metadata_document_supported;
         if self.scopes_supported.is_empty() {
             self.scopes_supported = other.scopes_supported;
         }
@@ -115,7 +128,43 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata> 
     Ok(meta)
 }
 
+/// The metadata URLs of an authorization server, in the order the MCP specification asks for
+/// them: RFC 8414 first (path-aware), then OpenID discovery, with the well-known segment inserted
+/// before the path and then appended after it.
+pub fn authorization_server_urls(issuer: &str) -> Result<Vec<String>> {
+    let url =
+        url::Url::parse(issuer).map_err(|_| Error::new(ErrorKind::Discovery, "the authorization server is not a valid URL"))?;
+    let path = url.path().trim_end_matches('/');
+    let origin = url.origin().ascii_serialization();
+    let mut urls = vec![rfc8414_url(issuer)?, format!("{origin}/.well-known/openid-configuration{path}")];
+    if !path.is_empty() {
+        urls.push(oidc_url(issuer));
+    }
+    Ok(urls)
+}
+
+/// Fetches the metadata of an authorization server a resource named, trying
+/// [`authorization_server_urls`] in order: the first document that exists is used, and a server
+/// that answers with a redirect or something that is not its metadata is refused in words.
+/// `None` when no document exists at all.
+pub async fn discover_authorization_server(http: &reqwest::Client, issuer: &str) -> Result<Option<Metadata>> {
+    check_endpoint("authorization server", issuer).map_err(|e| Error::new(ErrorKind::Discovery, e.message))?;
+    for url in authorization_server_urls(issuer)? {
+        if let Some(meta) = fetch_if_any(http, &url, issuer).await? {
+            return Ok(Some(meta));
+        }
+    }
+    Ok(None)
+}
+
 async fn fetch(http: &reqwest::Client, url: &str, issuer: &str) -> Result<Metadata> {
+    fetch_if_any(http, url, issuer)
+        .await?
+        .ok_or_else(|| Error::new(ErrorKind::Discovery, format!("{} has no metadata document", redact_url(url))))
+}
+
+/// One metadata document: `None` when there is none (404, 405 or 410).
+async fn fetch_if_any(http: &reqwest::Client, url: &str, issuer: &str) -> Result<Option<Metadata>> {
     let resp = http
         .get(url)
         .header("accept", "application/json")
@@ -123,7 +172,16 @@ async fn fetch(http: &reqwest::Client, url: &str, issuer: &str) -> Result<Metada
         .await
         .map_err(|e| network_error("metadata request", url, &e))?;
     let status = resp.status();
-    let body = read_capped("metadata", url, resp).await?;
+    if status.is_redirection() {
+        return Err(Error::new(
+            ErrorKind::Discovery,
+            format!("{} answered with a redirect elsewhere, which Pixy does not follow", redact_url(url)),
+        ));
+    }
+    if matches!(status.as_u16(), 404 | 405 | 410) {
+        return Ok(None);
+    }
+    let body = read_capped("metadata", url, resp).await.map_err(|e| Error::new(ErrorKind::Discovery, e.message))?;
     if !status.is_success() {
         return Err(Error::new(ErrorKind::Discovery, format!("{} answered {status}", redact_url(url))));
     }
@@ -139,7 +197,7 @@ async fn fetch(http: &reqwest::Client, url: &str, issuer: &str) -> Result<Metada
             ),
         ));
     }
-    Ok(meta)
+    Ok(Some(meta))
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Cancelled,
     /// The token endpoint refused or returned something unusable.
     TokenEndpoint,
+    /// The server refused the RFC 8707 `resource` parameter: linking again without it may work.
+    ResourceRefused,
     /// The refresh token is no longer valid; the account must be linked again.
     NeedsRelink,
     /// The provider could not be reached.

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::error::{redact_url, Error, ErrorKind, Result};
 use crate::http::{network_error, read_capped};
 use crate::provider::{Provider, TokenBody};
+use crate::registration::ClientAuth;
 use crate::secret::{AccessToken, AuthCode, IdToken, PkceVerifier, RefreshToken, State};
 
 /// The tokens a provider issued, with what Pixy keeps about them.
@@ -127,12 +128,46 @@ pub async fn token_request(
     parse_token_response(&body, endpoint)
 }
 
-/// A POST of the fields to the provider's token endpoint, in the body shape it takes.
+/// A POST of the fields to the provider's token endpoint, in the body shape it takes, with the
+/// client's authentication and the resource the tokens are for.
 pub fn token_post(http: &reqwest::Client, provider: &Provider, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
-    let request = http.post(&provider.token_endpoint).header("accept", "application/json");
+    let mut fields = fields.to_vec();
+    if let Some(resource) = &provider.resource {
+        fields.push(("resource", resource));
+    }
+    let (request, fields) = authenticated(http.post(&provider.token_endpoint), provider, fields);
+    let request = request.header("accept", "application/json");
     match provider.token_body {
-        TokenBody::Form => request.form(fields),
+        TokenBody::Form => request.form(&fields),
         TokenBody::Json => request.json(&fields.iter().copied().collect::<std::collections::BTreeMap<_, _>>()),
+    }
+}
+
+/// The request and its fields with the client's authentication (RFC 6749 §2.3.1): a public
+/// client sends its id as it is; Basic replaces the id in the body with the header; the body
+/// form adds the secret.
+pub fn authenticated<'a>(
+    request: reqwest::RequestBuilder,
+    provider: &'a Provider,
+    mut fields: Vec<(&'a str, &'a str)>,
+) -> (reqwest::RequestBuilder, Vec<(&'a str, &'a str)>) {
+    let secret = provider.client_secret.as_ref().map(|s| s.expose()).unwrap_or_default();
+    match provider.client_auth {
+        ClientAuth::None => (request, fields),
+        ClientAuth::ClientSecretBasic => {
+            fields.retain(|(k, _)| *k != "client_id");
+            let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            let pair = format!("{}:{}", encode(&provider.client_id), encode(secret));
+            let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair.as_bytes());
+            (request.header("authorization", format!("Basic {basic}")), fields)
+        }
+        ClientAuth::ClientSecretPost => {
+            if !fields.iter().any(|(k, _)| *k == "client_id") {
+                fields.push(("client_id", &provider.client_id));
+            }
+            fields.push(("client_secret", secret));
+            (request, fields)
+        }
     }
 }
 

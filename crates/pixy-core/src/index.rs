@@ -157,31 +157,36 @@ impl AccountIndex {
 
     /// Writes the accounts atomically with mode 0600.
     pub fn save(&self, accounts: &[AccountRecord]) -> Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
         let file = IndexFile { version: SCHEMA_VERSION, accounts };
         let json = serde_json::to_vec_pretty(&file).expect("records serialize");
-        let tmp = self.temp_path();
-        let write = || -> std::io::Result<()> {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut f = options.open(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, &self.path)?;
-            // The rename itself is durable only once the directory is.
-            std::fs::File::open(dir)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            io_error(&self.path, &e)
-        })
+        write_private(&self.path, &self.temp_path(), &json)
     }
 }
 
-fn io_error(path: &Path, e: &std::io::Error) -> Error {
+/// Writes `bytes` to `path` atomically (a temp file beside it, fsync, rename, fsync of the
+/// directory) with mode 0600: a crash leaves the old file or the new one, never half of one.
+pub(crate) fn write_private(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    let write = || -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(tmp, path)?;
+        // The rename itself is durable only once the directory is.
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(tmp);
+        io_error(path, &e)
+    })
+}
+
+pub(crate) fn io_error(path: &Path, e: &std::io::Error) -> Error {
     Error::new(ErrorKind::Internal, format!("cannot use {}: {e}", path.display()))
 }
 

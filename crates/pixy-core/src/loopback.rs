@@ -62,7 +62,8 @@ pub enum RedirectHost {
 }
 
 impl RedirectHost {
-    fn name(self) -> &'static str {
+    /// The host as a redirect URI writes it.
+    pub fn name(self) -> &'static str {
         match self {
             RedirectHost::Ipv4 => "127.0.0.1",
             RedirectHost::Localhost => "localhost",

@@ -11,6 +11,8 @@ use crate::discovery::Metadata;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::check_endpoint;
 use crate::loopback::{LoopbackOptions, RedirectHost};
+use crate::registration::ClientAuth;
+use crate::secret::ClientSecret;
 
 /// How a token request's parameters are sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -57,7 +59,7 @@ pub struct GrantexSettings {
 pub const GRANTEX_BASE_URL: &str = "https://api.grantex.dev";
 
 /// A provider ready to link with.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Provider {
     /// Stable id, used in account ids and on the command line.
     pub id: String,
@@ -96,6 +98,13 @@ pub struct Provider {
     pub device_authorization_endpoint: Option<String>,
     /// A Grantex provider: its service and agent; `None` for OAuth 2.0.
     pub grantex: Option<GrantexSettings>,
+    /// How the client authenticates at the token and revocation endpoints.
+    pub client_auth: ClientAuth,
+    /// The secret of a confidential client ([`ClientAuth::ClientSecretBasic`] or `Post`).
+    pub client_secret: Option<ClientSecret>,
+    /// RFC 8707: the protected resource the tokens are for, sent with the authorization, token
+    /// and refresh requests (an MCP server's URL).
+    pub resource: Option<String>,
 }
 
 impl Provider {

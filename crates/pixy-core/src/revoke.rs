@@ -63,8 +63,9 @@ pub async fn revoke<T: Revocable>(http: &reqwest::Client, provider: &Provider, t
     let Some(endpoint) = &provider.revocation_endpoint else {
         return Revocation::NoEndpoint;
     };
-    let form = [("token", token), ("token_type_hint", hint), ("client_id", provider.client_id.as_str())];
-    match http.post(endpoint).form(&form).send().await {
+    let form = vec![("token", token), ("token_type_hint", hint), ("client_id", provider.client_id.as_str())];
+    let (request, form) = crate::exchange::authenticated(http.post(endpoint), provider, form);
+    match request.form(&form).send().await {
         Ok(resp) => {
             tracing::debug!(status = resp.status().as_u16(), hint, "revocation answered");
             if resp.status().is_success() {

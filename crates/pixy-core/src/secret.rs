@@ -46,6 +46,15 @@ secret_string!(
     ApiKey, Clone
 );
 secret_string!(
+    /// A client secret: of a confidential client the person registered, or one a registration
+    /// endpoint issued. A secret of an authorization server's registration, not of an account.
+    ClientSecret, Clone
+);
+secret_string!(
+    /// An RFC 7592 registration access token: reads back a dynamic registration.
+    RegistrationToken, Clone
+);
+secret_string!(
     /// The device code of an RFC 8628 device authorization: only the token endpoint sees it.
     DeviceCode
 );
@@ -100,6 +109,10 @@ mod tests {
             format!("{:?}", AccessToken::new("a-secret")),
             format!("{:?}", RefreshToken::new("r-secret")),
             format!("{:?}", IdToken::new("i-secret")),
+            format!("{:?}", ClientSecret::new("cs-secret")),
+            format!("{:?}", RegistrationToken::new("rt-secret")),
+            format!("{:?}", ApiKey::new("k-secret")),
+            format!("{:?}", DeviceCode::new("d-secret")),
         ];
         for p in &printed {
             assert!(!p.contains("secret"), "Debug leaked a secret: {p}");

@@ -9,10 +9,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::providers::provider_id_for_issuer;
 use super::tokens::Refresh;
 use super::Daemon;
-use crate::account::{AccountRecord, Endpoints};
+use crate::account::{AccountRecord, Endpoints, ResourceLink};
 use crate::error::{Error, ErrorKind, Result};
 use crate::exchange::TokenSet;
-use crate::flow::{LinkHandle, LinkOptions, Progress};
+use crate::flow::{LinkHandle, LinkOptions, Linked, Progress};
 use crate::ipc::protocol::{AccountStatus, Event, LinkRequest, ProviderSelector, SecretText};
 use crate::provider::Provider;
 use crate::revoke::{revoke, still_accepted, Revocation};
@@ -46,6 +46,7 @@ impl Daemon {
                 let id = provider_id_for_issuer(issuer)?;
                 self.build(crate::provider::ProviderConfig::adhoc(&id, &id, issuer, client_id), false).await?
             }
+            ProviderSelector::Resource { .. } => return self.link_resource(request, out, pastes).await,
         };
         if provider.grantex.is_some() {
             // What the setup lacks is said before the keyring or a key is asked for.
@@ -71,6 +72,91 @@ impl Daemon {
             device: request.device,
             api_key,
         };
+        let linked = self.run_flow(&provider, options, out, &mut pastes).await?;
+        if let Some(api_key) = &given_key {
+            if let Err(e) = self.keep_api_key(&provider.id, api_key).await {
+                let revocation = self.end_grant(&provider, linked.tokens.grant_id.as_deref(), Some(api_key)).await;
+                tracing::warn!(?revocation, "the API key could not be kept; the new grant was ended");
+                return Err(Error::new(e.kind, format!("the API key could not be kept: {}", e.message)));
+            }
+        }
+        let id = AccountRecord::id_for(&provider.id, &provider.issuer, &linked.identity.subject);
+        self.store_linked(&provider, linked, id, None).await
+    }
+
+    /// Stores a finished link as the account `id` (replacing its tokens when it exists) and
+    /// revokes what a re-link replaced.
+    pub(super) async fn store_linked(
+        &self,
+        provider: &Provider,
+        linked: Linked,
+        id: String,
+        resource: Option<ResourceLink>,
+    ) -> Result<Event> {
+        let mut record = AccountRecord {
+            id: id.clone(),
+            provider: provider.id.clone(),
+            subject: linked.identity.subject,
+            label: linked.identity.label,
+            scopes: linked.tokens.scopes.clone().unwrap_or_default(),
+            obtained_at: self.now(),
+            expires_at: linked.tokens.expiry(self.now()),
+            status: AccountStatus::Connected,
+            issuer: provider.issuer.clone(),
+            client_id: provider.client_id.clone(),
+            endpoints: Some(Endpoints::of(&provider)),
+            has_refresh_token: linked.tokens.refresh_token.is_some(),
+            refresh_fingerprint: linked.tokens.refresh_token.as_ref().map(|r| AccountRecord::fingerprint(r.expose())),
+            reason: None,
+            last_error: None,
+            revocation_ends_grant: false,
+            pending: false,
+            grant_id: linked.tokens.grant_id.clone(),
+            resource,
+            expiry_is_final: false,
+        };
+        let (replaced_refresh_token, replaced_grant) = {
+            let lock = self.account_lock(&id);
+            let _guard = lock.lock().await;
+            // Re-linking the same account replaces its tokens.
+            let replaced = self.accounts.lock().await.iter().find(|a| a.id == id).cloned();
+            let mut replaced_refresh_token = None;
+            if let Some(replaced) = &replaced {
+                record.revocation_ends_grant = replaced.revocation_ends_grant;
+                let key = id.clone();
+                match blocking(&self.store, move |s| s.get_secret::<RefreshToken>(&key)).await {
+                    Ok(token) => replaced_refresh_token = token,
+                    Err(e) => {
+                        tracing::info!(account = %id, error = %e, "the replaced refresh token cannot be read; it is not revoked")
+                    }
+                }
+            }
+            let relink = replaced.is_some();
+            self.store_link(&provider, &record, &linked.tokens, relink, replaced_refresh_token.as_ref()).await?;
+            tracing::info!(account = %id, provider = %provider.id, relinked = relink, "account linked");
+            (replaced_refresh_token, replaced.and_then(|r| r.grant_id))
+        };
+        if provider.grantex.is_some() {
+            // The replaced grant ends with its own id; the new one is a grant of its own.
+            if replaced_grant.is_some() && replaced_grant != record.grant_id {
+                let revocation = self.end_grant(&provider, replaced_grant.as_deref(), None).await;
+                tracing::info!(account = %record.id, ?revocation, "the replaced grant was ended");
+            }
+        } else if let Some(replaced) = replaced_refresh_token {
+            self.revoke_replaced(&provider, &record, &replaced, &linked.tokens).await?;
+        }
+        Ok(Event::Linked { account: record.summary() })
+    }
+
+    /// Runs a flow with `provider`, replacing one still waiting with the same provider, and
+    /// passes its progress and the client's pastes along.
+    pub(super) async fn run_flow(
+        &self,
+        provider: &Provider,
+        options: LinkOptions,
+        out: &mpsc::Sender<Event>,
+        pastes: &mut Option<mpsc::Receiver<SecretText>>,
+    ) -> Result<Linked> {
         // A new link with a provider replaces one still waiting: that frees its fixed port, and
         // this request came through the peer-checked socket, so the stop is authenticated.
         let (stop_tx, mut stop_rx) = oneshot::channel();
@@ -93,7 +179,7 @@ impl Daemon {
                 // Progress first: an Exchanging already sent is seen before any stop.
                 biased;
                 p = handle.progress() => p,
-                Some(text) = next_paste(&mut pastes), if !exchanging => {
+                Some(text) = next_paste(pastes), if !exchanging => {
                     if let Some(why) = handle.paste(text).await {
                         let _ = out.send(Event::PasteRejected { reason: why.to_string() }).await;
                     }
@@ -130,67 +216,7 @@ impl Daemon {
                 running.remove(&provider.id);
             }
         }
-        let linked = linked?;
-        if let Some(api_key) = &given_key {
-            if let Err(e) = self.keep_api_key(&provider.id, api_key).await {
-                let revocation = self.end_grant(&provider, linked.tokens.grant_id.as_deref(), Some(api_key)).await;
-                tracing::warn!(?revocation, "the API key could not be kept; the new grant was ended");
-                return Err(Error::new(e.kind, format!("the API key could not be kept: {}", e.message)));
-            }
-        }
-        let id = AccountRecord::id_for(&provider.id, &provider.issuer, &linked.identity.subject);
-        let mut record = AccountRecord {
-            id: id.clone(),
-            provider: provider.id.clone(),
-            subject: linked.identity.subject,
-            label: linked.identity.label,
-            scopes: linked.tokens.scopes.clone().unwrap_or_default(),
-            obtained_at: self.now(),
-            expires_at: linked.tokens.expiry(self.now()),
-            status: AccountStatus::Connected,
-            issuer: provider.issuer.clone(),
-            client_id: provider.client_id.clone(),
-            endpoints: Some(Endpoints::of(&provider)),
-            has_refresh_token: linked.tokens.refresh_token.is_some(),
-            refresh_fingerprint: linked.tokens.refresh_token.as_ref().map(|r| AccountRecord::fingerprint(r.expose())),
-            reason: None,
-            last_error: None,
-            revocation_ends_grant: false,
-            pending: false,
-            grant_id: linked.tokens.grant_id.clone(),
-            expiry_is_final: false,
-        };
-        let (replaced_refresh_token, replaced_grant) = {
-            let lock = self.account_lock(&id);
-            let _guard = lock.lock().await;
-            // Re-linking the same account replaces its tokens.
-            let replaced = self.accounts.lock().await.iter().find(|a| a.id == id).cloned();
-            let mut replaced_refresh_token = None;
-            if let Some(replaced) = &replaced {
-                record.revocation_ends_grant = replaced.revocation_ends_grant;
-                let key = id.clone();
-                match blocking(&self.store, move |s| s.get_secret::<RefreshToken>(&key)).await {
-                    Ok(token) => replaced_refresh_token = token,
-                    Err(e) => {
-                        tracing::info!(account = %id, error = %e, "the replaced refresh token cannot be read; it is not revoked")
-                    }
-                }
-            }
-            let relink = replaced.is_some();
-            self.store_link(&provider, &record, &linked.tokens, relink, replaced_refresh_token.as_ref()).await?;
-            tracing::info!(account = %id, provider = %provider.id, relinked = relink, "account linked");
-            (replaced_refresh_token, replaced.and_then(|r| r.grant_id))
-        };
-        if provider.grantex.is_some() {
-            // The replaced grant ends with its own id; the new one is a grant of its own.
-            if replaced_grant.is_some() && replaced_grant != record.grant_id {
-                let revocation = self.end_grant(&provider, replaced_grant.as_deref(), None).await;
-                tracing::info!(account = %record.id, ?revocation, "the replaced grant was ended");
-            }
-        } else if let Some(replaced) = replaced_refresh_token {
-            self.revoke_replaced(&provider, &record, &replaced, &linked.tokens).await?;
-        }
-        Ok(Event::Linked { account: record.summary() })
+        linked
     }
 
     /// Re-linking revokes the refresh token it replaced, so no copy of the old sign-in stays

@@ -5,6 +5,7 @@
 //! - [`accounts`]: the account list, saved on every change, with a lock per account;
 //! - [`providers`]: resolving providers (the demo, providers.toml as it is now, an issuer);
 //! - [`link`]: running and replacing links, storing a new account whole;
+//! - [`resources`]: linking a protected resource (an MCP server) by its URL;
 //! - [`tokens`]: handing out and refreshing access tokens;
 //! - [`schedule`]: refreshing every account ahead of expiry;
 //! - [`unlink`]: revoking and forgetting;
@@ -24,6 +25,7 @@ mod dispatch;
 mod link;
 mod providers;
 mod reconcile;
+mod resources;
 mod schedule;
 pub mod socket;
 mod tokens;
@@ -80,6 +82,11 @@ pub struct Daemon {
     /// Providers built (discovered) so far, by id: an entry is built again once the file changed.
     providers: tokio::sync::Mutex<HashMap<String, Built>>,
     account_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Pixy's client registrations, one per authorization server of a linked resource.
+    registrations: tokio::sync::Mutex<Vec<crate::registration::Registration>>,
+    registration_index: crate::registrations::RegistrationIndex,
+    /// When each resource account and scope set was last sent to authorize, to stop a loop.
+    authorizations: Mutex<HashMap<String, Vec<u64>>>,
     /// Links waiting for the person, by provider id, with the switch that stops each.
     running: Mutex<HashMap<String, link::RunningLink>>,
     flow_numbers: std::sync::atomic::AtomicU64,
@@ -99,6 +106,9 @@ impl Daemon {
             a.status = AccountStatus::Connected;
         }
         let (summaries, _) = watch::channel(summaries_of(&accounts));
+        let registration_index =
+            crate::registrations::RegistrationIndex::new(config.index_path.with_file_name("registrations.json"));
+        let registrations = registration_index.load()?;
         Ok(Daemon {
             http: crate::http::client(config.http_timeout),
             store,
@@ -110,6 +120,9 @@ impl Daemon {
             config,
             providers: tokio::sync::Mutex::new(HashMap::new()),
             account_locks: Mutex::new(HashMap::new()),
+            registrations: tokio::sync::Mutex::new(registrations),
+            registration_index,
+            authorizations: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             flow_numbers: Default::default(),
             summaries,

@@ -100,6 +100,16 @@ impl Daemon {
     /// providers.toml takes effect; otherwise the endpoints the account was linked with, so one
     /// broken or changed definition does not strand its accounts.
     pub(super) async fn provider_of(&self, record: &AccountRecord) -> Result<Provider> {
+        if record.resource.is_some() {
+            // A resource's account has no definition: its own endpoints, and its client's secret.
+            let mut linked = record.linked_provider().ok_or_else(|| {
+                Error::new(ErrorKind::ProviderConfig, format!("the endpoints {} was linked with are missing", record.id))
+            })?;
+            if linked.client_auth != crate::registration::ClientAuth::None {
+                linked.client_secret = self.registration_secret(&record.issuer, &record.client_id).await;
+            }
+            return Ok(linked);
+        }
         let current = match self.provider(&record.provider).await {
             // Tokens go only to the issuer and client they were issued by and to.
             Ok(provider) if record.provider == "demo" || record.linked_with(&provider) => return Ok(provider),

@@ -66,6 +66,27 @@ pub enum ProviderSelector {
         /// The public client id registered with the provider.
         client_id: String,
     },
+    /// A protected resource (an MCP server) by its URL, or an account linked to one, to sign in
+    /// again with the scopes a `403 insufficient_scope` demands (a step-up).
+    Resource {
+        /// The resource's URL, or the name of an account linked to one.
+        target: String,
+        /// The account's name (default: from the host).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        /// A client id registered for Pixy at the authorization server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+        /// The URL of Pixy's Client ID Metadata Document, used where the server takes one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_metadata_url: Option<String>,
+        /// The `WWW-Authenticate` header the resource answered the client with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        www_authenticate: Option<String>,
+        /// Leave out the RFC 8707 `resource` parameter, for a server that rejects it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_resource: bool,
+    },
 }
 
 /// Options of a link request.
@@ -94,6 +115,10 @@ pub struct LinkRequest {
     /// A developer API key for the provider (Grantex), kept in the keyring for its next links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<SecretText>,
+    /// The client secret that goes with a given client id (a resource's confidential client),
+    /// kept in the keyring with its registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<SecretText>,
 }
 
 fn default_true() -> bool {
@@ -126,6 +151,8 @@ pub enum Event {
         /// Seconds until the code expires.
         expires_in: u64,
     },
+    /// One step of finding a resource's authorization server, and how it went (`--explain`).
+    Step(crate::resource_link::Step),
     /// A paste was not usable: why, in words that quote nothing of it. The link waits on.
     PasteRejected {
         /// Why.
@@ -199,6 +226,7 @@ impl Event {
             self,
             Event::Authorize { .. }
                 | Event::Device { .. }
+                | Event::Step(_)
                 | Event::PasteRejected { .. }
                 | Event::Waiting { .. }
                 | Event::Exchanging

@@ -15,7 +15,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::secret::{AccessToken, ApiKey, IdToken, RefreshToken};
+use crate::secret::{AccessToken, ApiKey, ClientSecret, IdToken, RefreshToken, RegistrationToken};
 
 /// The keyring service name: the app identifier.
 pub const SERVICE: &str = "dev.pixy.Pixy";
@@ -35,6 +35,11 @@ pub enum Field {
     /// A provider's developer API key (Grantex), kept under [`provider_key`] rather than an
     /// account: not in [`Field::ALL`], so unlinking an account or sweeping orphans never touches it.
     ApiKey,
+    /// A registration's client secret, kept under [`crate::registration::store_key`]: like
+    /// [`Field::ApiKey`], not in [`Field::ALL`].
+    ClientSecret,
+    /// A registration's RFC 7592 access token, kept with its client secret.
+    RegistrationToken,
 }
 
 /// The store key of a provider's own secrets, which no account id can take (ids have no `:`).
@@ -57,6 +62,8 @@ impl Field {
             Field::RefreshToken => "refresh_token",
             Field::IdToken => "id_token",
             Field::ApiKey => "api_key",
+            Field::ClientSecret => "client_secret",
+            Field::RegistrationToken => "registration_access_token",
         }
     }
 
@@ -97,6 +104,8 @@ stored_secret!(AccessToken, Field::AccessToken);
 stored_secret!(RefreshToken, Field::RefreshToken);
 stored_secret!(IdToken, Field::IdToken);
 stored_secret!(ApiKey, Field::ApiKey);
+stored_secret!(ClientSecret, Field::ClientSecret);
+stored_secret!(RegistrationToken, Field::RegistrationToken);
 
 impl dyn TokenStore {
     /// Writes a secret of `account`.

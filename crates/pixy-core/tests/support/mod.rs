@@ -69,6 +69,7 @@ pub fn link_request(provider: &str) -> Request {
         timeout_secs: Some(30),
         device: false,
         api_key: None,
+        client_secret: None,
     })
 }
 
