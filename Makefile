@@ -65,7 +65,7 @@ setup-apt: preflight
 # esbuild and the Tauri CLI for other platforms): `npm ci` refuses it otherwise, on a fresh machine
 # only. npm ci runs only when node_modules is missing or older than the lock file (npm writes
 # node_modules/.package-lock.json on every install).
-NPM_DIRS := ui tests/oidc
+NPM_DIRS := ui tests/oidc tests/mcp
 
 setup-npm: preflight
 	@node tests/support/npm-lock-complete.mjs $(NPM_DIRS)

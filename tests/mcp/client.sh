@@ -70,12 +70,16 @@ link() { # TARGET [ARGS...]  -> sets account
         secret="$(json_get "$MCP_CONFORMANCE_CONTEXT" 'v.get("client_secret", "")')"
         [[ -n "$id" ]] && args+=(--client-id "$id")
     fi
-    local linked
+    local answer linked failure
     [[ -n "$secret" ]] && export PIXY_CLIENT_SECRET="$secret"
-    linked="$("$pixy" "${args[@]}" | grep '"event":"linked"')" || {
-        log "pixy link $1 failed; giving up"
+    answer="$("$pixy" "${args[@]}")"
+    linked="$(grep '"event":"linked"' <<<"$answer")"
+    if [[ -z "$linked" ]]; then
+        failure="$(grep '"event":"error"' <<<"$answer" | head -n1)"
+        [[ -n "$failure" ]] && failure="$(json_get "$failure" 'v["message"]')"
+        log "pixy link $1 failed: ${failure:-no answer}; giving up"
         exit 1
-    }
+    fi
     account="$(json_get "$linked" 'v["account"]["id"]')"
     token="$("$pixy" token "$account")" || { log "pixy token $account failed"; exit 1; }
     log "linked $account"

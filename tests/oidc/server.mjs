@@ -11,6 +11,11 @@
 //                     as some providers do) or "none" (nowhere; the endpoint still answers)
 //   OIDC_DEVICE_TTL   device-code lifetime in seconds (default 600, oidc-provider's), for tests
 //                     where a device code expires
+//   OIDC_RESOURCES    space-separated URLs of protected resources (MCP servers) this provider issues
+//                     tokens for. Set, it is an MCP authorization server: RFC 7591 dynamic
+//                     registration (open) with RFC 7592 management, RFC 8707 resource indicators
+//                     (an access token for a resource is a JWT whose `aud` is that resource, with
+//                     scope mcp:tools), and a refresh token for every client that may refresh.
 //
 // Device Authorization Grant (RFC 8628): the device_authorization_endpoint (/device/auth) is in
 // discovery; the person enters the user code at /device (verification_uri; the answer's
@@ -41,7 +46,7 @@
 
 import http from 'node:http';
 import crypto from 'node:crypto';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const portArg = process.argv[2] ?? process.env.OIDC_PORT ?? '0';
 const port = Number.parseInt(portArg, 10);
@@ -65,6 +70,7 @@ const accessTtl = seconds('OIDC_ACCESS_TTL', 3600);
 const refreshTtl = seconds('OIDC_REFRESH_TTL', 14 * 24 * 3600);
 const deviceTtl = seconds('OIDC_DEVICE_TTL', 600);
 const revocationMetadata = process.env.OIDC_REVOCATION_METADATA || 'openid';
+const resources = (process.env.OIDC_RESOURCES ?? '').split(/\s+/).filter(Boolean);
 if (!['openid', 'rfc8414', 'none'].includes(revocationMetadata)) {
   console.error(`server.mjs: OIDC_REVOCATION_METADATA must be openid, rfc8414 or none, got ${revocationMetadata}`);
   process.exit(2);
@@ -136,6 +142,24 @@ const configuration = {
   },
 };
 
+if (resources.length > 0) {
+  configuration.scopes.push('mcp:tools');
+  Object.assign(configuration.features, {
+    registration: { enabled: true },
+    registrationManagement: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => undefined,
+      useGrantedResource: () => true,
+      getResourceServerInfo(ctx, resourceIndicator) {
+        if (!resources.includes(resourceIndicator)) throw new errors.InvalidTarget();
+        return { scope: 'mcp:tools', audience: resourceIndicator, accessTokenFormat: 'jwt', accessTokenTTL: accessTtl };
+      },
+    },
+  });
+  configuration.issueRefreshToken = async (ctx, client) => client.grantTypeAllowed('refresh_token');
+}
+
 const server = http.createServer();
 
 server.listen(port, '127.0.0.1', () => {
@@ -202,6 +226,8 @@ server.listen(port, '127.0.0.1', () => {
   provider.on('device_resume.error', logError('device verification error'));
   provider.on('server_error', logError('server error'));
   provider.on('grant.success', () => console.error('token granted'));
+  provider.on('registration_create.success', (ctx, client) => console.error(`client registered: ${client.clientId}`));
+  provider.on('registration_create.error', logError('registration error'));
 
   server.on('request', provider.callback());
   process.stdout.write(`${JSON.stringify({ issuer })}\n`);
