@@ -309,13 +309,13 @@ def forget_kept_grantex_key():
 class OidcServer:
     """`node tests/oidc/server.mjs` on a free loopback port."""
 
-    def __init__(self, log_path, env=None):
+    def __init__(self, log_path, env=None, port=0):
         self.log_path = log_path
         self._log = open(log_path, "w", encoding="utf-8")
         node_env = dict(os.environ)
         node_env.update(env or {})
         self.proc = subprocess.Popen(
-            ["node", str(OIDC_SERVER), "0"],
+            ["node", str(OIDC_SERVER), str(port)],
             stdout=subprocess.PIPE,
             stderr=self._log,
             stdin=subprocess.DEVNULL,
@@ -419,8 +419,8 @@ def oidc_factory(request):
     artifacts = ARTIFACTS / _slug(request.node.nodeid)
     artifacts.mkdir(parents=True, exist_ok=True)
 
-    def start(**env):
-        server = OidcServer(artifacts / f"oidc-server-{len(servers)}.log", {k: str(v) for k, v in env.items()})
+    def start(port=0, **env):
+        server = OidcServer(artifacts / f"oidc-server-{len(servers)}.log", {k: str(v) for k, v in env.items()}, port)
         servers.append(server)
         return server
 

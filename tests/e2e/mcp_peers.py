@@ -94,9 +94,9 @@ def conformance(pixy, args, timeout=600, expected_failures=None):
 
 
 class ProtectedResource:
-    """A protected resource on 127.0.0.1 whose answers a test sets: POST /mcp answers 401 with a
-    Bearer challenge naming its metadata, and `routes` maps a GET path to (status, headers, body).
-    Every request is recorded as (method, path)."""
+    """A protected resource on 127.0.0.1 whose answers a test sets: `routes` and `post_routes` map
+    a path to (status, headers, body); any other POST answers 401 with a Bearer challenge naming
+    its metadata. Every request is recorded as (method, path)."""
 
     def __init__(self, authorization_server=None, scopes=None, challenge_scope=None):
         self.port = free_port()
@@ -105,6 +105,7 @@ class ProtectedResource:
         self.requests = []
         self.challenge_scope = challenge_scope
         self.routes = {}
+        self.post_routes = {}
         if authorization_server:
             self.serve_metadata({"resource": self.url, "authorization_servers": [authorization_server],
                                  **({"scopes_supported": scopes} if scopes else {})})
@@ -130,6 +131,9 @@ class ProtectedResource:
             def do_POST(self):
                 resource.requests.append(("POST", self.path))
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path in resource.post_routes:
+                    self._answer(*resource.post_routes[self.path])
+                    return
                 scope = f', scope="{resource.challenge_scope}"' if resource.challenge_scope else ""
                 challenge = f'Bearer error="invalid_token"{scope}, resource_metadata="{resource.metadata_url}"'
                 self._answer(401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"},

@@ -343,6 +343,9 @@ fn provider_for(name: &str, chain: &Chain, client: &Client, scopes: &[String], n
     provider.client_auth = client.registration.client_auth;
     provider.client_secret = client.secret.clone();
     provider.resource = (!no_resource).then(|| chain.resource.clone());
+    // The tokens are the resource's (RFC 8707), not for the server's userinfo: asking it who
+    // they belong to or whether they still work would only be refused.
+    provider.userinfo_endpoint = None;
     provider.loopback = LoopbackOptions {
         host: RedirectHost::Ipv4,
         // A dynamic registration names its exact redirect URI: its port, and only it.

@@ -1,0 +1,251 @@
+"""Linking MCP servers by their URL, end to end with real peers: the MCP TypeScript SDK's example
+server (its demo OAuth provider matches redirect URIs exactly and checks RFC 8707 strictly), and
+oidc-provider as the authorization server of protected resources (dynamic registration kept per
+server and replaced once when the server forgot it, tokens bound to the resource, refresh with it).
+Then the bad metadata a server can send, each refused before any browser opens with nothing
+stored touched."""
+
+import hashlib
+import json
+import time
+
+import pytest
+
+from conftest import ARTIFACTS, KEYRING_SERVICE, _slug, keyring_items
+from mcp_peers import ProtectedResource, SdkServer, jwt_claims, read_registrations, run_client
+
+
+@pytest.fixture
+def sdk_server(request):
+    artifacts = ARTIFACTS / _slug(request.node.nodeid)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    server = SdkServer(artifacts / "sdk-server.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_sdk_example_server_is_linked_by_its_url_and_its_tools_listed_with_pixys_token(pixy, sdk_server):
+    done = run_client(pixy, sdk_server.url)
+    assert done.returncode == 0, done.stderr
+    tools = json.loads(done.stdout.splitlines()[0])["result"]["tools"]
+    assert "greet" in {t["name"] for t in tools}, tools
+    [account] = pixy.status_accounts()
+    assert account["id"] == f"localhost-{sdk_server.mcp_port}", "the name comes from the host and port"
+    assert account["resource"]["url"] == sdk_server.url
+    assert account["resource"]["resource"] == sdk_server.url, "the token is bound to the resource"
+    assert account["resource"]["authorization_server"].rstrip("/") == sdk_server.issuer.rstrip("/")
+    assert account["resource"]["registration"] == "dynamic"
+    [registration] = read_registrations(pixy)
+    assert registration["redirect_uri"].startswith("http://127.0.0.1:"), registration
+    # Its demo provider matches redirect URIs exactly: the registered port is the one bound again.
+    again = pixy.run("link", sdk_server.url, "--json", "--explain")
+    assert again.returncode == 0, again.stderr
+    [kept] = read_registrations(pixy)
+    assert kept == registration, "the registration is reused, port and all, not made again"
+    assert "kept from an earlier link" in again.stdout
+
+
+def test_status_and_explain_show_the_whole_chain(pixy, sdk_server):
+    linked = pixy.run("link", sdk_server.url, "--explain", "--account", "sdk")
+    assert linked.returncode == 0, linked.stderr
+    for step in ("resource", "resource metadata", "authorization server", "scopes", "registration"):
+        assert f"ok   {step}" in linked.stderr, f"--explain shows the {step} step:\n{linked.stderr}"
+    assert "PKCE S256 yes" in linked.stderr
+    status = pixy.run("status")
+    assert f"resource {sdk_server.url}" in status.stdout, status.stdout
+    assert "dynamic client registration" in status.stdout
+    assert pixy.run("token", "sdk").stdout.strip(), "the account is named as asked"
+
+
+def registration_secrets(issuer):
+    """The fields of the keyring items Pixy keeps for its registration with `issuer` (the session's
+    keyring is shared by every test, so only this server's)."""
+    key = "registration:" + hashlib.sha256(issuer.rstrip("/").encode()).hexdigest()[:16]
+    return sorted(i["username"].split(":", 2)[2] for i in keyring_items(service=KEYRING_SERVICE)
+                  if i.get("username", "").startswith(key + ":"))
+
+
+def mcp_authorization_server(oidc_factory, *resources, **env):
+    return oidc_factory(OIDC_RESOURCES=" ".join(resources), **env)
+
+
+def test_oidc_provider_registers_pixy_once_and_binds_each_token_to_its_resource(pixy, oidc_factory):
+    first, second = ProtectedResource(), ProtectedResource()
+    server = mcp_authorization_server(oidc_factory, first.url, second.url, OIDC_ACCESS_TTL=600)
+    try:
+        for resource in (first, second):
+            resource.serve_metadata({"resource": resource.url, "authorization_servers": [server.issuer],
+                                     "scopes_supported": ["mcp:tools"]})
+        for name, resource in (("one", first), ("two", second)):
+            linked = pixy.run("link", resource.url, "--account", name, "--json")
+            assert linked.returncode == 0, linked.stdout + linked.stderr
+            claims = jwt_claims(pixy.run("token", name).stdout.strip())
+            assert claims["aud"] == resource.url, f"{name}'s token is bound to its own resource: {claims}"
+            assert "mcp:tools" in claims["scope"].split()
+        [registration] = read_registrations(pixy)
+        assert registration["method"] == "dynamic"
+        assert server.counters()["token_requests"].get("authorization_code") == 2
+        assert server.log_path.read_text().count("client registered:") == 1, "the second resource at the same server reuses the client"
+        assert registration_secrets(server.issuer) == ["registration_access_token"], \
+            "only its RFC 7592 token is secret: a native client registers without a client secret"
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_refresh_keeps_the_token_bound_to_the_resource(pixy, oidc_factory):
+    resource = ProtectedResource()
+    server = mcp_authorization_server(oidc_factory, resource.url, OIDC_ACCESS_TTL=5)
+    try:
+        resource.serve_metadata({"resource": resource.url, "authorization_servers": [server.issuer],
+                                 "scopes_supported": ["mcp:tools"]})
+        assert pixy.run("link", resource.url, "--account", "short").returncode == 0, pixy.last.stderr
+        first = pixy.run("token", "short").stdout.strip()
+        time.sleep(4)
+        second = pixy.run("token", "short").stdout.strip()
+        assert second and second != first, "the token was refreshed"
+        assert server.counters()["token_requests"].get("refresh_token", 0) >= 1
+        assert jwt_claims(second)["aud"] == resource.url, "the refreshed token is bound to the resource too"
+    finally:
+        resource.stop()
+
+
+def test_a_registration_the_server_forgot_is_replaced_once(pixy, oidc_factory):
+    resource = ProtectedResource()
+    server = mcp_authorization_server(oidc_factory, resource.url)
+    try:
+        resource.serve_metadata({"resource": resource.url, "authorization_servers": [server.issuer],
+                                 "scopes_supported": ["mcp:tools"]})
+        assert pixy.run("link", resource.url, "--account", "forgot").returncode == 0, pixy.last.stderr
+        [before] = read_registrations(pixy)
+        assert before["registration_client_uri"].startswith(server.issuer), "RFC 7592 management is kept"
+        # Restarted on its memory store, the server has forgotten every client it registered.
+        port = int(server.issuer.rsplit(":", 1)[1])
+        server.stop()
+        restarted = mcp_authorization_server(oidc_factory, resource.url, port=port)
+        assert restarted.issuer == server.issuer
+        relinked = pixy.run("link", resource.url, "--account", "forgot", "--explain")
+        assert relinked.returncode == 0, relinked.stdout + relinked.stderr
+        [after] = read_registrations(pixy)
+        assert after["client_id"] != before["client_id"], "a new registration replaced the forgotten one"
+        assert restarted.log_path.read_text().count("client registered:") == 1, "and only one was made"
+        assert "a new client id" in relinked.stderr, relinked.stderr
+    finally:
+        resource.stop()
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad input: refused before any browser, nothing stored touched
+
+
+def stored_state(pixy):
+    config = pixy.config_home / "pixy"
+    files = {p.name: p.read_bytes() for p in config.glob("*.json")} if config.exists() else {}
+    return files, sorted((i.get("username", ""), i["secret"]) for i in keyring_items(service=KEYRING_SERVICE))
+
+
+def assert_refused_before_any_browser(pixy, url, *words):
+    before = stored_state(pixy)
+    proc, events = pixy.run_json("link", url)
+    assert proc.returncode == 1, events
+    error = events[-1]
+    assert error["event"] == "error", events
+    for word in words:
+        assert word in error["message"], f"{word!r} not in {error['message']!r}"
+    assert not any(e["event"] == "authorize" for e in events), "no authorization was asked for"
+    assert not pixy.approve_marker.exists(), "no browser was opened"
+    assert stored_state(pixy) == before, "nothing stored was touched"
+    return error
+
+
+@pytest.fixture
+def linked_demo(pixy):
+    """An account and a kept registration that a bad link must leave alone."""
+    assert pixy.run("link", "demo").returncode == 0, pixy.last.stderr
+    pixy.approve_marker.unlink(missing_ok=True)
+    return pixy
+
+
+def test_metadata_naming_another_resource_is_refused(linked_demo, oidc):
+    resource = ProtectedResource()
+    try:
+        resource.serve_metadata({"resource": "https://evil.example/mcp", "authorization_servers": [oidc.issuer]})
+        assert_refused_before_any_browser(linked_demo, resource.url, "another resource", "evil.example")
+    finally:
+        resource.stop()
+
+
+@pytest.mark.parametrize("body, words", [
+    ("<html>not json</html>", ["not valid JSON resource metadata"]),
+    ("x" * (300 * 1024), ["more than 256 KiB"]),
+])
+def test_metadata_that_is_not_json_or_too_large_is_refused(linked_demo, body, words):
+    resource = ProtectedResource()
+    try:
+        resource.serve_metadata(body)
+        assert_refused_before_any_browser(linked_demo, resource.url, *words)
+    finally:
+        resource.stop()
+
+
+def test_metadata_that_redirects_elsewhere_is_refused(linked_demo):
+    resource = ProtectedResource()
+    try:
+        resource.routes["/.well-known/oauth-protected-resource/mcp"] = (
+            302, {"Location": "https://elsewhere.example/metadata.json"}, "")
+        assert_refused_before_any_browser(linked_demo, resource.url, "redirect")
+        assert ("GET", "/.well-known/oauth-protected-resource/mcp") in resource.requests
+    finally:
+        resource.stop()
+
+
+def test_an_authorization_server_without_s256_is_refused(linked_demo):
+    resource = ProtectedResource()
+    try:
+        issuer = f"http://127.0.0.1:{resource.port}/as"
+        resource.serve_metadata({"resource": resource.url, "authorization_servers": [issuer]})
+        resource.routes["/.well-known/oauth-authorization-server/as"] = (200, {"Content-Type": "application/json"}, json.dumps({
+            "issuer": issuer, "authorization_endpoint": issuer + "/authorize", "token_endpoint": issuer + "/token",
+            "registration_endpoint": issuer + "/register", "code_challenge_methods_supported": ["plain"]}))
+        assert_refused_before_any_browser(linked_demo, resource.url, "does not list PKCE S256")
+    finally:
+        resource.stop()
+
+
+def authorization_server_at(resource, registration=None):
+    """Serves the metadata of an authorization server at `resource`'s own port, under /as."""
+    issuer = f"http://127.0.0.1:{resource.port}/as"
+    resource.serve_metadata({"resource": resource.url, "authorization_servers": [issuer]})
+    metadata = {"issuer": issuer, "authorization_endpoint": issuer + "/authorize", "token_endpoint": issuer + "/token",
+                "code_challenge_methods_supported": ["S256"]}
+    if registration:
+        metadata["registration_endpoint"] = issuer + "/register"
+        resource.post_routes["/as/register"] = registration
+    resource.routes["/.well-known/oauth-authorization-server/as"] = (
+        200, {"Content-Type": "application/json"}, json.dumps(metadata))
+
+
+def test_a_server_without_registration_asks_for_a_client_id(linked_demo):
+    resource = ProtectedResource()
+    try:
+        authorization_server_at(resource)
+        error = assert_refused_before_any_browser(linked_demo, resource.url, "does not allow automatic registration",
+                                                  "--client-id")
+        assert error["kind"] == "provider_config"
+    finally:
+        resource.stop()
+
+
+def test_a_refused_registration_is_said_in_words(linked_demo):
+    resource = ProtectedResource()
+    try:
+        refusal = json.dumps({"error": "invalid_redirect_uri", "error_description": "loopback not \u001b[31mallowed"})
+        authorization_server_at(resource, (400, {"Content-Type": "application/json"}, refusal))
+        error = assert_refused_before_any_browser(linked_demo, resource.url, "refused to register Pixy",
+                                                  "invalid_redirect_uri", "loopback not")
+        assert "\x1b" not in error["message"], "a server's text reaches the terminal without control characters"
+        assert ("POST", "/as/register") in resource.requests
+    finally:
+        resource.stop()
