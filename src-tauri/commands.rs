@@ -107,7 +107,32 @@ pub async fn connect(
 ) -> Result<AccountView, Error> {
     let (number, inputs) = flow.begin();
     let api_key = api_key.filter(|k| !k.trim().is_empty()).map(SecretText::new);
-    let result = link(provider_id, device.unwrap_or(false), api_key, on_event, inputs).await;
+    let provider = ProviderSelector::Named { id: provider_id };
+    let result = link(provider, device.unwrap_or(false), api_key, on_event, inputs).await;
+    flow.end(number);
+    result
+}
+
+/// Links the MCP server (or other protected resource) at `url`, or signs in again to the resource
+/// of the account `url` names: the daemon finds its authorization server and registers Pixy
+/// there. `on_event` hears the steps of that chain, then the flow's progress.
+#[tauri::command]
+pub async fn connect_resource(
+    url: String,
+    account: Option<String>,
+    on_event: Channel<FlowEvent>,
+    flow: State<'_, FlowSlot>,
+) -> Result<AccountView, Error> {
+    let (number, inputs) = flow.begin();
+    let provider = ProviderSelector::Resource {
+        target: url.trim().to_string(),
+        account: account.filter(|a| !a.trim().is_empty()),
+        client_id: None,
+        client_metadata_url: None,
+        www_authenticate: None,
+        no_resource: false,
+    };
+    let result = link(provider, false, None, on_event, inputs).await;
     flow.end(number);
     result
 }
@@ -126,15 +151,15 @@ pub async fn paste(text: String, flow: State<'_, FlowSlot>) -> Result<(), Error>
 }
 
 async fn link(
-    provider_id: String,
+    provider: ProviderSelector,
     device: bool,
     api_key: Option<SecretText>,
     on_event: Channel<FlowEvent>,
     inputs: FlowInputs,
 ) -> Result<AccountView, Error> {
     let FlowInputs { mut cancelled, mut pastes } = inputs;
-    let request = Request::Link(LinkRequest {
-        provider: ProviderSelector::Named { id: provider_id },
+    let request = Request::Link(Box::new(LinkRequest {
+        provider,
         scopes: Vec::new(),
         auth_params: Vec::new(),
         open_browser: true,
@@ -145,7 +170,7 @@ async fn link(
         device,
         api_key,
         client_secret: None,
-    });
+    }));
     let mut answer = client::request(&request).await?;
     // The connection's sending half carries the pastes; holding it keeps the link alive.
     let mut sender = answer.take_sender();

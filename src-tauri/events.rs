@@ -26,6 +26,9 @@ pub enum FlowEvent {
     Waiting { seconds_left: u64 },
     /// The browser came back; the daemon is exchanging the code.
     Exchanging,
+    /// One step of finding a resource's authorization server (an MCP server linked by its URL),
+    /// and how it went: the chain the window shows while it links and when it fails.
+    Step { step: String, ok: bool, detail: String },
 }
 
 /// The progress event to show for a daemon event, or `None` for one the window must not see.
@@ -45,6 +48,9 @@ pub fn progress(event: &Event) -> Option<FlowEvent> {
         Event::PasteRejected { reason } => Some(FlowEvent::PasteRejected { reason: reason.clone() }),
         Event::Waiting { seconds_left } => Some(FlowEvent::Waiting { seconds_left: *seconds_left }),
         Event::Exchanging => Some(FlowEvent::Exchanging),
+        Event::Step(step) => {
+            Some(FlowEvent::Step { step: step.step.clone(), ok: step.ok, detail: step.detail.clone() })
+        }
         _ => None,
     }
 }

@@ -17,6 +17,7 @@ pub fn run() {
             commands::providers,
             commands::accounts,
             commands::connect,
+            commands::connect_resource,
             commands::cancel,
             commands::paste,
             commands::unlink,

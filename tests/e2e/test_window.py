@@ -340,3 +340,61 @@ def test_a_provider_that_needs_an_api_key_takes_it_in_the_window(pixy, grantex_a
     assert account["label"] == "alice for did:grantex:ag_demo_agent"
     assert wait_until(lambda: not driver.find_all(f"{row} [data-api-key-input]"), timeout=10), \
         "once kept, the key is not asked again"
+
+
+@pytest.fixture
+def an_mcp_server(pixy):
+    from mcp_peers import SdkServer
+    server = SdkServer(pixy.artifacts / "sdk-server.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_an_mcp_server_is_added_by_its_address_and_its_chain_is_shown(pixy, an_mcp_server, window):
+    driver, display, _ = window
+    assert driver.wait_for("#resource-url", timeout=60), driver.page_text()
+    driver.type_into("#resource-url", an_mcp_server.url)
+    assert driver.click_first('button[data-action="add-by-url"]')
+    final = wait_until(lambda: flow_state(driver) if flow_state(driver) in ("connected", "error") else None,
+                       timeout=60, interval=0.3)
+    assert final == "connected", f"the server is linked from its address alone; the window shows:\n{driver.page_text()}"
+    account = f'li.account[data-account-id="localhost-{an_mcp_server.mcp_port}"]'
+    assert driver.wait_for(f"{account} [data-chain]", timeout=15), driver.page_text()
+    driver.click_first(f"{account} [data-chain] summary")
+    chain = driver.first_text(f"{account} [data-chain]") or ""
+    for shown in (an_mcp_server.url, "dynamic client registration", f"localhost:{an_mcp_server.auth_port}"):
+        assert shown in chain, f"{shown!r} is part of the chain the account shows: {chain!r}"
+    assert driver.script("return document.querySelector('#resource-url').value") == "", "the field is cleared"
+    driver.script(f"document.querySelector('{account}').scrollIntoView()")
+    names = windows_named(display, "^Pixy$")
+    assert names and wait_painted(display, names[0], pixy.artifacts / "window-mcp.png", indigo) is not None
+    time.sleep(1)
+    screenshot(display, pixy.artifacts / "window-mcp.png", window=str(names[0]))
+
+
+def test_a_server_whose_metadata_names_another_resource_fails_at_that_step_in_the_window(pixy, window):
+    from mcp_peers import ProtectedResource
+    driver, display, _ = window
+    resource = ProtectedResource()
+    try:
+        resource.serve_metadata({"resource": "https://evil.example/mcp", "authorization_servers": ["https://evil.example"]})
+        assert driver.wait_for("#resource-url", timeout=60), driver.page_text()
+        driver.type_into("#resource-url", resource.url)
+        assert driver.click_first('button[data-action="add-by-url"]')
+        final = wait_until(lambda: flow_state(driver) if flow_state(driver) in ("connected", "error") else None,
+                           timeout=30, interval=0.3)
+        assert final == "error", driver.page_text()
+        failed = driver.script("return [...document.querySelectorAll('[data-step][data-ok=\"false\"]')]"
+                               ".map(s => s.getAttribute('data-step'))")
+        assert failed == ["resource metadata"], f"the step that failed is the one marked: {failed}"
+        assert "another resource" in (driver.first_text("#by-url-flow") or "")
+        assert not pixy.approve_marker.exists(), "no browser was opened"
+        driver.script("document.querySelector('#by-url-flow').scrollIntoView()")
+        names = windows_named(display, "^Pixy$")
+        assert names and wait_painted(display, names[0], pixy.artifacts / "window-mcp-error.png", indigo) is not None
+        time.sleep(1)
+        screenshot(display, pixy.artifacts / "window-mcp-error.png", window=str(names[0]))
+    finally:
+        resource.stop()

@@ -1,13 +1,13 @@
 // The linked accounts, each with its status and an Unlink that asks once more before it revokes.
 
-import type { Account, Provider } from "./api";
+import type { Account, Provider, ResourceChain } from "./api";
 import { el } from "./dom";
 import { initial } from "./providers";
 
 export interface AccountActions {
   /** First click arms the button; the second, while armed, unlinks. */
   unlink(accountId: string): void;
-  reconnect(providerId: string): void;
+  reconnect(account: Account): void;
 }
 
 export function renderAccounts(
@@ -39,7 +39,7 @@ export function renderAccounts(
         { type: "button", class: "primary", "data-action": "reconnect", disabled: busy },
         "Reconnect",
       );
-      reconnect.addEventListener("click", () => actions.reconnect(account.provider));
+      reconnect.addEventListener("click", () => actions.reconnect(account));
       attention = el(
         "div",
         { class: "attention" },
@@ -72,10 +72,31 @@ export function renderAccounts(
         unlink,
       ),
       attention,
+      account.resource ? renderChain(account.resource) : null,
     );
   });
   if (rows.length === 0) {
     rows.push(el("li", { class: "empty muted" }, "No accounts yet. Connect one above; the sign-in happens in your browser."));
   }
   list.replaceChildren(...rows);
+}
+
+/** How Pixy reached an MCP server's tokens, folded away under its account. */
+function renderChain(chain: ResourceChain): HTMLElement {
+  const row = (term: string, value: string | null) =>
+    value ? [el("dt", {}, term), el("dd", {}, value)] : [];
+  return el(
+    "details",
+    { class: "chain small", "data-chain": "" },
+    el("summary", { class: "muted" }, `MCP server ${chain.url}`),
+    el(
+      "dl",
+      {},
+      ...row("Server", chain.url),
+      ...row("Tokens bound to", chain.boundTo ?? "not bound (the server refused the resource parameter)"),
+      ...row("Resource metadata", chain.metadataUrl ?? "none (an older MCP server)"),
+      ...row("Authorization server", chain.authorizationServer),
+      ...row("Pixy's client", chain.registration),
+    ),
+  );
 }

@@ -39,6 +39,29 @@ export interface Account {
   reason?: string | null;
   /** When the access token expires, in seconds since the Unix epoch. */
   expiresAt: number | null;
+  /** The MCP server (or other protected resource) the account is for, when linked by its URL. */
+  resource?: ResourceChain | null;
+}
+
+/** How Pixy reached a resource's tokens: nothing here is secret. */
+export interface ResourceChain {
+  /** The URL the person gave. */
+  url: string;
+  /** The resource the tokens are bound to (RFC 8707), if the server took the parameter. */
+  boundTo: string | null;
+  /** Where the resource's metadata was (none for an older MCP server). */
+  metadataUrl: string | null;
+  /** The authorization server's issuer. */
+  authorizationServer: string;
+  /** How Pixy's client was registered there, in words. */
+  registration: string;
+}
+
+/** One step of finding a resource's authorization server, and how it went. */
+export interface ChainStep {
+  step: string;
+  ok: boolean;
+  detail: string;
 }
 
 export type ErrorKind =
@@ -52,6 +75,7 @@ export type ErrorKind =
   | "timeout"
   | "cancelled"
   | "token_endpoint"
+  | "resource_refused"
   | "needs_relink"
   | "network"
   | "listener"
@@ -76,7 +100,8 @@ export type FlowEvent =
     }
   | { event: "pasteRejected"; reason: string }
   | { event: "waiting"; secondsLeft: number }
-  | { event: "exchanging" };
+  | { event: "exchanging" }
+  | ({ event: "step" } & ChainStep);
 
 /** Tauri rejects with whatever the command's error serialised to, or with a bare string when the
  *  call never reached the command (a missing permission, a crashed backend): make both one shape. */
@@ -118,6 +143,19 @@ export function connect(
   const channel = new Channel<FlowEvent>();
   channel.onmessage = onEvent;
   return call("connect", { providerId, device, apiKey, onEvent: channel });
+}
+
+/** Links the MCP server (or other protected resource) at `url`; with `account`, signs that
+ *  account in again. The daemon finds the server's sign-in and registers Pixy there: `onEvent`
+ *  hears each step of that, then the flow's progress. */
+export function connectResource(
+  url: string,
+  onEvent: (event: FlowEvent) => void,
+  account: string | null = null,
+): Promise<Account> {
+  const channel = new Channel<FlowEvent>();
+  channel.onmessage = onEvent;
+  return call("connect_resource", { url, account, onEvent: channel });
 }
 
 /** Hands a pasted code (or `code#state`, or the redirect address) to the flow in progress. A

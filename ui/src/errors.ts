@@ -6,7 +6,7 @@ import type { ErrorKind, PixyError } from "./api";
 const WORDING: Record<ErrorKind, string> = {
   invalid_request: "Pixy did not understand that request.",
   provider_config: "This provider's settings look wrong. Check its entry in providers.toml.",
-  discovery: "Could not read the provider's configuration. Check its address and your connection.",
+  discovery: "Could not find how to sign in there. Check the address and your connection.",
   keyring_unavailable:
     "No keyring is available to keep your sign-in safe. Start a Secret Service such as GNOME Keyring, then try again.",
   keyring_locked: "Your keyring is locked. Unlock it, then try again.",
@@ -15,6 +15,8 @@ const WORDING: Record<ErrorKind, string> = {
   timeout: "The sign-in in the browser took too long. Try again when you are ready.",
   cancelled: "The sign-in was cancelled, so nothing was linked.",
   token_endpoint: "The provider did not accept the sign-in. Try again.",
+  resource_refused:
+    "The server would not bind the sign-in to this one resource. Linking from the terminal with --no-resource may work.",
   needs_relink: "This account must be connected again.",
   network: "Could not reach the provider. Check your connection.",
   listener: "Pixy could not listen for the browser's answer on this computer.",

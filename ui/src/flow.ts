@@ -5,7 +5,7 @@
 // three ways through: the browser (with "Paste code instead"), a paste field for a provider whose
 // page shows a code, or a device code to enter elsewhere.
 
-import type { Account, PixyError } from "./api";
+import type { Account, ChainStep, PixyError } from "./api";
 import { el } from "./dom";
 import { describe } from "./errors";
 
@@ -31,9 +31,11 @@ export type Flow =
       device: DeviceCode | null;
       /** This link asked for a device code. */
       byDevice: boolean;
+      /** A resource linked by its URL: the steps of finding its sign-in, so far. */
+      steps: ChainStep[];
     }
   | { phase: "connected"; providerId: string; account: Account }
-  | { phase: "error"; providerId: string; error: PixyError };
+  | { phase: "error"; providerId: string; error: PixyError; steps: ChainStep[] };
 
 /** A device code for the person to enter at `verificationUri`. */
 export interface DeviceCode {
@@ -75,6 +77,9 @@ function icon(path: string): SVGSVGElement {
 type Waiting = Extract<Flow, { phase: "waiting" }>;
 
 function waitingText(flow: Waiting): [string, string] {
+  if (flow.host === null && flow.steps.length > 0 && !flow.exchanging) {
+    return ["Finding how to sign in…", "Reading the server's metadata and registering Pixy with it."];
+  }
   if (flow.exchanging) return ["Finishing up…", "Signed in; storing your sign-in in the keyring."];
   if (flow.byDevice) {
     return flow.device
@@ -94,6 +99,7 @@ function renderWaiting(flow: Waiting, actions: FlowActions): HTMLElement {
   const cancel = el("button", { type: "button", class: "ghost", "data-action": "cancel" }, "Cancel");
   cancel.addEventListener("click", actions.cancel);
   const text = el("div", { class: "flow-text" }, el("strong", {}, title), el("span", { class: "muted" }, detail));
+  if (flow.steps.length > 0) text.append(renderSteps(flow.steps));
   if (!flow.exchanging) {
     if (flow.device) text.append(renderDeviceCode(flow.device, actions));
     const mayPaste = !flow.byDevice && flow.host !== null;
@@ -113,6 +119,23 @@ function renderWaiting(flow: Waiting, actions: FlowActions): HTMLElement {
     el("span", { class: "spinner", "aria-hidden": "true" }),
     text,
     flow.exchanging ? null : cancel,
+  );
+}
+
+/** The chain of finding a resource's sign-in, each step with how it went. */
+export function renderSteps(steps: ChainStep[]): HTMLElement {
+  return el(
+    "ol",
+    { class: "steps small", "data-steps": "", "aria-label": "Steps" },
+    ...steps.map((s) =>
+      el(
+        "li",
+        { class: s.ok ? "step ok" : "step failed", "data-step": s.step, "data-ok": String(s.ok) },
+        el("span", { class: "step-mark", "aria-hidden": "true" }, s.ok ? "✓" : "✗"),
+        el("span", { class: "step-name" }, s.step),
+        s.detail ? el("span", { class: "step-detail muted" }, s.detail) : null,
+      ),
+    ),
   );
 }
 
@@ -185,6 +208,10 @@ export function renderFlow(flow: Exclude<Flow, { phase: "idle" }>, actions: Flow
           { class: "flow-text" },
           el("strong", {}, describe(flow.error)),
           el("span", { class: "muted" }, flow.error.message),
+          // The failed step's words are the error's own, said just above.
+          flow.steps.length > 0
+            ? renderSteps(flow.steps.map((s) => (s.detail === flow.error.message ? { ...s, detail: "" } : s)))
+            : null,
         ),
         close,
       );

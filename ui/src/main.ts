@@ -5,7 +5,7 @@ import "./style.css";
 import * as api from "./api";
 import type { Account, FlowEvent, PixyError, Provider } from "./api";
 import { renderAccounts } from "./accounts";
-import { countdown, type Flow } from "./flow";
+import { countdown, type Flow, renderFlow } from "./flow";
 import { describe } from "./errors";
 import { el } from "./dom";
 import { renderProviders } from "./providers";
@@ -34,7 +34,13 @@ const state: State = {
   loaded: false,
 };
 
+/** The flow of a resource linked by its URL: its panel goes under the "Add by URL" form. */
+const BY_URL = "@by-url";
+
 const providerList = document.querySelector<HTMLUListElement>("#providers")!;
+const byUrlForm = document.querySelector<HTMLFormElement>("#add-by-url")!;
+const byUrlInput = document.querySelector<HTMLInputElement>("#resource-url")!;
+const byUrlFlow = document.querySelector<HTMLElement>("#by-url-flow")!;
 const accountList = document.querySelector<HTMLUListElement>("#accounts")!;
 const notice = document.querySelector<HTMLElement>("#notice")!;
 
@@ -49,12 +55,25 @@ function render(): void {
       submitPaste,
       copy,
     });
-    renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, { unlink, reconnect: connect });
+    renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, {
+      unlink,
+      reconnect: (account) =>
+        account.resource ? void connectResource(account.resource.url, account.id) : void connect(account.provider),
+    });
   } else {
     const pending = state.problem ? "Not available until Pixy's background service answers." : "Loading…";
     for (const list of [providerList, accountList]) {
       list.replaceChildren(el("li", { class: "empty muted" }, pending));
     }
+  }
+  byUrlForm.querySelectorAll<HTMLInputElement | HTMLButtonElement>("input, button").forEach((node) => {
+    node.disabled = busy;
+  });
+  const flow = state.flow;
+  if (flow.phase !== "idle" && flow.providerId === BY_URL) {
+    byUrlFlow.replaceChildren(renderFlow(flow, { cancel, dismiss, openPaste, submitPaste, copy }));
+  } else {
+    byUrlFlow.replaceChildren();
   }
   if (state.problem) {
     const retry = el("button", { type: "button", class: "ghost", "data-action": "retry" }, "Try again");
@@ -128,12 +147,30 @@ function onFlowEvent(serial: number, event: FlowEvent): void {
     case "exchanging":
       flow.exchanging = true;
       break;
+    case "step":
+      flow.steps = [...flow.steps, { step: event.step, ok: event.ok, detail: event.detail }];
+      break;
   }
   render();
   if (event.event === "pasteRejected") focusPaste();
 }
 
-async function connect(providerId: string, byDevice = false, apiKey: string | null = null): Promise<void> {
+function connect(providerId: string, byDevice = false, apiKey: string | null = null): Promise<void> {
+  return runFlow(providerId, byDevice, (onEvent) => api.connect(providerId, onEvent, byDevice, apiKey));
+}
+
+/** Links the resource at `url` (an MCP server), or signs `account` in to it again. */
+async function connectResource(url: string, account: string | null = null): Promise<void> {
+  await runFlow(BY_URL, false, (onEvent) => api.connectResource(url, onEvent, account));
+  // The address is kept for another try after a failure, and cleared once it is linked.
+  if (state.flow.phase === "connected" && state.flow.providerId === BY_URL) byUrlInput.value = "";
+}
+
+async function runFlow(
+  providerId: string,
+  byDevice: boolean,
+  start: (onEvent: (event: FlowEvent) => void) => Promise<Account>,
+): Promise<void> {
   if (state.flow.phase === "waiting") return;
   const serial = ++flowSerial;
   state.flow = {
@@ -148,10 +185,11 @@ async function connect(providerId: string, byDevice = false, apiKey: string | nu
     pasteReason: null,
     device: null,
     byDevice,
+    steps: [],
   };
   render();
   try {
-    const account = await api.connect(providerId, (event) => onFlowEvent(serial, event), byDevice, apiKey);
+    const account = await start((event) => onFlowEvent(serial, event));
     if (state.flow.phase === "waiting" && state.flow.serial === serial) {
       state.flow = { phase: "connected", providerId, account };
     }
@@ -166,7 +204,7 @@ async function connect(providerId: string, byDevice = false, apiKey: string | nu
     // A Cancel the person clicked needs no message: the panel simply goes away.
     const current = state.flow;
     if (current.phase !== "waiting" || current.serial !== serial) return;
-    state.flow = { phase: "error", providerId, error: pixyError };
+    state.flow = { phase: "error", providerId, error: pixyError, steps: current.steps };
   }
   render();
 }
@@ -255,6 +293,19 @@ window.setInterval(() => {
 window.addEventListener("focus", () => {
   if (state.flow.phase !== "waiting") void refresh();
 });
+
+byUrlForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const url = byUrlInput.value.trim();
+  if (!/^https?:\/\/./i.test(url)) {
+    byUrlInput.setCustomValidity("Enter the server's address, starting with https://");
+    byUrlInput.reportValidity();
+    return;
+  }
+  byUrlInput.setCustomValidity("");
+  void connectResource(url);
+});
+byUrlInput.addEventListener("input", () => byUrlInput.setCustomValidity(""));
 
 render();
 void refresh();

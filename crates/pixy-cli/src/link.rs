@@ -159,7 +159,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
         (None, Some(issuer), Some(client_id)) => ProviderSelector::Issuer { issuer, client_id },
         _ => unreachable!("clap enforces a provider or --issuer with --client-id"),
     };
-    let request = Request::Link(LinkRequest {
+    let request = Request::Link(Box::new(LinkRequest {
         provider,
         scopes: args.scopes,
         auth_params: args.auth_params,
@@ -169,7 +169,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
         device: args.device,
         api_key,
         client_secret: args.client_secret.as_deref().map(SecretText::new),
-    });
+    }));
     let mut answer = match client::request(&request).await {
         Ok(answer) => answer,
         Err(e) => {

@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Link an account: opens your browser at the provider's sign-in page.
-    Link(link::LinkArgs),
+    Link(Box<link::LinkArgs>),
     /// Show linked accounts and their status.
     Status {
         /// One JSON event per line.
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
         .expect("the async runtime starts");
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Link(args) => link::run(args).await,
+            Command::Link(args) => link::run(*args).await,
             Command::Status { json } => simple(Request::Status, json).await,
             Command::Token { account, json } => simple(Request::Token { account }, json).await,
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,

@@ -104,7 +104,10 @@ mod tests {
             r#"Bearer realm="mcp", error="insufficient_scope", scope="files:read files:write", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#,
         )
         .unwrap();
-        assert_eq!(c.resource_metadata.as_deref(), Some("https://mcp.example.com/.well-known/oauth-protected-resource/mcp"));
+        assert_eq!(
+            c.resource_metadata.as_deref(),
+            Some("https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
+        );
         assert_eq!(c.scopes, Some(vec!["files:read".to_string(), "files:write".to_string()]));
         assert!(c.is_insufficient_scope());
     }

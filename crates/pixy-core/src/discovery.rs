@@ -132,8 +132,8 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata> 
 /// them: RFC 8414 first (path-aware), then OpenID discovery, with the well-known segment inserted
 /// before the path and then appended after it.
 pub fn authorization_server_urls(issuer: &str) -> Result<Vec<String>> {
-    let url =
-        url::Url::parse(issuer).map_err(|_| Error::new(ErrorKind::Discovery, "the authorization server is not a valid URL"))?;
+    let url = url::Url::parse(issuer)
+        .map_err(|_| Error::new(ErrorKind::Discovery, "the authorization server is not a valid URL"))?;
     let path = url.path().trim_end_matches('/');
     let origin = url.origin().ascii_serialization();
     let mut urls = vec![rfc8414_url(issuer)?, format!("{origin}/.well-known/openid-configuration{path}")];

@@ -202,7 +202,10 @@ pub async fn register(
     if status.is_redirection() {
         return Err(Error::new(
             ErrorKind::ProviderConfig,
-            format!("the registration endpoint {} answered with a redirect, which Pixy does not follow", redact_url(endpoint)),
+            format!(
+                "the registration endpoint {} answered with a redirect, which Pixy does not follow",
+                redact_url(endpoint)
+            ),
         ));
     }
     let raw = read_capped("registration endpoint", endpoint, resp)
@@ -272,7 +275,11 @@ pub async fn register(
 
 /// RFC 7592: whether the server still knows a registration. `Some(false)` when it says the
 /// registration or its token is gone (401, 403, 404), `None` when it cannot tell.
-pub async fn still_registered(http: &reqwest::Client, registration: &Registration, token: &RegistrationToken) -> Option<bool> {
+pub async fn still_registered(
+    http: &reqwest::Client,
+    registration: &Registration,
+    token: &RegistrationToken,
+) -> Option<bool> {
     let uri = registration.registration_client_uri.as_deref()?;
     check_endpoint("registration client URI", uri).ok()?;
     let resp = http.get(uri).bearer_auth(token.expose()).header("accept", "application/json").send().await.ok()?;

@@ -134,7 +134,8 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Option<ResourceMetad
     if matches!(status.as_u16(), 404 | 405 | 410) {
         return Ok(None);
     }
-    let body = read_capped("resource metadata", url, resp).await.map_err(|e| Error::new(ErrorKind::Discovery, e.message))?;
+    let body =
+        read_capped("resource metadata", url, resp).await.map_err(|e| Error::new(ErrorKind::Discovery, e.message))?;
     if !status.is_success() {
         return Err(Error::new(
             ErrorKind::Discovery,

@@ -200,7 +200,10 @@ pub async fn discover(
 /// The metadata of the authorization server a resource named, which must list PKCE S256.
 async fn authorization_server(http: &reqwest::Client, issuer: &str) -> Result<Metadata> {
     let meta = discover_authorization_server(http, issuer).await?.ok_or_else(|| {
-        Error::new(ErrorKind::Discovery, format!("the authorization server {} publishes no metadata", redact_url(issuer)))
+        Error::new(
+            ErrorKind::Discovery,
+            format!("the authorization server {} publishes no metadata", redact_url(issuer)),
+        )
     })?;
     if meta.authorization_endpoint.is_none() || meta.token_endpoint.is_none() {
         return Err(Error::new(
@@ -252,10 +255,12 @@ async fn legacy_authorization_server(http: &reqwest::Client, url: &str) -> Resul
     let body = crate::http::read_capped("metadata", &metadata_url, resp)
         .await
         .map_err(|e| Error::new(ErrorKind::Discovery, e.message))?;
-    let meta: Metadata = serde_json::from_slice(&body)
-        .map_err(|_| Error::new(ErrorKind::Discovery, format!("{} is not valid metadata", redact_url(&metadata_url))))?;
+    let meta: Metadata = serde_json::from_slice(&body).map_err(|_| {
+        Error::new(ErrorKind::Discovery, format!("{} is not valid metadata", redact_url(&metadata_url)))
+    })?;
     // Its issuer may name a path under the origin; the endpoints must still be the origin's.
-    for endpoint in [&meta.authorization_endpoint, &meta.token_endpoint, &meta.registration_endpoint].into_iter().flatten()
+    for endpoint in
+        [&meta.authorization_endpoint, &meta.token_endpoint, &meta.registration_endpoint].into_iter().flatten()
     {
         let same_origin = url::Url::parse(endpoint).is_ok_and(|e| e.origin().ascii_serialization() == origin);
         if !same_origin {

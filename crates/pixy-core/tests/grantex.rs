@@ -65,7 +65,7 @@ fn kept_api_key(s: &Setup) -> Option<String> {
 /// The shared link request for the Grantex provider, with `api_key` given along.
 fn link_request(api_key: Option<&str>) -> Request {
     let Request::Link(request) = support::link_request("grantex") else { unreachable!("a link request") };
-    Request::Link(LinkRequest { api_key: api_key.map(SecretText::new), ..request })
+    Request::Link(Box::new(LinkRequest { api_key: api_key.map(SecretText::new), ..*request }))
 }
 
 /// A running link: its events, and where the person's pastes go.

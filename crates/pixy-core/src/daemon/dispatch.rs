@@ -27,7 +27,7 @@ impl Daemon {
                 accounts: summaries_of(&self.accounts.lock().await),
                 problem: self.index_problem.clone(),
             }),
-            Request::Link(link) => self.link(link, &out, pastes).await,
+            Request::Link(link) => self.link(*link, &out, pastes).await,
             Request::Token { account } => self.token(&account).await,
             Request::Unlink { account } => self.unlink(&account).await,
             Request::Shutdown => {

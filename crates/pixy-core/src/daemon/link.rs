@@ -104,7 +104,7 @@ impl Daemon {
             status: AccountStatus::Connected,
             issuer: provider.issuer.clone(),
             client_id: provider.client_id.clone(),
-            endpoints: Some(Endpoints::of(&provider)),
+            endpoints: Some(Endpoints::of(provider)),
             has_refresh_token: linked.tokens.refresh_token.is_some(),
             refresh_fingerprint: linked.tokens.refresh_token.as_ref().map(|r| AccountRecord::fingerprint(r.expose())),
             reason: None,
@@ -132,18 +132,18 @@ impl Daemon {
                 }
             }
             let relink = replaced.is_some();
-            self.store_link(&provider, &record, &linked.tokens, relink, replaced_refresh_token.as_ref()).await?;
+            self.store_link(provider, &record, &linked.tokens, relink, replaced_refresh_token.as_ref()).await?;
             tracing::info!(account = %id, provider = %provider.id, relinked = relink, "account linked");
             (replaced_refresh_token, replaced.and_then(|r| r.grant_id))
         };
         if provider.grantex.is_some() {
             // The replaced grant ends with its own id; the new one is a grant of its own.
             if replaced_grant.is_some() && replaced_grant != record.grant_id {
-                let revocation = self.end_grant(&provider, replaced_grant.as_deref(), None).await;
+                let revocation = self.end_grant(provider, replaced_grant.as_deref(), None).await;
                 tracing::info!(account = %record.id, ?revocation, "the replaced grant was ended");
             }
         } else if let Some(replaced) = replaced_refresh_token {
-            self.revoke_replaced(&provider, &record, &replaced, &linked.tokens).await?;
+            self.revoke_replaced(provider, &record, &replaced, &linked.tokens).await?;
         }
         Ok(Event::Linked { account: record.summary() })
     }

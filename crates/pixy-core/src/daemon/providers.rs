@@ -103,7 +103,10 @@ impl Daemon {
         if record.resource.is_some() {
             // A resource's account has no definition: its own endpoints, and its client's secret.
             let mut linked = record.linked_provider().ok_or_else(|| {
-                Error::new(ErrorKind::ProviderConfig, format!("the endpoints {} was linked with are missing", record.id))
+                Error::new(
+                    ErrorKind::ProviderConfig,
+                    format!("the endpoints {} was linked with are missing", record.id),
+                )
             })?;
             if linked.client_auth != crate::registration::ClientAuth::None {
                 linked.client_secret = self.registration_secret(&record.issuer, &record.client_id).await;

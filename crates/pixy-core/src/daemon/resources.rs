@@ -44,14 +44,23 @@ impl Daemon {
         out: &mpsc::Sender<Event>,
         mut pastes: Option<mpsc::Receiver<SecretText>>,
     ) -> Result<Event> {
-        let ProviderSelector::Resource { target, account, client_id, client_metadata_url, www_authenticate, no_resource } =
-            request.provider
+        let ProviderSelector::Resource {
+            target,
+            account,
+            client_id,
+            client_metadata_url,
+            www_authenticate,
+            no_resource,
+        } = request.provider
         else {
             unreachable!("only resource links come here");
         };
         let client_secret = request.client_secret.map(|s| ClientSecret::new(s.expose().trim()));
         if client_secret.is_some() && client_id.is_none() {
-            return Err(Error::new(ErrorKind::InvalidRequest, "a client secret goes with the client id it belongs to (--client-id)"));
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "a client secret goes with the client id it belongs to (--client-id)",
+            ));
         }
         let (url, name, held) = if is_url(&target) {
             let name = match account {
@@ -64,13 +73,17 @@ impl Daemon {
             let Some(link) = record.resource else {
                 return Err(Error::new(
                     ErrorKind::InvalidRequest,
-                    format!("{} was not linked by a resource's URL; link a resource with `pixy link https://…`", record.id),
+                    format!(
+                        "{} was not linked by a resource's URL; link a resource with `pixy link https://…`",
+                        record.id
+                    ),
                 ));
             };
             (link.url, record.id, record.scopes)
         };
         let mut steps = Vec::new();
-        let chain = crate::resource_link::discover(&self.http, &url, www_authenticate.as_deref(), &mut |s| steps.push(s)).await;
+        let chain =
+            crate::resource_link::discover(&self.http, &url, www_authenticate.as_deref(), &mut |s| steps.push(s)).await;
         for step in steps {
             let _ = out.send(Event::Step(step)).await;
         }
@@ -81,7 +94,8 @@ impl Daemon {
         let scope_words = if scopes.is_empty() { "none".to_string() } else { scopes.join(" ") };
         say(out, "scopes", true, format!("{scope_words} ({})", chain.scopes_source())).await;
         let given = client_id.map(|id| (id, client_secret));
-        let mut client = self.client_for(&chain, given.clone(), client_metadata_url.as_deref(), &scopes, false, out).await?;
+        let mut client =
+            self.client_for(&chain, given.clone(), client_metadata_url.as_deref(), &scopes, false, out).await?;
         let options = |provider: &Provider| LinkOptions {
             scopes: scopes.clone(),
             auth_params: request.auth_params.clone(),
@@ -96,8 +110,13 @@ impl Daemon {
         let mut provider = provider_for(&name, &chain, &client, &scopes, no_resource)?;
         let mut linked = self.run_flow(&provider, options(&provider), out, &mut pastes).await;
         if client.kept && linked.as_ref().is_err_and(is_unknown_client) {
-            say(out, "registration", false, "the server no longer knows the kept registration; registering again".into())
-                .await;
+            say(
+                out,
+                "registration",
+                false,
+                "the server no longer knows the kept registration; registering again".into(),
+            )
+            .await;
             self.forget_registration(&chain.authorization_server.issuer).await;
             client = self.client_for(&chain, given, client_metadata_url.as_deref(), &scopes, true, out).await?;
             self.count_authorization(&name, &scopes)?;
@@ -417,8 +436,7 @@ fn free_port() -> Result<u16> {
 /// Whether a kept registration's port can be bound now, on both loopback addresses.
 fn port_is_free(port: u16) -> bool {
     let v4 = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok();
-    v4 && (std::net::TcpListener::bind(("::1", port)).is_ok()
-        || std::net::TcpListener::bind(("::1", 0)).is_err())
+    v4 && (std::net::TcpListener::bind(("::1", port)).is_ok() || std::net::TcpListener::bind(("::1", 0)).is_err())
 }
 
 /// Sends a step of the link's explanation.
@@ -440,7 +458,8 @@ mod tests {
 
     #[test]
     fn only_a_refusal_of_the_resource_parameter_is_reworded() {
-        let entra = Error::new(ErrorKind::TokenEndpoint, "the provider refused the code: invalid_target (AADSTS9010010: x)");
+        let entra =
+            Error::new(ErrorKind::TokenEndpoint, "the provider refused the code: invalid_target (AADSTS9010010: x)");
         assert_eq!(resource_refused(entra.clone(), false).kind, ErrorKind::ResourceRefused);
         assert!(resource_refused(entra.clone(), false).message.contains("--no-resource"));
         assert_eq!(resource_refused(entra, true).kind, ErrorKind::TokenEndpoint, "not offered again without it");
@@ -450,8 +469,14 @@ mod tests {
 
     #[test]
     fn an_unknown_client_is_told_from_other_refusals() {
-        assert!(is_unknown_client(&Error::new(ErrorKind::TokenEndpoint, "the provider refused the code: invalid_client")));
-        assert!(!is_unknown_client(&Error::new(ErrorKind::TokenEndpoint, "the provider refused the code: invalid_grant")));
+        assert!(is_unknown_client(&Error::new(
+            ErrorKind::TokenEndpoint,
+            "the provider refused the code: invalid_client"
+        )));
+        assert!(!is_unknown_client(&Error::new(
+            ErrorKind::TokenEndpoint,
+            "the provider refused the code: invalid_grant"
+        )));
         assert!(!is_unknown_client(&Error::new(ErrorKind::Network, "invalid_client")));
     }
 

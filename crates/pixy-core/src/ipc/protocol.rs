@@ -28,7 +28,7 @@ pub enum Request {
     /// The linked accounts and their status. Answered with [`Event::Status`].
     Status,
     /// Link an account: progress events, then [`Event::Linked`] or [`Event::Error`].
-    Link(LinkRequest),
+    Link(Box<LinkRequest>),
     /// A valid access token for an account, refreshed first when its refresh is due.
     Token {
         /// Account id, or a provider id that has exactly one account.

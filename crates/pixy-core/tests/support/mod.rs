@@ -60,7 +60,7 @@ pub fn service_over(
 
 /// A link with a provider of providers.toml (or the demo), with no browser opened.
 pub fn link_request(provider: &str) -> Request {
-    Request::Link(LinkRequest {
+    Request::Link(Box::new(LinkRequest {
         provider: ProviderSelector::Named { id: provider.into() },
         scopes: vec![],
         auth_params: vec![],
@@ -70,7 +70,7 @@ pub fn link_request(provider: &str) -> Request {
         device: false,
         api_key: None,
         client_secret: None,
-    })
+    }))
 }
 
 /// Every event of one request, up to its terminal one.
