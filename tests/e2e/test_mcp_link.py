@@ -7,6 +7,7 @@ stored touched."""
 
 import hashlib
 import json
+import socket
 import time
 
 import pytest
@@ -45,6 +46,23 @@ def test_the_sdk_example_server_is_linked_by_its_url_and_its_tools_listed_with_p
     [kept] = read_registrations(pixy)
     assert kept == registration, "the registration is reused, port and all, not made again"
     assert "kept from an earlier link" in again.stdout
+
+
+def test_a_registration_whose_port_is_taken_is_made_again_on_a_free_one(pixy, sdk_server):
+    assert pixy.run("link", sdk_server.url).returncode == 0, pixy.last.stderr
+    [first] = read_registrations(pixy)
+    port = int(first["redirect_uri"].rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as squatter:
+        # Another program listens there now (past the TIME_WAIT of Pixy's own last connection).
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        again = pixy.run("link", sdk_server.url, "--explain")
+    assert again.returncode == 0, again.stderr
+    [second] = read_registrations(pixy)
+    assert second["redirect_uri"] != first["redirect_uri"], "registered again, with the port it now listens on"
+    assert second["client_id"] != first["client_id"]
+    assert "a new client id" in again.stderr
 
 
 def test_status_and_explain_show_the_whole_chain(pixy, sdk_server):

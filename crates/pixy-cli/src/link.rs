@@ -13,7 +13,7 @@ use pixy_core::ErrorKind;
 use crate::output;
 
 /// Arguments of `pixy link`.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct LinkArgs {
     /// A provider id from `pixy providers` (e.g. `demo`); the URL of an MCP server or another
     /// protected resource (RFC 9728), which Pixy finds its way to by itself; or, with
@@ -124,8 +124,41 @@ async fn api_key(args: &LinkArgs, stdin: &mut StdinLines) -> Result<Option<Secre
     }
 }
 
-/// Runs the link and prints its progress.
-pub async fn run(args: LinkArgs) -> ExitCode {
+/// Runs the link and prints its progress. A resource whose server refused the RFC 8707 resource
+/// parameter is offered, on a terminal, a second link without it.
+pub async fn run(mut args: LinkArgs) -> ExitCode {
+    loop {
+        let (code, refused) = link_once(args.clone()).await;
+        if refused && !args.json && !args.no_resource && ask_without_resource().await {
+            args.no_resource = true;
+            continue;
+        }
+        return code;
+    }
+}
+
+/// Asks, on a terminal only, whether to link again without the resource parameter.
+async fn ask_without_resource() -> bool {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return false;
+    }
+    eprint!("Link again without the resource parameter? The token will not be bound to this one server. [y/N] ");
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await;
+    matches!(answer, Ok(Ok(line)) if line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes"))
+}
+
+/// One link; the exit code, and whether the server refused the resource parameter.
+async fn link_once(args: LinkArgs) -> (ExitCode, bool) {
+    let mut refused = false;
+    let code = link_and_report(args, &mut refused).await;
+    (code, refused)
+}
+
+async fn link_and_report(args: LinkArgs, refused: &mut bool) -> ExitCode {
     use tokio::io::AsyncBufReadExt;
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let api_key = match api_key(&args, &mut stdin).await {
@@ -250,6 +283,7 @@ pub async fn run(args: LinkArgs) -> ExitCode {
             }
         }
         if event.is_terminal() {
+            *refused = matches!(event, Event::Error { kind: ErrorKind::ResourceRefused, .. });
             return finish(&event, args.json, spinner);
         }
     }

@@ -268,6 +268,51 @@ impl TokenSet {
 mod tests {
     use super::*;
 
+    fn confidential(auth: ClientAuth) -> Provider {
+        Provider {
+            client_id: "id:with space".into(),
+            client_secret: Some(crate::secret::ClientSecret::new("s&cret")),
+            client_auth: auth,
+            token_endpoint: "https://as.example/token".into(),
+            resource: Some("https://mcp.example/mcp".into()),
+            ..Provider::default()
+        }
+    }
+
+    fn sent(provider: &Provider) -> (Option<String>, String) {
+        let http = reqwest::Client::new();
+        let request =
+            token_post(&http, provider, &[("grant_type", "refresh_token"), ("client_id", &provider.client_id)])
+                .build()
+                .unwrap();
+        let auth = request.headers().get("authorization").map(|v| v.to_str().unwrap().to_string());
+        let body = String::from_utf8(request.body().unwrap().as_bytes().unwrap().to_vec()).unwrap();
+        (auth, body)
+    }
+
+    #[test]
+    fn basic_authentication_form_encodes_id_and_secret_and_keeps_them_out_of_the_body() {
+        let (auth, body) = sent(&confidential(ClientAuth::ClientSecretBasic));
+        let pair = "id%3Awith+space:s%26cret";
+        let expected = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair);
+        assert_eq!(auth, Some(format!("Basic {expected}")), "RFC 6749 §2.3.1 encodes both before joining them");
+        assert!(!body.contains("client_id") && !body.contains("s%26cret"), "{body}");
+        assert!(
+            body.contains("resource=https%3A%2F%2Fmcp.example%2Fmcp"),
+            "the resource goes with every request: {body}"
+        );
+    }
+
+    #[test]
+    fn post_authentication_sends_the_secret_in_the_body_and_a_public_client_sends_none() {
+        let (auth, body) = sent(&confidential(ClientAuth::ClientSecretPost));
+        assert_eq!(auth, None);
+        assert!(body.contains("client_id=id%3Awith+space") && body.contains("client_secret=s%26cret"), "{body}");
+        let (auth, body) = sent(&confidential(ClientAuth::None));
+        assert_eq!(auth, None);
+        assert!(!body.contains("client_secret"), "a public client never sends a secret: {body}");
+    }
+
     #[test]
     fn a_token_response_is_parsed_and_its_expiry_computed() {
         let body = br#"{"access_token":"at","token_type":"Bearer","expires_in":"60","refresh_token":"rt","scope":"openid email"}"#;
