@@ -113,19 +113,20 @@ pub async fn connect(
     result
 }
 
-/// Links the MCP server (or other protected resource) at `url`, or signs in again to the resource
-/// of the account `url` names: the daemon finds its authorization server and registers Pixy
-/// there. `on_event` hears the steps of that chain, then the flow's progress.
+/// Links the MCP server (or other protected resource) whose URL `target` is, or signs in again
+/// to the resource of the account `target` names (keeping its scopes): the daemon finds its
+/// authorization server and registers Pixy there. `on_event` hears the steps of that chain, then
+/// the flow's progress.
 #[tauri::command]
 pub async fn connect_resource(
-    url: String,
+    target: String,
     account: Option<String>,
     on_event: Channel<FlowEvent>,
     flow: State<'_, FlowSlot>,
 ) -> Result<AccountView, Error> {
     let (number, inputs) = flow.begin();
     let provider = ProviderSelector::Resource {
-        target: url.trim().to_string(),
+        target: target.trim().to_string(),
         account: account.filter(|a| !a.trim().is_empty()),
         client_id: None,
         client_metadata_url: None,

@@ -98,12 +98,13 @@ class ProtectedResource:
     a path to (status, headers, body); any other POST answers 401 with a Bearer challenge naming
     its metadata. Every request is recorded as (method, path)."""
 
-    def __init__(self, authorization_server=None, scopes=None, challenge_scope=None):
+    def __init__(self, authorization_server=None, scopes=None, challenge_scope=None, challenge_names_metadata=True):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
         self.metadata_url = f"http://127.0.0.1:{self.port}/.well-known/oauth-protected-resource/mcp"
         self.requests = []
         self.challenge_scope = challenge_scope
+        self.challenge_names_metadata = challenge_names_metadata
         self.routes = {}
         self.post_routes = {}
         if authorization_server:
@@ -135,7 +136,8 @@ class ProtectedResource:
                     self._answer(*resource.post_routes[self.path])
                     return
                 scope = f', scope="{resource.challenge_scope}"' if resource.challenge_scope else ""
-                challenge = f'Bearer error="invalid_token"{scope}, resource_metadata="{resource.metadata_url}"'
+                named = f', resource_metadata="{resource.metadata_url}"' if resource.challenge_names_metadata else ""
+                challenge = f'Bearer error="invalid_token"{scope}{named}'
                 self._answer(401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"},
                              '{"error":"invalid_token"}')
 

@@ -164,9 +164,9 @@ def stored_state(pixy):
     return files, sorted((i.get("username", ""), i["secret"]) for i in keyring_items(service=KEYRING_SERVICE))
 
 
-def assert_refused_before_any_browser(pixy, url, *words):
+def assert_refused_before_any_browser(pixy, url, *words, extra=()):
     before = stored_state(pixy)
-    proc, events = pixy.run_json("link", url)
+    proc, events = pixy.run_json("link", url, *extra)
     assert proc.returncode == 1, events
     error = events[-1]
     assert error["event"] == "error", events
@@ -267,3 +267,25 @@ def test_a_refused_registration_is_said_in_words(linked_demo):
         assert ("POST", "/as/register") in resource.requests
     finally:
         resource.stop()
+
+
+def test_an_older_server_whose_metadata_names_another_issuer_is_refused(linked_demo):
+    resource = ProtectedResource(challenge_names_metadata=False)
+    try:
+        # No resource metadata (a 2025-03-26 server): its origin's own metadata must be its own.
+        origin = f"http://127.0.0.1:{resource.port}"
+        resource.routes["/.well-known/oauth-authorization-server"] = (200, {"Content-Type": "application/json"}, json.dumps({
+            "issuer": "https://as.good.example", "authorization_endpoint": origin + "/authorize",
+            "token_endpoint": origin + "/token", "registration_endpoint": origin + "/register",
+            "code_challenge_methods_supported": ["S256"]}))
+        assert_refused_before_any_browser(linked_demo, resource.url, "names another server")
+        assert ("POST", "/register") not in resource.requests, "nothing was registered"
+    finally:
+        resource.stop()
+
+
+def test_an_account_of_another_provider_is_not_replaced_by_a_resource(linked_demo, sdk_server):
+    [demo] = linked_demo.status_accounts()
+    assert_refused_before_any_browser(linked_demo, sdk_server.url, "another server", "--account",
+                                      extra=("--account", demo["id"]))
+    assert linked_demo.status_accounts() == [demo], "the demo account is untouched"

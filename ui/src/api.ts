@@ -145,17 +145,14 @@ export function connect(
   return call("connect", { providerId, device, apiKey, onEvent: channel });
 }
 
-/** Links the MCP server (or other protected resource) at `url`; with `account`, signs that
- *  account in again. The daemon finds the server's sign-in and registers Pixy there: `onEvent`
- *  hears each step of that, then the flow's progress. */
-export function connectResource(
-  url: string,
-  onEvent: (event: FlowEvent) => void,
-  account: string | null = null,
-): Promise<Account> {
+/** Links the MCP server (or other protected resource) whose address `target` is, or signs the
+ *  account `target` names in to its server again, keeping its scopes. The daemon finds the
+ *  server's sign-in and registers Pixy there: `onEvent` hears each step of that, then the flow's
+ *  progress. */
+export function connectResource(target: string, onEvent: (event: FlowEvent) => void): Promise<Account> {
   const channel = new Channel<FlowEvent>();
   channel.onmessage = onEvent;
-  return call("connect_resource", { url, account, onEvent: channel });
+  return call("connect_resource", { target, account: null, onEvent: channel });
 }
 
 /** Hands a pasted code (or `code#state`, or the redirect address) to the flow in progress. A

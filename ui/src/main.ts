@@ -57,8 +57,7 @@ function render(): void {
     });
     renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, {
       unlink,
-      reconnect: (account) =>
-        account.resource ? void connectResource(account.resource.url, account.id) : void connect(account.provider),
+      reconnect: (account) => void (account.resource ? connectResource(account.id) : connect(account.provider)),
     });
   } else {
     const pending = state.problem ? "Not available until Pixy's background service answers." : "Loading…";
@@ -159,9 +158,10 @@ function connect(providerId: string, byDevice = false, apiKey: string | null = n
   return runFlow(providerId, byDevice, (onEvent) => api.connect(providerId, onEvent, byDevice, apiKey));
 }
 
-/** Links the resource at `url` (an MCP server), or signs `account` in to it again. */
-async function connectResource(url: string, account: string | null = null): Promise<void> {
-  await runFlow(BY_URL, false, (onEvent) => api.connectResource(url, onEvent, account));
+/** Links the resource (an MCP server) at the address `target`, or signs the account `target`
+ *  names in to it again. */
+async function connectResource(target: string): Promise<void> {
+  await runFlow(BY_URL, false, (onEvent) => api.connectResource(target, onEvent));
   // The address is kept for another try after a failure, and cleared once it is linked.
   if (state.flow.phase === "connected" && state.flow.providerId === BY_URL) byUrlInput.value = "";
 }

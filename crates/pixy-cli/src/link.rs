@@ -170,8 +170,8 @@ async fn link_and_report(args: LinkArgs, refused: &mut bool) -> ExitCode {
             return finish(&event, args.json, None);
         }
     };
-    let resource = args.provider.as_deref().is_some_and(|p| p.starts_with("https://") || p.starts_with("http://"))
-        || args.www_authenticate.is_some();
+    let resource =
+        args.provider.as_deref().is_some_and(pixy_core::resource::is_resource_url) || args.www_authenticate.is_some();
     let provider = match (args.provider, args.issuer, args.client_id.clone()) {
         (Some(target), _, client_id) if resource => ProviderSelector::Resource {
             target,

@@ -237,7 +237,14 @@ impl AccountRecord {
             scopes: self.scopes.clone(),
             reason: self.reason.as_deref().map(|r| crate::text::printable(r, 500)),
             last_error: self.last_error,
-            resource: self.resource.clone(),
+            // Addresses a server supplied: shown without control characters.
+            resource: self.resource.as_ref().map(|r| ResourceLink {
+                url: crate::text::printable(&r.url, 500),
+                resource: r.resource.as_deref().map(|v| crate::text::printable(v, 500)),
+                metadata_url: r.metadata_url.as_deref().map(|v| crate::text::printable(v, 500)),
+                authorization_server: crate::text::printable(&r.authorization_server, 500),
+                registration: r.registration,
+            }),
         }
     }
 

@@ -16,13 +16,6 @@ pub struct Challenge {
     pub error: Option<String>,
 }
 
-impl Challenge {
-    /// Whether the resource refused because the token lacks scopes (a 403 asking to step up).
-    pub fn is_insufficient_scope(&self) -> bool {
-        self.error.as_deref() == Some("insufficient_scope")
-    }
-}
-
 /// The Bearer challenge in a `WWW-Authenticate` value, if it holds one (other schemes, such as
 /// `DPoP` or `Basic`, may come before or after it).
 pub fn parse(header: &str) -> Option<Challenge> {
@@ -109,7 +102,7 @@ mod tests {
             Some("https://mcp.example.com/.well-known/oauth-protected-resource/mcp")
         );
         assert_eq!(c.scopes, Some(vec!["files:read".to_string(), "files:write".to_string()]));
-        assert!(c.is_insufficient_scope());
+        assert_eq!(c.error.as_deref(), Some("insufficient_scope"));
     }
 
     #[test]

@@ -22,6 +22,16 @@ pub struct Identity {
     pub label: String,
 }
 
+impl Identity {
+    /// Whether the provider said nothing of who signed in (the subject is a random one).
+    pub fn is_anonymous(&self) -> bool {
+        self.subject.starts_with(ANONYMOUS)
+    }
+}
+
+/// The prefix of a subject Pixy made up for a sign-in the provider did not name.
+const ANONYMOUS: &str = "anonymous-";
+
 /// The longest label kept, in characters.
 const MAX_LABEL: usize = 200;
 
@@ -62,7 +72,7 @@ pub async fn identify(http: &reqwest::Client, provider: &Provider, tokens: &Toke
     }
     let mut bytes = [0u8; 8];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    let subject = format!("anonymous-{}", crate::pkce::base64url(&bytes));
+    let subject = format!("{ANONYMOUS}{}", crate::pkce::base64url(&bytes));
     Identity { label: format!("{} account", provider.label), subject }
 }
 

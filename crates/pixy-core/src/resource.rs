@@ -52,9 +52,19 @@ pub struct Found {
     pub metadata: Option<ResourceMetadata>,
 }
 
+/// Whether a link target is a resource's URL rather than a provider or account name.
+pub fn is_resource_url(target: &str) -> bool {
+    let lower = target.trim_start().get(..8).unwrap_or(target).to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}
+
 /// POSTs an MCP `initialize` without a token and reads the answer's challenge.
 pub async fn probe(http: &reqwest::Client, url: &str) -> Result<Probe> {
-    check_endpoint("resource", url).map_err(|e| Error::new(ErrorKind::InvalidRequest, e.message))?;
+    let parsed = check_endpoint("resource", url).map_err(|e| Error::new(ErrorKind::InvalidRequest, e.message))?;
+    if parsed.fragment().is_some() {
+        // RFC 8707: a resource identifier has no fragment.
+        return Err(Error::new(ErrorKind::InvalidRequest, "a server's address cannot have a #fragment"));
+    }
     let initialize = serde_json::json!({
         "jsonrpc": "2.0",
         "id": 1,
@@ -155,6 +165,10 @@ async fn fetch(http: &reqwest::Client, url: &str) -> Result<Option<ResourceMetad
 /// path or a parent of it at a `/` boundary (a server's metadata may name its root). A trailing
 /// slash is no difference.
 pub fn speaks_for(named: &str, asked: &str) -> bool {
+    // The URL parser drops tabs and newlines: a value holding any is not the one it would check.
+    if named.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return false;
+    }
     let (Ok(named), Ok(asked)) = (url::Url::parse(named), url::Url::parse(asked)) else {
         return false;
     };
@@ -186,6 +200,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_resource_url_is_told_from_a_name_whatever_its_case() {
+        assert!(is_resource_url("https://h.example/mcp") && is_resource_url("HTTP://h.example"));
+        assert!(!is_resource_url("demo") && !is_resource_url("https") && !is_resource_url("h.example/mcp"));
+    }
+
+    #[test]
     fn well_known_urls_try_the_path_form_first_then_the_root() {
         assert_eq!(
             well_known_urls("https://mcp.example.com/tools/mcp").unwrap(),
@@ -211,6 +231,7 @@ mod tests {
         assert!(!speaks_for("http://h.example/mcp", "https://h.example/mcp"), "the scheme counts");
         assert!(!speaks_for("https://h.example:8443/mcp", "https://h.example/mcp"), "the port counts");
         assert!(!speaks_for("not a url", "https://h.example/mcp"));
+        assert!(!speaks_for("https://h.example/m\tcp", "https://h.example/mcp"), "what the parser drops counts");
     }
 
     #[test]

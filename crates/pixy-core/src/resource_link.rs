@@ -29,8 +29,6 @@ pub struct Step {
 /// Where a resource's tokens come from.
 #[derive(Debug, Clone)]
 pub struct Chain {
-    /// The URL asked for.
-    pub url: String,
     /// The resource identifier the tokens are asked for (RFC 8707): the metadata's `resource`,
     /// or the URL itself for a server without metadata.
     pub resource: String,
@@ -150,7 +148,6 @@ pub async fn discover(
             }
         };
         return Ok(Chain {
-            url: url.to_string(),
             resource: url.to_string(),
             metadata_url: None,
             authorization_server,
@@ -188,7 +185,6 @@ pub async fn discover(
     };
     say("authorization server", Ok(describe(&authorization_server)));
     Ok(Chain {
-        url: url.to_string(),
         resource: metadata.resource,
         metadata_url: Some(found.url),
         authorization_server,
@@ -258,17 +254,16 @@ async fn legacy_authorization_server(http: &reqwest::Client, url: &str) -> Resul
     let meta: Metadata = serde_json::from_slice(&body).map_err(|_| {
         Error::new(ErrorKind::Discovery, format!("{} is not valid metadata", redact_url(&metadata_url)))
     })?;
-    // Its issuer may name a path under the origin; the endpoints must still be the origin's.
-    for endpoint in
-        [&meta.authorization_endpoint, &meta.token_endpoint, &meta.registration_endpoint].into_iter().flatten()
-    {
-        let same_origin = url::Url::parse(endpoint).is_ok_and(|e| e.origin().ascii_serialization() == origin);
-        if !same_origin {
-            return Err(Error::new(
-                ErrorKind::Discovery,
-                format!("the metadata at {} names endpoints on another server", redact_url(&metadata_url)),
-            ));
-        }
+    // Its issuer may name a path under the origin (the specification's examples do), but nothing
+    // in it may speak for another server: registrations and their secrets are kept by issuer.
+    let here = |url: &str| url::Url::parse(url).is_ok_and(|u| u.origin().ascii_serialization() == origin);
+    let endpoints =
+        [&meta.authorization_endpoint, &meta.token_endpoint, &meta.registration_endpoint, &meta.revocation_endpoint];
+    if !here(&meta.issuer) || !endpoints.into_iter().flatten().all(|endpoint| here(endpoint)) {
+        return Err(Error::new(
+            ErrorKind::Discovery,
+            format!("the metadata at {} names another server, refusing it", redact_url(&metadata_url)),
+        ));
     }
     if meta.authorization_endpoint.is_none() || meta.token_endpoint.is_none() {
         return Err(Error::new(
@@ -306,7 +301,6 @@ mod tests {
     fn chain(challenge: Option<&[&str]>, resource: &[&str], server: &[&str]) -> Chain {
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         Chain {
-            url: "https://h/mcp".into(),
             resource: "https://h/mcp".into(),
             metadata_url: None,
             authorization_server: Metadata { scopes_supported: strings(server), ..Default::default() },

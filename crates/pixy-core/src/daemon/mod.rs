@@ -85,6 +85,8 @@ pub struct Daemon {
     /// Pixy's client registrations, one per authorization server of a linked resource.
     registrations: tokio::sync::Mutex<Vec<crate::registration::Registration>>,
     registration_index: crate::registrations::RegistrationIndex,
+    /// Why the registration index cannot be written, if it cannot (a newer Pixy's file).
+    registrations_refused: Option<crate::error::Error>,
     /// When each resource account and scope set was last sent to authorize, to stop a loop.
     authorizations: Mutex<HashMap<String, Vec<u64>>>,
     /// Links waiting for the person, by provider id, with the switch that stops each.
@@ -108,7 +110,15 @@ impl Daemon {
         let (summaries, _) = watch::channel(summaries_of(&accounts));
         let registration_index =
             crate::registrations::RegistrationIndex::new(config.index_path.with_file_name("registrations.json"));
-        let registrations = registration_index.load()?;
+        // A registration index that cannot be used costs registrations, never the daemon: links
+        // that would keep one say why, and the file is left as it is.
+        let (registrations, registrations_refused) = match registration_index.load() {
+            Ok(registrations) => (registrations, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "the registration index cannot be used");
+                (Vec::new(), Some(e))
+            }
+        };
         Ok(Daemon {
             http: crate::http::client(config.http_timeout),
             store,
@@ -122,6 +132,7 @@ impl Daemon {
             account_locks: Mutex::new(HashMap::new()),
             registrations: tokio::sync::Mutex::new(registrations),
             registration_index,
+            registrations_refused,
             authorizations: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             flow_numbers: Default::default(),

@@ -109,7 +109,8 @@ impl Daemon {
                 )
             })?;
             if linked.client_auth != crate::registration::ClientAuth::None {
-                linked.client_secret = self.registration_secret(&record.issuer, &record.client_id).await;
+                linked.client_secret =
+                    Some(self.registration_secret(&record.id, &record.issuer, &record.client_id).await?);
             }
             return Ok(linked);
         }

@@ -31,8 +31,21 @@ const RETRY_WINDOW: u64 = 600;
 struct Client {
     registration: Registration,
     secret: Option<ClientSecret>,
+    /// The RFC 7592 token of a registration just made, kept with it.
+    registration_token: Option<RegistrationToken>,
     /// Kept from an earlier link (so the server may have forgotten it).
     kept: bool,
+    /// Already in the registration index (kept, or a dynamic registration just made).
+    stored: bool,
+}
+
+/// What a resource link is for: the resource's URL, the account's name, the scopes it holds
+/// (kept by a step-up), and whether the server takes the `resource` parameter.
+struct Target {
+    url: String,
+    name: String,
+    held: Vec<String>,
+    no_resource: bool,
 }
 
 impl Daemon {
@@ -55,45 +68,37 @@ impl Daemon {
         else {
             unreachable!("only resource links come here");
         };
-        let client_secret = request.client_secret.map(|s| ClientSecret::new(s.expose().trim()));
+        let client_secret = request.client_secret.map(|s| s.expose().trim().to_string()).filter(|s| !s.is_empty());
         if client_secret.is_some() && client_id.is_none() {
             return Err(Error::new(
                 ErrorKind::InvalidRequest,
                 "a client secret goes with the client id it belongs to (--client-id)",
             ));
         }
-        let (url, name, held) = if is_url(&target) {
-            let name = match account {
-                Some(name) => checked_name(name)?,
-                None => self.name_for(&target).await?,
-            };
-            (target, name, Vec::new())
-        } else {
-            let record = self.find(&target).await?;
-            let Some(link) = record.resource else {
-                return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    format!(
-                        "{} was not linked by a resource's URL; link a resource with `pixy link https://…`",
-                        record.id
-                    ),
-                ));
-            };
-            (link.url, record.id, record.scopes)
-        };
+        let target = self.target(target, account, no_resource).await?;
         let mut steps = Vec::new();
-        let chain =
-            crate::resource_link::discover(&self.http, &url, www_authenticate.as_deref(), &mut |s| steps.push(s)).await;
+        let chain = crate::resource_link::discover(&self.http, &target.url, www_authenticate.as_deref(), &mut |s| {
+            steps.push(s)
+        })
+        .await;
         for step in steps {
             let _ = out.send(Event::Step(step)).await;
         }
         let chain = chain?;
+        self.check_replaceable(&target, &chain).await?;
         // Found before a registration is made that could not be kept, and before any browser.
         blocking(&self.store, |s| s.probe()).await?;
-        let scopes = chain.scopes(&held);
+        // Scopes a person names replace what the server suggests (a step-up keeps those held).
+        let (scopes, source) = if request.scopes.is_empty() {
+            (chain.scopes(&target.held), chain.scopes_source())
+        } else {
+            let mut asked = target.held.clone();
+            asked.extend(request.scopes.iter().filter(|s| !target.held.contains(s)).cloned());
+            (asked, "as you asked")
+        };
         let scope_words = if scopes.is_empty() { "none".to_string() } else { scopes.join(" ") };
-        say(out, "scopes", true, format!("{scope_words} ({})", chain.scopes_source())).await;
-        let given = client_id.map(|id| (id, client_secret));
+        say(out, "scopes", true, format!("{scope_words} ({source})")).await;
+        let given = client_id.map(|id| (id, client_secret.map(ClientSecret::new)));
         let mut client =
             self.client_for(&chain, given.clone(), client_metadata_url.as_deref(), &scopes, false, out).await?;
         let options = |provider: &Provider| LinkOptions {
@@ -106,47 +111,85 @@ impl Daemon {
             device: false,
             api_key: None,
         };
-        self.count_authorization(&name, &scopes)?;
-        let mut provider = provider_for(&name, &chain, &client, &scopes, no_resource)?;
+        self.count_authorization(&target.name, &scopes)?;
+        let mut provider = provider_for(&target, &chain, &client, &scopes)?;
         let mut linked = self.run_flow(&provider, options(&provider), out, &mut pastes).await;
         if client.kept && linked.as_ref().is_err_and(is_unknown_client) {
-            say(
-                out,
-                "registration",
-                false,
-                "the server no longer knows the kept registration; registering again".into(),
-            )
-            .await;
+            let why = "the server no longer knows the kept registration; registering again";
+            say(out, "registration", false, why.into()).await;
             self.forget_registration(&chain.authorization_server.issuer).await;
             client = self.client_for(&chain, given, client_metadata_url.as_deref(), &scopes, true, out).await?;
-            self.count_authorization(&name, &scopes)?;
-            provider = provider_for(&name, &chain, &client, &scopes, no_resource)?;
+            self.count_authorization(&target.name, &scopes)?;
+            provider = provider_for(&target, &chain, &client, &scopes)?;
             linked = self.run_flow(&provider, options(&provider), out, &mut pastes).await;
         }
-        let mut linked = linked.map_err(|e| resource_refused(e, no_resource))?;
-        if !client.kept {
+        let mut linked = linked.map_err(|e| resource_refused(e, target.no_resource))?;
+        if !client.stored {
             self.keep_registration(&client).await?;
         }
         if linked.tokens.scopes.is_none() {
             // The server did not say which it granted: those asked for.
             linked.tokens.scopes = Some(scopes.clone());
         }
-        if linked.identity.subject.starts_with("anonymous-") {
-            linked.identity.label = crate::text::printable(&resource_label(&url), 200);
+        if linked.identity.is_anonymous() {
+            linked.identity.label = crate::text::printable(&resource_label(&target.url), 200);
         }
         let link = ResourceLink {
-            url: url.clone(),
+            url: target.url.clone(),
             resource: provider.resource.clone(),
             metadata_url: chain.metadata_url.clone(),
             authorization_server: chain.authorization_server.issuer.clone(),
             registration: client.registration.method,
         };
-        self.store_linked(&provider, linked, name, Some(link)).await
+        self.store_linked(&provider, linked, target.name, Some(link)).await
+    }
+
+    /// What a link target names: a resource's URL (and the account to link it as), or an account
+    /// linked to one, whose scopes a step-up keeps and whose refusal of the `resource`
+    /// parameter is remembered.
+    async fn target(&self, target: String, account: Option<String>, no_resource: bool) -> Result<Target> {
+        if crate::resource::is_resource_url(&target) {
+            let name = match account {
+                Some(name) => checked_name(name)?,
+                None => self.name_for(&target).await?,
+            };
+            return Ok(Target { url: target.trim().to_string(), name, held: Vec::new(), no_resource });
+        }
+        let record = self.find(&target).await?;
+        let Some(link) = record.resource else {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!("{} was not linked by a resource's URL; link a resource with `pixy link https://…`", record.id),
+            ));
+        };
+        let no_resource = no_resource || link.resource.is_none();
+        Ok(Target { url: link.url, name: record.id, held: record.scopes, no_resource })
+    }
+
+    /// Refuses to replace an account of another resource or authorization server: re-linking
+    /// replaces an account's tokens and revokes the ones it had, which must go only to the
+    /// server that issued them.
+    async fn check_replaceable(&self, target: &Target, chain: &Chain) -> Result<()> {
+        let accounts = self.accounts.lock().await;
+        let Some(existing) = accounts.iter().find(|a| a.id == target.name) else { return Ok(()) };
+        let same = existing.resource.as_ref().is_some_and(|r| r.url == target.url)
+            && crate::discovery::same_issuer(&existing.issuer, &chain.authorization_server.issuer);
+        if same {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::InvalidRequest,
+            format!(
+                "the account {} is linked to another server or authorization server; name this one with \
+                 --account, or unlink {} first",
+                existing.id, existing.id
+            ),
+        ))
     }
 
     /// The client to link with: a client id the person gave, else a Client ID Metadata Document
     /// where the server takes one, else the registration kept for this server (unless `fresh`),
-    /// else a new dynamic registration. Says which in a `registration` step.
+    /// else a new dynamic registration, kept at once. Says which in a `registration` step.
     async fn client_for(
         &self,
         chain: &Chain,
@@ -158,20 +201,26 @@ impl Daemon {
     ) -> Result<Client> {
         let meta = &chain.authorization_server;
         let now = self.now();
-        let made = |client_id: String, method, client_auth| Registration {
-            issuer: meta.issuer.clone(),
-            client_id,
-            method,
-            client_auth,
-            redirect_uri: None,
-            registration_client_uri: None,
-            registered_at: now,
+        let made = |client_id: String, method, client_auth, secret| Client {
+            registration: Registration {
+                issuer: meta.issuer.clone(),
+                client_id,
+                method,
+                client_auth,
+                redirect_uri: None,
+                registration_client_uri: None,
+                registered_at: now,
+            },
+            secret,
+            registration_token: None,
+            kept: false,
+            stored: false,
         };
         if let Some((client_id, secret)) = given {
             let client_auth = if secret.is_some() { registration::secret_auth(meta) } else { ClientAuth::None };
             let confidential = if secret.is_some() { " (confidential client)" } else { "" };
             say(out, "registration", true, format!("{}{confidential}", Method::Given.words())).await;
-            return Ok(Client { registration: made(client_id, Method::Given, client_auth), secret, kept: false });
+            return Ok(made(client_id, Method::Given, client_auth, secret));
         }
         if let Some(document) = metadata_document.filter(|_| meta.client_id_metadata_document_supported) {
             let url = url::Url::parse(document).ok().filter(|u| u.scheme() == "https" && u.path() != "/");
@@ -185,18 +234,12 @@ impl Daemon {
             }
             say(out, "registration", true, format!("{} at {}", Method::MetadataDocument.words(), redact_url(document)))
                 .await;
-            let registration = made(document.to_string(), Method::MetadataDocument, ClientAuth::None);
-            return Ok(Client { registration, secret: None, kept: false });
+            return Ok(made(document.to_string(), Method::MetadataDocument, ClientAuth::None, None));
         }
         if !fresh {
-            if let Some(client) = self.kept_client(meta).await {
-                say(
-                    out,
-                    "registration",
-                    true,
-                    format!("{}, kept from an earlier link with this server", client.registration.method.words()),
-                )
-                .await;
+            if let Some(client) = self.kept_client(meta).await? {
+                let how = format!("{}, kept from an earlier link with this server", client.registration.method.words());
+                say(out, "registration", true, how).await;
                 return Ok(client);
             }
         }
@@ -208,14 +251,11 @@ impl Daemon {
         match registered.await {
             Ok(Registered { registration, client_secret, registration_token }) => {
                 say(out, "registration", true, format!("{}: a new client id", Method::Dynamic.words())).await;
-                let client = Client { registration, secret: client_secret, kept: false };
+                let client =
+                    Client { registration, secret: client_secret, registration_token, kept: false, stored: false };
                 // Kept at once: the server holds it now, whatever becomes of this link.
                 self.keep_registration(&client).await?;
-                if let Some(token) = registration_token {
-                    let key = registration::store_key(&meta.issuer);
-                    blocking(&self.store, move |s| s.put_secret(&key, &token)).await?;
-                }
-                Ok(Client { kept: false, ..client })
+                Ok(Client { stored: true, ..client })
             }
             Err(e) => {
                 say(out, "registration", false, e.message.clone()).await;
@@ -226,29 +266,33 @@ impl Daemon {
 
     /// The registration kept for this server, if it can still be used: the server still knows it
     /// (where it can tell, RFC 7592), its secret is in the keyring, and its port is free.
-    async fn kept_client(&self, meta: &crate::discovery::Metadata) -> Option<Client> {
-        let registration = self.registration_of(&meta.issuer).await?;
+    async fn kept_client(&self, meta: &crate::discovery::Metadata) -> Result<Option<Client>> {
+        let Some(registration) = self.registration_of(&meta.issuer).await else { return Ok(None) };
         let key = registration::store_key(&meta.issuer);
         let read = key.clone();
-        let token = blocking(&self.store, move |s| s.get_secret::<RegistrationToken>(&read)).await.ok().flatten();
-        if let Some(token) = token {
-            if registration::still_registered(&self.http, &registration, &token).await == Some(false) {
+        let token = blocking(&self.store, move |s| s.get_secret::<RegistrationToken>(&read)).await?;
+        if let Some(token) = &token {
+            if registration::still_registered(&self.http, &registration, token).await == Some(false) {
                 tracing::info!(issuer = %redact_url(&meta.issuer), "the server no longer knows the kept registration");
                 self.forget_registration(&meta.issuer).await;
-                return None;
+                return Ok(None);
             }
         }
         if let Some(port) = registration.redirect_port() {
             if !port_is_free(port) {
                 tracing::info!(port, "the kept registration's port is taken; registering again");
-                return None;
+                return Ok(None);
             }
         }
         let secret = match registration.client_auth {
             ClientAuth::None => None,
-            _ => Some(blocking(&self.store, move |s| s.get_secret::<ClientSecret>(&key)).await.ok().flatten()?),
+            _ => match blocking(&self.store, move |s| s.get_secret::<ClientSecret>(&key)).await? {
+                Some(secret) => Some(secret),
+                // Its secret is gone from the keyring: of no use, a new registration replaces it.
+                None => return Ok(None),
+            },
         };
-        Some(Client { registration, secret, kept: true })
+        Ok(Some(Client { registration, secret, registration_token: None, kept: true, stored: true }))
     }
 
     async fn registration_of(&self, issuer: &str) -> Option<Registration> {
@@ -256,16 +300,27 @@ impl Daemon {
         registrations.iter().find(|r| crate::discovery::same_issuer(&r.issuer, issuer)).cloned()
     }
 
-    /// Keeps a client as this server's registration: its secret in the keyring, then the index.
+    /// Keeps a client as this server's registration, replacing the one before: its secrets in
+    /// the keyring (those it lacks deleted, so none of the old one's stays beside it), then the
+    /// index, all under the index's lock so two links cannot pair one's id with the other's secret.
     async fn keep_registration(&self, client: &Client) -> Result<()> {
+        if let Some(why) = &self.registrations_refused {
+            return Err(why.clone());
+        }
+        let mut registrations = self.registrations.lock().await;
         let key = registration::store_key(&client.registration.issuer);
-        let secret = client.secret.clone();
-        blocking(&self.store, move |s| match &secret {
-            Some(secret) => s.put_secret(&key, secret),
-            None => s.delete(&key, Field::ClientSecret),
+        let (secret, token) = (client.secret.clone(), client.registration_token.clone());
+        blocking(&self.store, move |s| {
+            match &secret {
+                Some(secret) => s.put_secret(&key, secret)?,
+                None => s.delete(&key, Field::ClientSecret)?,
+            }
+            match &token {
+                Some(token) => s.put_secret(&key, token),
+                None => s.delete(&key, Field::RegistrationToken),
+            }
         })
         .await?;
-        let mut registrations = self.registrations.lock().await;
         let mut next: Vec<Registration> = registrations
             .iter()
             .filter(|r| !crate::discovery::same_issuer(&r.issuer, &client.registration.issuer))
@@ -279,13 +334,16 @@ impl Daemon {
 
     /// Forgets the registration kept for a server, with its secrets.
     async fn forget_registration(&self, issuer: &str) {
+        if self.registrations_refused.is_some() {
+            return;
+        }
+        let mut registrations = self.registrations.lock().await;
         let key = registration::store_key(issuer);
         let deleted = blocking(&self.store, move |s| {
             s.delete(&key, Field::ClientSecret)?;
             s.delete(&key, Field::RegistrationToken)
         })
         .await;
-        let mut registrations = self.registrations.lock().await;
         let next: Vec<Registration> =
             registrations.iter().filter(|r| !crate::discovery::same_issuer(&r.issuer, issuer)).cloned().collect();
         let saved = self.registration_index.save(&next);
@@ -295,14 +353,26 @@ impl Daemon {
         tracing::info!(secrets_deleted = deleted.is_ok(), saved = saved.is_ok(), "a kept registration was forgotten");
     }
 
-    /// The client secret kept for an account's registration, if it is still that registration.
-    pub(super) async fn registration_secret(&self, issuer: &str, client_id: &str) -> Option<ClientSecret> {
-        let registration = self.registration_of(issuer).await?;
+    /// The client secret of a confidential client an account was linked with, from the keyring:
+    /// an error that says what to do when it is gone (another registration replaced it).
+    pub(super) async fn registration_secret(
+        &self,
+        account: &str,
+        issuer: &str,
+        client_id: &str,
+    ) -> Result<ClientSecret> {
+        let missing = || {
+            Error::new(
+                ErrorKind::NeedsRelink,
+                format!("the client secret {account} was linked with is no longer kept; link it again"),
+            )
+        };
+        let registration = self.registration_of(issuer).await.ok_or_else(missing)?;
         if registration.client_id != client_id {
-            return None;
+            return Err(missing());
         }
         let key = registration::store_key(issuer);
-        blocking(&self.store, move |s| s.get_secret::<ClientSecret>(&key)).await.ok().flatten()
+        blocking(&self.store, move |s| s.get_secret::<ClientSecret>(&key)).await?.ok_or_else(missing)
     }
 
     /// Counts an authorization of this account and scope set, refusing one more than
@@ -355,13 +425,14 @@ impl Daemon {
 const CALLBACK_PATH: &str = "/callback";
 
 /// The provider a resource's link uses.
-fn provider_for(name: &str, chain: &Chain, client: &Client, scopes: &[String], no_resource: bool) -> Result<Provider> {
+fn provider_for(target: &Target, chain: &Chain, client: &Client, scopes: &[String]) -> Result<Provider> {
     let meta = &chain.authorization_server;
+    let name = &target.name;
     let mut provider = Provider::from_metadata(name, name, &client.registration.client_id, meta)?;
     provider.default_scopes = scopes.to_vec();
     provider.client_auth = client.registration.client_auth;
     provider.client_secret = client.secret.clone();
-    provider.resource = (!no_resource).then(|| chain.resource.clone());
+    provider.resource = (!target.no_resource).then(|| chain.resource.clone());
     // The tokens are the resource's (RFC 8707), not for the server's userinfo: asking it who
     // they belong to or whether they still work would only be refused.
     provider.userinfo_endpoint = None;
@@ -374,12 +445,14 @@ fn provider_for(name: &str, chain: &Chain, client: &Client, scopes: &[String], n
     Ok(provider)
 }
 
-/// Whether the server refused the client as unknown (`invalid_client`, or `unauthorized_client`
-/// at the authorization endpoint): a kept registration it has forgotten.
+/// Whether the token endpoint refused the client itself (`invalid_client`, the error code, not
+/// words of its description): a kept registration the server has forgotten.
 fn is_unknown_client(e: &Error) -> bool {
-    matches!(e.kind, ErrorKind::TokenEndpoint | ErrorKind::AuthorizationFailed)
-        && (e.message.contains("invalid_client") || e.message.contains("unauthorized_client"))
+    e.kind == ErrorKind::TokenEndpoint && e.message.starts_with(&format!("{}: invalid_client", REFUSED_CODE))
 }
+
+/// How [`crate::exchange`] words a refused code exchange, before the error code.
+const REFUSED_CODE: &str = "the provider refused the code";
 
 /// A refusal of the RFC 8707 `resource` parameter, said in words with the way around it.
 fn resource_refused(e: Error, no_resource: bool) -> Error {
@@ -403,11 +476,6 @@ fn resource_label(url: &str) -> String {
         Ok(u) => format!("{}{}", u.host_str().unwrap_or(""), u.path().trim_end_matches('/')),
         Err(_) => url.to_string(),
     }
-}
-
-/// Whether a link target is a URL rather than an account name.
-fn is_url(target: &str) -> bool {
-    target.starts_with("https://") || target.starts_with("http://")
 }
 
 /// An account name a person gave: letters, digits, `.`, `-` and `_`, as account ids are.
@@ -469,14 +537,9 @@ mod tests {
 
     #[test]
     fn an_unknown_client_is_told_from_other_refusals() {
-        assert!(is_unknown_client(&Error::new(
-            ErrorKind::TokenEndpoint,
-            "the provider refused the code: invalid_client"
-        )));
-        assert!(!is_unknown_client(&Error::new(
-            ErrorKind::TokenEndpoint,
-            "the provider refused the code: invalid_grant"
-        )));
+        let refused = |words: &str| Error::new(ErrorKind::TokenEndpoint, format!("{REFUSED_CODE}: {words}"));
+        assert!(is_unknown_client(&refused("invalid_client (client authentication failed)")));
+        assert!(!is_unknown_client(&refused("invalid_grant (the code says invalid_client)")), "the code, not words");
         assert!(!is_unknown_client(&Error::new(ErrorKind::Network, "invalid_client")));
     }
 
