@@ -171,7 +171,7 @@ bench:
 FUZZ_RUNS ?= 10000000
 FUZZ_SECONDS ?= 1200
 
-FUZZ_TARGETS := callback_request paste providers_file
+FUZZ_TARGETS := callback_request paste providers_file resource_answers
 
 fuzz:
 	@command -v cargo-fuzz >/dev/null || env -u CARGO_TARGET_DIR cargo install cargo-fuzz --locked

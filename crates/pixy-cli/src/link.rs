@@ -27,9 +27,9 @@ pub struct LinkArgs {
     /// server (then no registration is made).
     #[arg(long)]
     client_id: Option<String>,
-    /// The client secret of that client id, for a confidential client. Prefer the environment
-    /// variable: other users' `ps` cannot read it there.
-    #[arg(long, env = "PIXY_CLIENT_SECRET", hide_env_values = true, requires = "client_id")]
+    /// A resource: the client secret of that client id, for a confidential client. Prefer the
+    /// environment variable: other users' `ps` cannot read it there.
+    #[arg(long, env = "PIXY_CLIENT_SECRET", hide_env_values = true)]
     client_secret: Option<String>,
     /// A resource: the account's name (default: from the server's host).
     #[arg(long, value_name = "NAME")]
@@ -264,7 +264,8 @@ async fn link_and_report(args: LinkArgs, refused: &mut bool) -> ExitCode {
                     spinner =
                         Some(self::spinner(format!("Waiting for you to finish in the browser (up to {minutes} min)…")));
                 }
-                Event::Step(step) if args.explain || !step.ok => output::step(step),
+                // The failing step's words are the error's own, printed at the end anyway.
+                Event::Step(step) if args.explain => output::step(step),
                 Event::PasteRejected { reason } => {
                     eprintln!("That was not used: {reason}.");
                     prompt();

@@ -17,7 +17,10 @@ pub fn step(step: &pixy_core::resource_link::Step) {
 /// Prints a terminal event for a person: results on stdout, errors on stderr.
 pub fn human(event: &Event) {
     match event {
-        Event::Linked { account } => println!("Linked {} ({}) as {}", account.label, account.provider, account.id),
+        Event::Linked { account } => match &account.resource {
+            Some(r) => println!("Linked the server {} as {}", r.url, account.id),
+            None => println!("Linked {} ({}) as {}", account.label, account.provider, account.id),
+        },
         Event::Status { accounts, problem } => {
             if let Some(problem) = problem {
                 eprintln!("warning: {problem}");
@@ -55,7 +58,11 @@ fn status(accounts: &[AccountSummary]) {
     }
     let width = accounts.iter().map(|a| a.id.len()).max().unwrap_or(0);
     for a in accounts {
-        println!("{:width$}  {:<13}  {}  ({})", a.id, a.status.words(), a.label, a.provider);
+        // A resource's account is its own provider: its server is said on the lines below.
+        match &a.resource {
+            Some(_) => println!("{:width$}  {:<13}  {}", a.id, a.status.words(), a.label),
+            None => println!("{:width$}  {:<13}  {}  ({})", a.id, a.status.words(), a.label, a.provider),
+        }
         if let Some(reason) = &a.reason {
             println!("{:width$}  {reason}", "");
         }

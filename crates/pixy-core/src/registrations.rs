@@ -59,9 +59,14 @@ impl RegistrationIndex {
         match serde_json::from_slice::<RegistrationsFile>(&bytes) {
             Ok(file) if file.version == SCHEMA_VERSION => Ok(file.registrations),
             _ => {
-                let aside = self
-                    .path
-                    .with_extension(format!("json.corrupt-{}", crate::clock::Clock::now(&crate::clock::SystemClock)));
+                // Named for the moment and this process, so an earlier copy is never overwritten.
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let aside = self.path.with_extension(format!(
+                    "json.corrupt-{}-{}-{}",
+                    now.as_secs(),
+                    now.subsec_nanos(),
+                    std::process::id()
+                ));
                 std::fs::rename(&self.path, &aside).map_err(|e| io_error(&self.path, &e))?;
                 tracing::warn!(kept_at = %aside.display(), "the registration index was damaged; Pixy registers again where needed");
                 Ok(Vec::new())
