@@ -94,9 +94,10 @@ def conformance(pixy, args, timeout=600, expected_failures=None):
 
 
 class ProtectedResource:
-    """A protected resource on 127.0.0.1 whose answers a test sets: `routes` and `post_routes` map
-    a path to (status, headers, body); any other POST answers 401 with a Bearer challenge naming
-    its metadata. Every request is recorded as (method, path)."""
+    """A protected resource on 127.0.0.1 whose answers a test sets: `routes` (GET) and
+    `post_routes` map a path to (status, headers, body), or to a function of (path with query,
+    body) that returns one; any other POST answers 401 with a Bearer challenge naming its
+    metadata. Every request is recorded as (method, path without query)."""
 
     def __init__(self, authorization_server=None, scopes=None, challenge_scope=None, challenge_names_metadata=True):
         self.port = free_port()
@@ -125,15 +126,21 @@ class ProtectedResource:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _route(self, routes, body=b""):
+                """The answer a route gives: a tuple, or what a function of (path, body) returns."""
+                route = routes.get(self.path, routes.get(self.path.split("?")[0]))
+                return route(self.path, body) if callable(route) else route
+
             def do_GET(self):
-                resource.requests.append(("GET", self.path))
-                self._answer(*resource.routes.get(self.path, (404, {}, "not found")))
+                resource.requests.append(("GET", self.path.split("?")[0]))
+                self._answer(*(self._route(resource.routes) or (404, {}, "not found")))
 
             def do_POST(self):
                 resource.requests.append(("POST", self.path))
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path in resource.post_routes:
-                    self._answer(*resource.post_routes[self.path])
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                answer = self._route(resource.post_routes, body)
+                if answer:
+                    self._answer(*answer)
                     return
                 scope = f', scope="{resource.challenge_scope}"' if resource.challenge_scope else ""
                 named = f', resource_metadata="{resource.metadata_url}"' if resource.challenge_names_metadata else ""

@@ -9,6 +9,7 @@ import hashlib
 import json
 import socket
 import time
+import urllib.parse
 
 import pytest
 
@@ -289,3 +290,50 @@ def test_an_account_of_another_provider_is_not_replaced_by_a_resource(linked_dem
     assert_refused_before_any_browser(linked_demo, sdk_server.url, "another server", "--account",
                                       extra=("--account", demo["id"]))
     assert linked_demo.status_accounts() == [demo], "the demo account is untouched"
+
+
+def test_a_kept_registration_the_token_endpoint_no_longer_knows_is_replaced_once(pixy):
+    # Fault injection no real server produces on cue: an authorization server that forgets a
+    # client at its token endpoint (as after a database restore) while still approving it.
+    resource = ProtectedResource()
+    issuer = f"http://127.0.0.1:{resource.port}/as"
+    state = {"registered": 0, "known": set()}
+
+    def register(path, body):
+        state["registered"] += 1
+        client_id = f"client-{state['registered']}"
+        state["known"].add(client_id)
+        return 201, {"Content-Type": "application/json"}, json.dumps({"client_id": client_id})
+
+    def authorize(path, body):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        target = f"{query['redirect_uri'][0]}?code=code-for-{query['client_id'][0]}&state={query['state'][0]}"
+        return 302, {"Location": target}, ""
+
+    def token(path, body):
+        form = urllib.parse.parse_qs(body.decode())
+        if form["client_id"][0] not in state["known"]:
+            return 401, {"Content-Type": "application/json"}, '{"error":"invalid_client"}'
+        return 200, {"Content-Type": "application/json"}, json.dumps({
+            "access_token": f"at-{form['client_id'][0]}", "token_type": "Bearer", "expires_in": 3600})
+
+    try:
+        resource.serve_metadata({"resource": resource.url, "authorization_servers": [issuer]})
+        resource.routes["/.well-known/oauth-authorization-server/as"] = (200, {"Content-Type": "application/json"}, json.dumps({
+            "issuer": issuer, "authorization_endpoint": issuer + "/authorize", "token_endpoint": issuer + "/token",
+            "registration_endpoint": issuer + "/register", "code_challenge_methods_supported": ["S256"]}))
+        resource.routes["/as/authorize"] = authorize
+        resource.post_routes["/as/register"] = register
+        resource.post_routes["/as/token"] = token
+
+        assert pixy.run("link", resource.url, "--account", "restored").returncode == 0, pixy.last.stderr
+        assert pixy.run("token", "restored").stdout.strip() == "at-client-1"
+        state["known"].clear()
+        relinked = pixy.run("link", resource.url, "--account", "restored", "--explain")
+        assert relinked.returncode == 0, relinked.stderr
+        assert "no longer knows the kept registration" in relinked.stderr
+        assert state["registered"] == 2, "registered again once"
+        assert [r["client_id"] for r in read_registrations(pixy)] == ["client-2"]
+        assert pixy.run("token", "restored").stdout.strip() == "at-client-2"
+    finally:
+        resource.stop()
