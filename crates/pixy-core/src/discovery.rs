@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use crate::error::{redact_url, Error, ErrorKind, Result};
-use crate::http::{check_endpoint, network_error, read_capped};
+use crate::http::{check_endpoint, get_document};
 
 /// The metadata fields Pixy uses.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -163,28 +163,9 @@ async fn fetch(http: &reqwest::Client, url: &str, issuer: &str) -> Result<Metada
         .ok_or_else(|| Error::new(ErrorKind::Discovery, format!("{} has no metadata document", redact_url(url))))
 }
 
-/// One metadata document: `None` when there is none (404, 405 or 410).
+/// One metadata document: `None` when there is none.
 async fn fetch_if_any(http: &reqwest::Client, url: &str, issuer: &str) -> Result<Option<Metadata>> {
-    let resp = http
-        .get(url)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| network_error("metadata request", url, &e))?;
-    let status = resp.status();
-    if status.is_redirection() {
-        return Err(Error::new(
-            ErrorKind::Discovery,
-            format!("{} answered with a redirect elsewhere, which Pixy does not follow", redact_url(url)),
-        ));
-    }
-    if matches!(status.as_u16(), 404 | 405 | 410) {
-        return Ok(None);
-    }
-    let body = read_capped("metadata", url, resp).await.map_err(|e| Error::new(ErrorKind::Discovery, e.message))?;
-    if !status.is_success() {
-        return Err(Error::new(ErrorKind::Discovery, format!("{} answered {status}", redact_url(url))));
-    }
+    let Some(body) = get_document(http, "metadata", url).await? else { return Ok(None) };
     let meta: Metadata = serde_json::from_slice(&body)
         .map_err(|e| Error::new(ErrorKind::Discovery, format!("{} is not valid metadata: {e}", redact_url(url))))?;
     if !same_issuer(&meta.issuer, issuer) {

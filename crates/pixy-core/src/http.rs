@@ -128,6 +128,35 @@ pub async fn read_capped(what: &str, url: &str, mut resp: reqwest::Response) -> 
     Ok(body)
 }
 
+/// GETs a metadata document a server publishes (or names): its body, or `None` when there is none
+/// (404, 405 or 410). The URL gets the endpoint rules; a redirect, another status or an
+/// oversized body is a [`ErrorKind::Discovery`] error naming `what`.
+pub async fn get_document(http: &reqwest::Client, what: &str, url: &str) -> Result<Option<Vec<u8>>> {
+    let discovery = |e: Error| Error::new(ErrorKind::Discovery, e.message);
+    check_endpoint(what, url).map_err(discovery)?;
+    let resp = http
+        .get(url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| network_error(&format!("the {what} request"), url, &e))?;
+    let status = resp.status();
+    if status.is_redirection() {
+        return Err(Error::new(
+            ErrorKind::Discovery,
+            format!("the {what} at {} answered with a redirect elsewhere, which Pixy does not follow", redact_url(url)),
+        ));
+    }
+    if matches!(status.as_u16(), 404 | 405 | 410) {
+        return Ok(None);
+    }
+    let body = read_capped(what, url, resp).await.map_err(discovery)?;
+    if !status.is_success() {
+        return Err(Error::new(ErrorKind::Discovery, format!("the {what} at {} answered {status}", redact_url(url))));
+    }
+    Ok(Some(body))
+}
+
 fn too_large(what: &str, url: &str) -> Error {
     Error::new(
         ErrorKind::TokenEndpoint,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::challenge::{self, Challenge};
 use crate::error::{redact_url, Error, ErrorKind, Result};
-use crate::http::{check_endpoint, network_error, read_capped};
+use crate::http::{check_endpoint, get_document, network_error};
 
 /// The protocol version an MCP probe announces.
 pub const MCP_PROTOCOL_VERSION: &str = "2025-11-25";
@@ -122,37 +122,10 @@ pub async fn find_metadata(http: &reqwest::Client, resource: &str, challenge: Op
     Ok(Found { url: urls[0].clone(), metadata: None })
 }
 
-/// Reads one metadata document: `None` when there is none (404, 405 or 410).
+/// Reads one metadata document: `None` when there is none.
 async fn fetch(http: &reqwest::Client, url: &str) -> Result<Option<ResourceMetadata>> {
-    check_endpoint("resource metadata URL", url).map_err(|e| Error::new(ErrorKind::Discovery, e.message))?;
-    let resp = http
-        .get(url)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| network_error("the resource metadata request", url, &e))?;
-    let status = resp.status();
-    if status.is_redirection() {
-        return Err(Error::new(
-            ErrorKind::Discovery,
-            format!(
-                "the resource metadata at {} answered with a redirect elsewhere, which Pixy does not follow",
-                redact_url(url)
-            ),
-        ));
-    }
-    if matches!(status.as_u16(), 404 | 405 | 410) {
-        return Ok(None);
-    }
-    let body =
-        read_capped("resource metadata", url, resp).await.map_err(|e| Error::new(ErrorKind::Discovery, e.message))?;
-    if !status.is_success() {
-        return Err(Error::new(
-            ErrorKind::Discovery,
-            format!("the resource metadata at {} answered {status}", redact_url(url)),
-        ));
-    }
-    let metadata: ResourceMetadata = serde_json::from_slice(&body).map_err(|_| {
+    let Some(body) = get_document(http, "resource metadata", url).await? else { return Ok(None) };
+    let metadata = serde_json::from_slice(&body).map_err(|_| {
         Error::new(
             ErrorKind::Discovery,
             format!("the resource metadata at {} is not valid JSON resource metadata", redact_url(url)),

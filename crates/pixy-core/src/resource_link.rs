@@ -227,15 +227,7 @@ async fn legacy_authorization_server(http: &reqwest::Client, url: &str) -> Resul
         .origin()
         .ascii_serialization();
     let metadata_url = format!("{origin}/.well-known/oauth-authorization-server");
-    crate::http::check_endpoint("authorization server", &metadata_url)?;
-    let resp = http
-        .get(&metadata_url)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| crate::http::network_error("the metadata request", &metadata_url, &e))?;
-    let status = resp.status();
-    if matches!(status.as_u16(), 404 | 405 | 410) {
+    let Some(body) = crate::http::get_document(http, "authorization server metadata", &metadata_url).await? else {
         let meta = Metadata {
             issuer: origin.clone(),
             authorization_endpoint: Some(format!("{origin}/authorize")),
@@ -244,13 +236,7 @@ async fn legacy_authorization_server(http: &reqwest::Client, url: &str) -> Resul
             ..Metadata::default()
         };
         return Ok((meta, format!("no metadata at {origin}: its default endpoints there")));
-    }
-    if !status.is_success() {
-        return Err(Error::new(ErrorKind::Discovery, format!("{} answered {status}", redact_url(&metadata_url))));
-    }
-    let body = crate::http::read_capped("metadata", &metadata_url, resp)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Discovery, e.message))?;
+    };
     let meta: Metadata = serde_json::from_slice(&body).map_err(|_| {
         Error::new(ErrorKind::Discovery, format!("{} is not valid metadata", redact_url(&metadata_url)))
     })?;
