@@ -6,6 +6,7 @@
 mod daemon;
 mod link;
 mod output;
+mod token;
 mod tray;
 
 use std::process::ExitCode;
@@ -35,13 +36,7 @@ enum Command {
         json: bool,
     },
     /// Print a valid access token for an account, refreshing it first if it has expired.
-    Token {
-        /// Account id, or a provider id with exactly one account.
-        account: String,
-        /// Print the JSON event instead of the bare token.
-        #[arg(long)]
-        json: bool,
-    },
+    Token(token::TokenArgs),
     /// Revoke an account's tokens at the provider and forget them.
     Unlink {
         /// Account id, or a provider id with exactly one account.
@@ -77,7 +72,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Link(args) => link::run(*args).await,
             Command::Status { json } => simple(Request::Status, json).await,
-            Command::Token { account, json } => simple(Request::Token { account }, json).await,
+            Command::Token(args) => token::run(args).await,
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
             Command::Providers { json } => simple(Request::Providers, json).await,
             Command::Daemon(args) => daemon::run(args).await,

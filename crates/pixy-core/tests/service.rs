@@ -74,7 +74,7 @@ async fn link_token_and_unlink_through_the_service() {
     assert_eq!(f.store.len(), 3, "access, refresh and id token are stored as separate entries");
 
     let Event::Token { access_token, .. } =
-        terminal(&mut start(&f.service, Request::Token { account: "demo".into() })).await
+        terminal(&mut start(&f.service, Request::Token { account: "demo".into(), min_valid: None })).await
     else {
         panic!("a token for the only demo account")
     };
@@ -190,7 +190,7 @@ async fn a_locked_keyring_is_reported_before_any_browser_opens() {
 #[tokio::test]
 async fn an_unknown_account_is_a_clear_error() {
     let f = fixture("unknown").await;
-    match terminal(&mut start(&f.service, Request::Token { account: "nobody".into() })).await {
+    match terminal(&mut start(&f.service, Request::Token { account: "nobody".into(), min_valid: None })).await {
         Event::Error { kind, message } => {
             assert_eq!(kind, ErrorKind::InvalidRequest);
             assert!(message.contains("pixy status"), "the message says where to look: {message}");

@@ -28,7 +28,7 @@ impl Daemon {
                 problem: self.index_problem.clone(),
             }),
             Request::Link(link) => self.link(*link, &out, pastes).await,
-            Request::Token { account } => self.token(&account).await,
+            Request::Token { account, min_valid } => self.token(&account, min_valid).await,
             Request::Unlink { account } => self.unlink(&account).await,
             Request::Shutdown => {
                 self.quit.notify_waiters();

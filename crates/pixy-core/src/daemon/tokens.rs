@@ -20,6 +20,9 @@ use crate::store::{blocking, Field};
 pub(super) enum Refresh {
     /// A caller waiting on `pixy token`: refresh when due, with quick retries.
     WhenDue,
+    /// As [`Refresh::WhenDue`], and also when the token has fewer than these seconds left
+    /// (`pixy token --min-valid`); a token that cannot last that long is not handed out.
+    WithAtLeast(u64),
     /// The daemon's own schedule: one attempt when due; it backs off between its attempts.
     Scheduled,
     /// Now, due or not, once: to find out whether the provider still honours the refresh token.
@@ -52,9 +55,10 @@ impl Daemon {
         .map_err(|e| Error::new(e.kind, format!("the new tokens could not be stored: {}", e.message)))
     }
 
-    pub(super) async fn token(&self, name: &str) -> Result<Event> {
+    pub(super) async fn token(&self, name: &str, min_valid: Option<u64>) -> Result<Event> {
         let record = self.find(name).await?;
-        let (access_token, expires_at) = self.fresh_access_token(&record.id, Refresh::WhenDue).await?;
+        let why = min_valid.map_or(Refresh::WhenDue, Refresh::WithAtLeast);
+        let (access_token, expires_at) = self.fresh_access_token(&record.id, why).await?;
         Ok(Event::Token { account: record.id, access_token: TokenText::from(access_token), expires_at })
     }
 
@@ -83,7 +87,14 @@ impl Daemon {
                 .await;
             return Err(Error::new(ErrorKind::NeedsRelink, format!("{}: {reason}", record.id)));
         }
-        let due = why == Refresh::Now || expired || record.refresh_due().is_some_and(|due| self.now() >= due);
+        let too_short = match why {
+            Refresh::WithAtLeast(seconds) => {
+                record.expires_at.is_some_and(|exp| exp < self.now().saturating_add(seconds))
+            }
+            _ => false,
+        };
+        let due =
+            why == Refresh::Now || expired || too_short || record.refresh_due().is_some_and(|due| self.now() >= due);
         // Checked under the lock: a caller that queued behind a refresh finds it done.
         if let (Some(access), false) = (&access, due) {
             return Ok((access.clone(), record.expires_at));
@@ -91,8 +102,18 @@ impl Daemon {
         // What may still be handed out if a refresh cannot be had; a lost one never is.
         let still_valid = access.filter(|_| !expired);
         let Some(refresh_token) = refresh_token else {
-            if let Some(access) = still_valid {
-                return Ok((access, record.expires_at));
+            if let (Some(access), false) = (&still_valid, too_short) {
+                return Ok((access.clone(), record.expires_at));
+            }
+            if let (Some(_), Refresh::WithAtLeast(seconds)) = (&still_valid, why) {
+                return Err(Error::new(
+                    ErrorKind::NeedsRelink,
+                    format!(
+                        "the access token of {} expires in less than {seconds} s and there is no refresh token to \
+                         renew it; link it again",
+                        record.id
+                    ),
+                ));
             }
             if record.has_refresh_token {
                 return Err(self.lost(&record, "its refresh token is missing from the keyring").await);
@@ -133,7 +154,7 @@ impl Daemon {
                 self.set_status(&record, AccountStatus::NeedsRelink, Some(e.message.clone()), Some(e.kind)).await;
                 return Err(e);
             }
-            Err(e) => match still_valid {
+            Err(e) => match still_valid.filter(|_| !too_short) {
                 Some(access) => {
                     // Stale but linked: the current token still works; the scheduler retries.
                     self.set_status(&record, AccountStatus::Connected, None, Some(e.kind)).await;
@@ -180,7 +201,7 @@ impl Daemon {
     /// and 5xx.
     async fn refresh_with_retries(&self, provider: &Provider, token: &RefreshToken, why: Refresh) -> Result<TokenSet> {
         let mut delay = Duration::from_millis(250);
-        let attempts = if why == Refresh::WhenDue { 3 } else { 1 };
+        let attempts = if matches!(why, Refresh::WhenDue | Refresh::WithAtLeast(_)) { 3 } else { 1 };
         // One key for the refresh and its retries (Grantex: a retry is not a second refresh).
         let idempotency_key = crate::grantex::idempotency_key();
         for attempt in 1..=attempts {

@@ -59,11 +59,14 @@ mod tests {
     async fn messages_round_trip_one_per_line() {
         let mut buf = Vec::new();
         write_message(&mut buf, &Request::Status).await.unwrap();
-        write_message(&mut buf, &Request::Token { account: "a".into() }).await.unwrap();
+        write_message(&mut buf, &Request::Token { account: "a".into(), min_valid: None }).await.unwrap();
         assert_eq!(buf.iter().filter(|b| **b == b'\n').count(), 2);
         let mut input = tokio::io::BufReader::new(&buf[..]);
         assert_eq!(read_message::<_, Request>(&mut input).await.unwrap(), Some(Request::Status));
-        assert_eq!(read_message::<_, Request>(&mut input).await.unwrap(), Some(Request::Token { account: "a".into() }));
+        assert_eq!(
+            read_message::<_, Request>(&mut input).await.unwrap(),
+            Some(Request::Token { account: "a".into(), min_valid: None })
+        );
         assert_eq!(read_message::<_, Request>(&mut input).await.unwrap(), None);
     }
 

@@ -33,6 +33,9 @@ pub enum Request {
     Token {
         /// Account id, or a provider id that has exactly one account.
         account: String,
+        /// Refresh first if the token would expire within these seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_valid: Option<u64>,
     },
     /// Revoke and forget an account. Answered with [`Event::Unlinked`].
     Unlink {
