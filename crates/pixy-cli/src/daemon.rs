@@ -95,6 +95,15 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
             }
         }
     };
+    // The audit log lives in the private state directory; without one, handouts go unrecorded
+    // and the daemon says so rather than refusing to run.
+    let audit_path = match paths::state_dir_private() {
+        Ok(dir) => Some(dir.join("audit.log")),
+        Err(e) => {
+            tracing::warn!(error = %e, "no state directory: token handouts are not recorded");
+            None
+        }
+    };
     let quit = Arc::new(Notify::new());
     let config = DaemonConfig {
         index_path: paths::config_dir().join("accounts.json"),
@@ -103,6 +112,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
         http_timeout: std::time::Duration::from_secs(30),
         clock: Arc::new(pixy_core::clock::SystemClock),
+        audit_path,
     };
     let daemon = match Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
         Ok(daemon) => Arc::new(daemon),

@@ -3,6 +3,7 @@
 //! Every subcommand but `daemon` and `demo-server` is a thin client of the daemon, started on
 //! demand. Exit codes: 0 done, 1 failed, 2 usage.
 
+mod audit;
 mod daemon;
 mod link;
 mod output;
@@ -37,6 +38,8 @@ enum Command {
     },
     /// Print a valid access token for an account, refreshing it first if it has expired.
     Token(token::TokenArgs),
+    /// The record of every token handed out and refused: when, which account, which program.
+    Audit(audit::AuditArgs),
     /// Revoke an account's tokens at the provider and forget them.
     Unlink {
         /// Account id, or a provider id with exactly one account.
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
             Command::Link(args) => link::run(*args).await,
             Command::Status { json } => simple(Request::Status, json).await,
             Command::Token(args) => token::run(args).await,
+            Command::Audit(args) => audit::run(args),
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
             Command::Providers { json } => simple(Request::Providers, json).await,
             Command::Daemon(args) => daemon::run(args).await,

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod audit;
 pub mod authorize;
 pub mod browser;
 pub mod callback;
@@ -30,6 +31,7 @@ pub mod ipc;
 pub mod loopback;
 pub mod pages;
 pub mod paste;
+pub mod peer;
 pub mod pkce;
 pub mod port_holder;
 pub mod presets;

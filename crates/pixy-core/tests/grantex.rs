@@ -79,7 +79,7 @@ fn start(s: &Setup, api_key: Option<&str>) -> Link {
     let (pastes, paste_rx) = mpsc::channel(4);
     let daemon = s.daemon.clone();
     let request = link_request(api_key);
-    tokio::spawn(async move { daemon.handle_with_pastes(request, tx, Some(paste_rx)).await });
+    tokio::spawn(async move { daemon.handle_from(None, request, tx, Some(paste_rx)).await });
     Link { events, pastes }
 }
 

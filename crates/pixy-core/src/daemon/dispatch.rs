@@ -10,12 +10,14 @@ use crate::ipc::protocol::{Event, Request, SecretText};
 impl Daemon {
     /// Serves one request, sending its events to `out`; the last one sent is terminal.
     pub async fn handle(&self, request: Request, out: mpsc::Sender<Event>) {
-        self.handle_with_pastes(request, out, None).await
+        self.handle_from(None, request, out, None).await
     }
 
-    /// As [`Daemon::handle`], with what the client pastes during a link arriving on `pastes`.
-    pub async fn handle_with_pastes(
+    /// As [`Daemon::handle`], for the client process `peer` (its pid, from the socket's
+    /// credentials), with what it pastes during a link arriving on `pastes`.
+    pub async fn handle_from(
         &self,
+        peer: Option<u32>,
         request: Request,
         out: mpsc::Sender<Event>,
         pastes: Option<mpsc::Receiver<SecretText>>,
@@ -28,7 +30,11 @@ impl Daemon {
                 problem: self.index_problem.clone(),
             }),
             Request::Link(link) => self.link(*link, &out, pastes).await,
-            Request::Token { account, min_valid } => self.token(&account, min_valid).await,
+            Request::Token { account, min_valid } => {
+                let answer = self.token(&account, min_valid).await;
+                self.record_handout(peer, &account, &answer);
+                answer
+            }
             Request::Unlink { account } => self.unlink(&account).await,
             Request::Shutdown => {
                 self.quit.notify_waiters();

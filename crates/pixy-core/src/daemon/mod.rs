@@ -7,6 +7,7 @@
 //! - [`link`]: running and replacing links, storing a new account whole;
 //! - [`resources`]: linking a protected resource (an MCP server) by its URL;
 //! - [`tokens`]: handing out and refreshing access tokens;
+//! - [`audit`]: recording each handout and refusal, with the program that asked;
 //! - [`schedule`]: refreshing every account ahead of expiry;
 //! - [`unlink`]: revoking and forgetting;
 //! - [`reconcile`]: putting the index and the keyring back in step at start;
@@ -21,6 +22,7 @@
 //! revokes (refresh token first) and then deletes, even when revocation fails.
 
 mod accounts;
+mod audit;
 mod dispatch;
 mod link;
 mod providers;
@@ -62,6 +64,8 @@ pub struct DaemonConfig {
     pub http_timeout: Duration,
     /// Where the daemon reads the time ([`crate::clock::SystemClock`] but in tests).
     pub clock: Arc<dyn Clock>,
+    /// The audit log of token handouts (`None`: none is kept, as in tests that need none).
+    pub audit_path: Option<PathBuf>,
 }
 
 /// A provider built from a definition, with the catalog it came from (`None` for the demo).
@@ -94,6 +98,7 @@ pub struct Daemon {
     flow_numbers: std::sync::atomic::AtomicU64,
     summaries: watch::Sender<Vec<AccountSummary>>,
     quit: Arc<Notify>,
+    audit: Option<crate::audit::AuditLog>,
 }
 
 impl Daemon {
@@ -119,6 +124,7 @@ impl Daemon {
                 (Vec::new(), Some(e))
             }
         };
+        let audit = config.audit_path.clone().map(crate::audit::AuditLog::new);
         Ok(Daemon {
             http: crate::http::client(config.http_timeout),
             store,
@@ -138,6 +144,7 @@ impl Daemon {
             flow_numbers: Default::default(),
             summaries,
             quit,
+            audit,
         })
     }
 

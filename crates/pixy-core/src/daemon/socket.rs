@@ -180,8 +180,8 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, quit: Arc<Notify
                 }
             },
         };
-        match stream.peer_cred() {
-            Ok(cred) if cred.uid() == me => {}
+        let peer = match stream.peer_cred() {
+            Ok(cred) if cred.uid() == me => cred.pid().and_then(|pid| u32::try_from(pid).ok()),
             Ok(cred) => {
                 tracing::warn!(peer_uid = cred.uid(), "refused a client of another user");
                 continue;
@@ -190,7 +190,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, quit: Arc<Notify
                 tracing::warn!(error = %e, "cannot read the peer's credentials; refused");
                 continue;
             }
-        }
+        };
         let Some((id, evicted)) = connections.lock().expect("connections lock").admit() else {
             tracing::warn!(max = MAX_CONNECTIONS, "every connection is busy; a client was turned away");
             continue;
@@ -198,7 +198,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, quit: Arc<Notify
         let (daemon, connections) = (daemon.clone(), connections.clone());
         tokio::spawn(async move {
             let mut busy = false;
-            connection(stream, daemon, evicted, || {
+            connection(stream, peer, daemon, evicted, || {
                 busy = connections.lock().expect("connections lock").started(id);
                 busy
             })
@@ -212,6 +212,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, quit: Arc<Notify
 /// connection may go on (it was not closed to make room meanwhile).
 async fn connection(
     stream: UnixStream,
+    peer: Option<u32>,
     daemon: Arc<Daemon>,
     evicted: oneshot::Receiver<()>,
     started: impl FnOnce() -> bool,
@@ -238,7 +239,7 @@ async fn connection(
     let cancellable = matches!(request, Request::Link(_));
     let (tx, mut rx) = mpsc::channel(16);
     if !cancellable {
-        tokio::spawn(async move { daemon.handle(request, tx).await });
+        tokio::spawn(async move { daemon.handle_from(peer, request, tx, None).await });
         while let Some(event) = rx.recv().await {
             let terminal = event.is_terminal();
             if write_message(&mut write, &event).await.is_err() || terminal {
@@ -264,7 +265,7 @@ async fn connection(
         }
         drop(gone_tx);
     }));
-    let work = daemon.handle_with_pastes(request, tx, Some(paste_rx));
+    let work = daemon.handle_from(peer, request, tx, Some(paste_rx));
     tokio::pin!(work);
     let mut work_done = false;
     // Once the code is being exchanged, the link is finished even if the client goes away: the

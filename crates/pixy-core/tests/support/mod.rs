@@ -54,6 +54,7 @@ pub fn service_over(
         demo_client_id: pixy_demo::DEMO_CLIENT_ID.to_string(),
         http_timeout,
         clock,
+        audit_path: None,
     };
     Arc::new(Daemon::new(config, store as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap())
 }
