@@ -5,6 +5,7 @@
 
 mod audit;
 mod daemon;
+mod exec;
 mod link;
 mod output;
 mod token;
@@ -38,6 +39,8 @@ enum Command {
     },
     /// Print a valid access token for an account, refreshing it first if it has expired.
     Token(token::TokenArgs),
+    /// Run a command with fresh access tokens in environment variables (--env VAR=ACCOUNT).
+    Exec(exec::ExecArgs),
     /// The record of every token handed out and refused: when, which account, which program.
     Audit(audit::AuditArgs),
     /// Revoke an account's tokens at the provider and forget them.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
             Command::Status { json } => simple(Request::Status, json).await,
             Command::Token(args) => token::run(args).await,
             Command::Audit(args) => audit::run(args),
+            Command::Exec(args) => exec::run(args).await,
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
             Command::Providers { json } => simple(Request::Providers, json).await,
             Command::Daemon(args) => daemon::run(args).await,
