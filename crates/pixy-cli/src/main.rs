@@ -6,6 +6,7 @@
 mod audit;
 mod daemon;
 mod exec;
+mod git_credential;
 mod link;
 mod output;
 mod token;
@@ -41,6 +42,8 @@ enum Command {
     Token(token::TokenArgs),
     /// Run a command with fresh access tokens in environment variables (--env VAR=ACCOUNT).
     Exec(exec::ExecArgs),
+    /// git's credential helper: an account's fresh token as the password for HTTPS git.
+    GitCredential(git_credential::GitCredentialArgs),
     /// The record of every token handed out and refused: when, which account, which program.
     Audit(audit::AuditArgs),
     /// Revoke an account's tokens at the provider and forget them.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             Command::Token(args) => token::run(args).await,
             Command::Audit(args) => audit::run(args),
             Command::Exec(args) => exec::run(args).await,
+            Command::GitCredential(args) => git_credential::run(args).await,
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
             Command::Providers { json } => simple(Request::Providers, json).await,
             Command::Daemon(args) => daemon::run(args).await,
