@@ -323,7 +323,7 @@ class OidcServer:
             text=True,
             cwd=OIDC_SERVER.parent,
         )
-        line = self._first_line(timeout=30)
+        line = self._first_line(timeout=60)
         try:
             self.issuer = json.loads(line)["issuer"]
         except (json.JSONDecodeError, KeyError, TypeError):

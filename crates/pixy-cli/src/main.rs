@@ -72,11 +72,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("the async runtime starts");
+    // A client makes one request at a time: one thread starts faster, which a script calling
+    // `pixy token` on every command feels. The daemon and the demo server serve many at once.
+    let runtime = match cli.command {
+        Command::Daemon(_) | Command::DemoServer { .. } => {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+        }
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    }
+    .expect("the async runtime starts");
     let code = runtime.block_on(async {
         match cli.command {
             Command::Link(args) => link::run(*args).await,

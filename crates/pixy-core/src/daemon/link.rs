@@ -312,6 +312,7 @@ impl Daemon {
     /// handing out a revoked one). The account's record is left as it was.
     async fn undo_relink(&self, provider: &Provider, id: &str, tokens: &TokenSet, replaced: Option<&RefreshToken>) {
         let revocation = self.revoke_set(provider, tokens).await;
+        self.forget_access_token(id);
         let key = id.to_string();
         let replaced = replaced.cloned();
         let restored = blocking(&self.store, move |s| {
@@ -341,8 +342,7 @@ impl Daemon {
     /// and its record, each as far as it goes.
     async fn abandon(&self, provider: &Provider, id: &str, tokens: &TokenSet) {
         let revocation = self.revoke_set(provider, tokens).await;
-        let key = id.to_string();
-        let deleted = blocking(&self.store, move |s| s.delete_all(&key)).await;
+        let deleted = self.delete_secrets(id).await;
         if self.remove(id).await.is_err() {
             // The index cannot be written: at least no client or schedule sees the record.
             self.accounts.lock().await.retain(|a| a.id != id);

@@ -86,6 +86,9 @@ pub struct Daemon {
     /// Providers built (discovered) so far, by id: an entry is built again once the file changed.
     providers: tokio::sync::Mutex<HashMap<String, Built>>,
     account_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each account's current access token, as last read from or written to the keyring, so a
+    /// token that is not due for a refresh is handed out without a keyring call (zeroed on drop).
+    access_tokens: Mutex<HashMap<String, crate::secret::AccessToken>>,
     /// Pixy's client registrations, one per authorization server of a linked resource.
     registrations: tokio::sync::Mutex<Vec<crate::registration::Registration>>,
     registration_index: crate::registrations::RegistrationIndex,
@@ -136,6 +139,7 @@ impl Daemon {
             config,
             providers: tokio::sync::Mutex::new(HashMap::new()),
             account_locks: Mutex::new(HashMap::new()),
+            access_tokens: Mutex::new(HashMap::new()),
             registrations: tokio::sync::Mutex::new(registrations),
             registration_index,
             registrations_refused,

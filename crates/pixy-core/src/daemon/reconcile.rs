@@ -73,8 +73,7 @@ impl Daemon {
         }
         let grant = record.grant_id.clone();
         let revocation = self.revoke_where_possible(&record.provider, id, record.linked_provider(), grant).await;
-        let key = id.to_string();
-        let deleted = blocking(&self.store, move |s| s.delete_all(&key)).await;
+        let deleted = self.delete_secrets(id).await;
         let removed = self.remove(id).await;
         tracing::info!(account = %id, ?revocation, deleted = deleted.is_ok(), removed = removed.is_ok(), "a pending link that was not written whole was rolled back");
     }

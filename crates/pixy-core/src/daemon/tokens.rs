@@ -1,6 +1,8 @@
 //! Handing out and refreshing tokens: a usable access token per account, refreshed when due,
 //! single-flight per account, with a rotated refresh token stored before the new access token is
-//! handed out.
+//! handed out. A token that is not due is handed out from memory (zeroed on drop), as last read
+//! from or written to the keyring: the keyring is read again only when a refresh may be needed,
+//! and every write or deletion of an account's secrets drops the held copy.
 
 use std::time::Duration;
 
@@ -34,6 +36,8 @@ impl Daemon {
     /// access token whose refresh token was lost. A new link's set is written whole: a secret it
     /// lacks is deleted, never left over from the sign-in it replaced.
     pub(super) async fn write_tokens(&self, id: &str, tokens: &TokenSet, new_link: bool) -> Result<()> {
+        // Whatever becomes of the write, the held token is no longer the keyring's.
+        self.forget_access_token(id);
         let id = id.to_string();
         let tokens = tokens.clone();
         blocking(&self.store, move |s| {
@@ -69,6 +73,12 @@ impl Daemon {
         let lock = self.account_lock(id);
         let _guard = lock.lock().await;
         let record = self.find(id).await?;
+        if !self.is_due(&record, why) {
+            // Not due: the token held since the keyring was last read or written is still it.
+            if let Some(held) = self.access_tokens.lock().expect("access tokens lock").get(&record.id) {
+                return Ok((held.clone(), record.expires_at));
+            }
+        }
         let key = record.id.clone();
         // Read under the lock, from the keyring: another caller, or another Pixy sharing this
         // keyring, may have refreshed while we waited.
@@ -87,16 +97,10 @@ impl Daemon {
                 .await;
             return Err(Error::new(ErrorKind::NeedsRelink, format!("{}: {reason}", record.id)));
         }
-        let too_short = match why {
-            Refresh::WithAtLeast(seconds) => {
-                record.expires_at.is_some_and(|exp| exp < self.now().saturating_add(seconds))
-            }
-            _ => false,
-        };
-        let due =
-            why == Refresh::Now || expired || too_short || record.refresh_due().is_some_and(|due| self.now() >= due);
+        let too_short = self.too_short(&record, why);
         // Checked under the lock: a caller that queued behind a refresh finds it done.
-        if let (Some(access), false) = (&access, due) {
+        if let (Some(access), false) = (&access, self.is_due(&record, why)) {
+            self.access_tokens.lock().expect("access tokens lock").insert(record.id.clone(), access.clone());
             return Ok((access.clone(), record.expires_at));
         }
         // What may still be handed out if a refresh cannot be had; a lost one never is.
@@ -228,8 +232,40 @@ impl Daemon {
         }
     }
 
+    /// Whether the account's token must be refreshed before it is handed out for `why`.
+    fn is_due(&self, record: &AccountRecord, why: Refresh) -> bool {
+        let expired = record.expires_at.is_some_and(|exp| self.now() >= exp);
+        why == Refresh::Now
+            || expired
+            || self.too_short(record, why)
+            || record.refresh_due().is_some_and(|due| self.now() >= due)
+    }
+
+    /// Whether the token would expire sooner than a caller asked it to last.
+    fn too_short(&self, record: &AccountRecord, why: Refresh) -> bool {
+        match why {
+            Refresh::WithAtLeast(seconds) => {
+                record.expires_at.is_some_and(|exp| exp < self.now().saturating_add(seconds))
+            }
+            _ => false,
+        }
+    }
+
+    /// Drops the access token held for an account: its secrets changed or are gone.
+    pub(super) fn forget_access_token(&self, id: &str) {
+        self.access_tokens.lock().expect("access tokens lock").remove(id);
+    }
+
+    /// Deletes every secret of an account, and the token held for it.
+    pub(super) async fn delete_secrets(&self, id: &str) -> Result<()> {
+        self.forget_access_token(id);
+        let key = id.to_string();
+        blocking(&self.store, move |s| s.delete_all(&key)).await
+    }
+
     /// The keyring lost a secret of this account: it must be linked again.
     async fn lost(&self, record: &AccountRecord, what: &str) -> Error {
+        self.forget_access_token(&record.id);
         // The reason is shown beside the account, so it does not repeat the account's id.
         let reason = format!("{what}; link it again");
         self.set_status(record, AccountStatus::NeedsRelink, Some(reason.clone()), Some(ErrorKind::NeedsRelink)).await;

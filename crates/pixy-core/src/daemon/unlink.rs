@@ -25,8 +25,7 @@ impl Daemon {
                 Revocation::NotAsked
             }
         };
-        let id = record.id.clone();
-        blocking(&self.store, move |s| s.delete_all(&id)).await?;
+        self.delete_secrets(&record.id).await?;
         self.remove(&record.id).await?;
         tracing::info!(account = %record.id, ?revocation, "account unlinked");
         Ok(Event::Unlinked { account: record.id, revoked: revocation == Revocation::Revoked, revocation })
