@@ -66,6 +66,8 @@ pub struct AccountView {
     pub expires_at: Option<u64>,
     /// Why the account needs attention (a sentence, never a secret).
     pub reason: Option<String>,
+    /// The scopes granted.
+    pub scopes: Vec<String>,
     /// The protected resource (an MCP server) the account is for, and how Pixy got there.
     pub resource: Option<ResourceView>,
 }
@@ -96,6 +98,7 @@ impl From<AccountSummary> for AccountView {
             status_text: a.status.words(),
             expires_at: a.expires_at,
             reason: a.reason,
+            scopes: a.scopes,
             resource: a.resource.map(|r| ResourceView {
                 url: r.url,
                 bound_to: r.resource,
@@ -154,6 +157,6 @@ mod tests {
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(json["status"], "needs_relink", "the UI switches on the wire's status names");
         assert_eq!(json["expiresAt"], 7, "TypeScript reads camelCase fields");
-        assert!(json.get("scopes").is_none(), "the window has no use for scopes, so they stay home");
+        assert_eq!(json["scopes"], serde_json::json!(["openid"]), "an MCP server's chain shows the scopes granted");
     }
 }

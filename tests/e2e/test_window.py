@@ -364,7 +364,8 @@ def test_an_mcp_server_is_added_by_its_address_and_its_chain_is_shown(pixy, an_m
     assert driver.wait_for(f"{account} [data-chain]", timeout=15), driver.page_text()
     driver.click_first(f"{account} [data-chain] summary")
     chain = driver.first_text(f"{account} [data-chain]") or ""
-    for shown in (an_mcp_server.url, "dynamic client registration", f"localhost:{an_mcp_server.auth_port}"):
+    for shown in (an_mcp_server.url, "dynamic client registration", f"localhost:{an_mcp_server.auth_port}",
+                  "mcp:tools"):
         assert shown in chain, f"{shown!r} is part of the chain the account shows: {chain!r}"
     assert driver.script("return document.querySelector('#resource-url').value") == "", "the field is cleared"
     driver.script(f"document.querySelector('{account}').scrollIntoView()")

@@ -72,7 +72,7 @@ export function renderAccounts(
         unlink,
       ),
       attention,
-      account.resource ? renderChain(account.resource) : null,
+      account.resource ? renderChain(account.resource, account.scopes) : null,
     );
   });
   if (rows.length === 0) {
@@ -82,7 +82,7 @@ export function renderAccounts(
 }
 
 /** How Pixy reached an MCP server's tokens, folded away under its account. */
-function renderChain(chain: ResourceChain): HTMLElement {
+function renderChain(chain: ResourceChain, scopes: string[]): HTMLElement {
   const row = (term: string, value: string | null) =>
     value ? [el("dt", {}, term), el("dd", {}, value)] : [];
   return el(
@@ -97,6 +97,7 @@ function renderChain(chain: ResourceChain): HTMLElement {
       ...row("Resource metadata", chain.metadataUrl ?? "none (an older MCP server)"),
       ...row("Authorization server", chain.authorizationServer),
       ...row("Pixy's client", chain.registration),
+      ...row("Scopes", scopes.length > 0 ? scopes.join(" ") : "none"),
     ),
   );
 }

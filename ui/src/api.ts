@@ -39,6 +39,8 @@ export interface Account {
   reason?: string | null;
   /** When the access token expires, in seconds since the Unix epoch. */
   expiresAt: number | null;
+  /** The scopes granted. */
+  scopes: string[];
   /** The MCP server (or other protected resource) the account is for, when linked by its URL. */
   resource?: ResourceChain | null;
 }
