@@ -105,6 +105,17 @@ def stop_pids(pids, grace=5.0):
     return alive
 
 
+def stop_child(proc, grace=5.0):
+    """Stops a child this test started (SIGTERM, then SIGKILL after `grace` s) and reaps it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _alive(pid):
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -400,13 +411,7 @@ class OidcServer:
         return self._get_json("/_test/counters")
 
     def _stop_process(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc)
         if self.proc.stdout:
             self.proc.stdout.close()
 

@@ -16,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, stop_child
 
 MCP = REPO / "tests" / "mcp"
 NODE_BIN = MCP / "node_modules" / ".bin"
@@ -71,13 +71,7 @@ class SdkServer:
         raise AssertionError(f"the SDK server did not listen in 30 s; see {log_path}")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc)
         self._log.close()
 
 

@@ -3,7 +3,6 @@ is pixy exec's; one that outlives its token gets a fresh one from `pixy token` i
 Real CLI, real daemon, real keyring, oidc-provider for a short-lived token."""
 
 import json
-import subprocess
 import sys
 import time
 

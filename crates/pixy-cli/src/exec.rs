@@ -48,7 +48,7 @@ pub async fn run(args: ExecArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
             Ok(other) => {
-                eprintln!("error: {var}: unexpected answer {:?}; the command was not run", event_name(&other));
+                eprintln!("error: {var}: {}; the command was not run", client::unexpected(&other).message);
                 return ExitCode::from(1);
             }
         }
@@ -69,8 +69,4 @@ pub async fn run(args: ExecArgs) -> ExitCode {
             ExitCode::from(u8::try_from(128 + signal).unwrap_or(255))
         }
     }
-}
-
-fn event_name(event: &Event) -> String {
-    serde_json::to_value(event).ok().and_then(|v| v["event"].as_str().map(str::to_string)).unwrap_or_default()
 }

@@ -128,7 +128,8 @@ async fn api_key(args: &LinkArgs, stdin: &mut StdinLines) -> Result<Option<Secre
 /// parameter is offered, on a terminal, a second link without it.
 pub async fn run(mut args: LinkArgs) -> ExitCode {
     loop {
-        let (code, refused) = link_once(args.clone()).await;
+        let mut refused = false;
+        let code = link_and_report(args.clone(), &mut refused).await;
         if refused && !args.json && !args.no_resource && ask_without_resource().await {
             args.no_resource = true;
             continue;
@@ -151,13 +152,7 @@ async fn ask_without_resource() -> bool {
     matches!(answer, Ok(Ok(line)) if line.trim().eq_ignore_ascii_case("y") || line.trim().eq_ignore_ascii_case("yes"))
 }
 
-/// One link; the exit code, and whether the server refused the resource parameter.
-async fn link_once(args: LinkArgs) -> (ExitCode, bool) {
-    let mut refused = false;
-    let code = link_and_report(args, &mut refused).await;
-    (code, refused)
-}
-
+/// One link and its progress; `refused` says whether the server refused the resource parameter.
 async fn link_and_report(args: LinkArgs, refused: &mut bool) -> ExitCode {
     use tokio::io::AsyncBufReadExt;
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();

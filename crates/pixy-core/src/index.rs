@@ -102,7 +102,7 @@ impl AccountIndex {
     /// Keeps a copy of a damaged index beside it, rewrites the index with the accounts that could
     /// be read (so the next start does not lose them again), and says what was lost.
     fn set_aside(&self, why: &str, accounts: Vec<AccountRecord>) -> Result<LoadedIndex> {
-        let aside = self.keep_copy()?;
+        let aside = keep_copy(&self.path)?;
         self.save(&accounts)?;
         let problem = format!(
             "{} was damaged: {why}. Pixy kept it as {}; an account that was lost must be linked again.",
@@ -111,29 +111,6 @@ impl AccountIndex {
         );
         tracing::warn!(kept_at = %aside.display(), %problem, "the account index was damaged");
         Ok(LoadedIndex { accounts, problem: Some(problem) })
-    }
-
-    /// Copies the index to `accounts.json.corrupt-TIME` (with `-N` added when that name is taken:
-    /// an earlier copy is never overwritten) and returns the copy's path.
-    fn keep_copy(&self) -> Result<PathBuf> {
-        let bytes = std::fs::read(&self.path).map_err(|e| io_error(&self.path, &e))?;
-        let stem = format!("json.corrupt-{}", crate::clock::Clock::now(&crate::clock::SystemClock));
-        for n in 0u32.. {
-            let aside = self.path.with_extension(if n == 0 { stem.clone() } else { format!("{stem}-{n}") });
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(&aside) {
-                Ok(mut file) => {
-                    file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(|e| io_error(&aside, &e))?;
-                    return Ok(aside);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io_error(&aside, &e)),
-            }
-        }
-        unreachable!("some name is free")
     }
 
     /// Deletes the temporary files of writes that never finished (a crash between write and
@@ -161,6 +138,29 @@ impl AccountIndex {
         let json = serde_json::to_vec_pretty(&file).expect("records serialize");
         write_private(&self.path, &self.temp_path(), &json)
     }
+}
+
+/// Copies a damaged file to `NAME.json.corrupt-TIME` beside it (with `-N` added when that name is
+/// taken: an earlier copy is never overwritten) and returns the copy's path.
+pub(crate) fn keep_copy(path: &Path) -> Result<PathBuf> {
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, &e))?;
+    let stem = format!("json.corrupt-{}", crate::clock::Clock::now(&crate::clock::SystemClock));
+    for n in 0u32.. {
+        let aside = path.with_extension(if n == 0 { stem.clone() } else { format!("{stem}-{n}") });
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&aside) {
+            Ok(mut file) => {
+                file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(|e| io_error(&aside, &e))?;
+                return Ok(aside);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_error(&aside, &e)),
+        }
+    }
+    unreachable!("some name is free")
 }
 
 /// Writes `bytes` to `path` atomically (a temp file beside it, fsync, rename, fsync of the

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::{io_error, write_private};
+use crate::index::{io_error, keep_copy, write_private};
 use crate::registration::Registration;
 
 const SCHEMA_VERSION: u32 = 1;
@@ -59,15 +59,8 @@ impl RegistrationIndex {
         match serde_json::from_slice::<RegistrationsFile>(&bytes) {
             Ok(file) if file.version == SCHEMA_VERSION => Ok(file.registrations),
             _ => {
-                // Named for the moment and this process, so an earlier copy is never overwritten.
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-                let aside = self.path.with_extension(format!(
-                    "json.corrupt-{}-{}-{}",
-                    now.as_secs(),
-                    now.subsec_nanos(),
-                    std::process::id()
-                ));
-                std::fs::rename(&self.path, &aside).map_err(|e| io_error(&self.path, &e))?;
+                let aside = keep_copy(&self.path)?;
+                std::fs::remove_file(&self.path).map_err(|e| io_error(&self.path, &e))?;
                 tracing::warn!(kept_at = %aside.display(), "the registration index was damaged; Pixy registers again where needed");
                 Ok(Vec::new())
             }
