@@ -79,6 +79,7 @@ export type ErrorKind =
   | "token_endpoint"
   | "resource_refused"
   | "needs_relink"
+  | "consent_denied"
   | "network"
   | "listener"
   | "daemon_unavailable"

@@ -18,6 +18,7 @@ const WORDING: Record<ErrorKind, string> = {
   resource_refused:
     "The server would not bind the sign-in to this one resource. Linking from the terminal with --no-resource may work.",
   needs_relink: "This account must be connected again.",
+  consent_denied: "That program was not allowed to use this account.",
   network: "Could not reach the provider. Check your connection.",
   listener: "Pixy could not listen for the browser's answer on this computer.",
   daemon_unavailable: "Pixy's background service is not running and could not be started.",

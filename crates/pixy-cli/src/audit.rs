@@ -64,7 +64,7 @@ pub fn run(args: AuditArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn line(entry: &Entry) -> String {
+pub(crate) fn line(entry: &Entry) -> String {
     let what = match (entry.outcome, entry.reason) {
         (Outcome::HandedOut, _) => "handed out".to_string(),
         (Outcome::Refused, Some(kind)) => {

@@ -113,6 +113,8 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         http_timeout: std::time::Duration::from_secs(30),
         clock: Arc::new(pixy_core::clock::SystemClock),
         audit_path,
+        consent_timeout: consent_timeout(),
+        desktop: has_display(),
     };
     let daemon = match Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
         Ok(daemon) => Arc::new(daemon),
@@ -136,6 +138,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
     if !args.no_tray {
         tray::spawn(daemon.summaries(), quit.clone());
     }
+    crate::notify::spawn(daemon.clone());
     tracing::info!(pid = std::process::id(), demo = demo.is_some(), "pixy daemon ready");
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
@@ -148,6 +151,18 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
     }
     drop(lock);
     ExitCode::SUCCESS
+}
+
+/// How long a consent question waits for the person: `PIXY_CONSENT_TIMEOUT` seconds, else a
+/// minute.
+fn consent_timeout() -> std::time::Duration {
+    let seconds = std::env::var("PIXY_CONSENT_TIMEOUT").ok().and_then(|s| s.parse().ok()).filter(|s| *s > 0);
+    std::time::Duration::from_secs(seconds.unwrap_or(60))
+}
+
+/// Whether the daemon's session has a display to ask the person on.
+fn has_display() -> bool {
+    ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()))
 }
 
 /// Runs the demo provider alone until interrupted.

@@ -1,13 +1,18 @@
 //! `pixy exec`: runs a command with fresh access tokens in the environment variables it names.
 //!
-//! The tokens are asked for before the command starts; a command that runs past a token's
-//! expiry asks `pixy token ACCOUNT` again from inside, and the daemon refreshes as needed. The
-//! command inherits the terminal, and its exit status is `pixy exec`'s.
+//! The tokens are asked for before the command starts, with the person's consent for the program
+//! that runs `pixy exec`. While the command runs, `pixy exec` holds the run's connection to the
+//! daemon, and that is the run's grant: a command that runs past a token's expiry asks
+//! `pixy token ACCOUNT` again from inside and gets a fresh one without the person being asked.
+//! The grant ends when the command exits. The command inherits the terminal, and its exit status
+//! is `pixy exec`'s.
 
 use std::process::ExitCode;
 
 use clap::Args;
 use pixy_core::ipc::{client, Event, Request};
+
+use crate::consented;
 
 /// Arguments of `pixy exec`.
 #[derive(Args)]
@@ -34,25 +39,29 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Gets every token, then runs the command with them; its exit status is ours.
+/// Gets every token (the person may be asked first), then runs the command with them, holding
+/// the run's connection open so that programs inside the run get fresh tokens without being
+/// asked again; its exit status is ours.
 pub async fn run(args: ExecArgs) -> ExitCode {
+    let accounts = args.env.iter().map(|(_, account)| account.clone()).collect();
+    let request = Request::Run { accounts, can_prompt: consented::can_prompt() };
+    let (tokens, run) = match consented::ask(request).await {
+        Ok((Event::Run { tokens }, run)) => (tokens, run),
+        Ok((other, _)) => {
+            eprintln!("error: {}; the command was not run", client::unexpected(&other).message);
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("error: {}; the command was not run", e.message);
+            return ExitCode::from(1);
+        }
+    };
     let mut command = std::process::Command::new(&args.command[0]);
     command.args(&args.command[1..]);
-    for (var, account) in &args.env {
-        match client::ask(Request::Token { account: account.clone(), min_valid: None }).await {
-            Ok(Event::Token { access_token, .. }) => {
-                command.env(var, access_token.expose());
-            }
-            Ok(Event::Error { message, .. }) | Err(pixy_core::Error { message, .. }) => {
-                eprintln!("error: {var}: {message}; the command was not run");
-                return ExitCode::from(1);
-            }
-            Ok(other) => {
-                eprintln!("error: {var}: {}; the command was not run", client::unexpected(&other).message);
-                return ExitCode::from(1);
-            }
-        }
+    for ((var, _), token) in args.env.iter().zip(&tokens) {
+        command.env(var, token.access_token.expose());
     }
+    drop(tokens);
     let status = match tokio::task::spawn_blocking(move || command.status()).await {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
@@ -61,6 +70,8 @@ pub async fn run(args: ExecArgs) -> ExitCode {
         }
         Err(_) => return ExitCode::from(1),
     };
+    // The run's grant ends with the command.
+    drop(run);
     match status.code() {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => {

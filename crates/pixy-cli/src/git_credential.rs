@@ -11,7 +11,9 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use pixy_core::ipc::{client, Event, Request};
+use pixy_core::ipc::{Event, Request};
+
+use crate::consented;
 
 /// Arguments of `pixy git-credential`.
 #[derive(Args)]
@@ -45,7 +47,12 @@ pub async fn run(args: GitCredentialArgs) -> ExitCode {
         // Pixy keeps the token; git's copy is not needed.
         Operation::Store => ExitCode::SUCCESS,
         Operation::Erase => {
-            let _ = client::ask(Request::Token { account: args.account, min_valid: Some(REFRESH_NOW) }).await;
+            let request = Request::Token {
+                account: args.account,
+                min_valid: Some(REFRESH_NOW),
+                can_prompt: consented::can_prompt(),
+            };
+            let _ = consented::ask(request).await;
             ExitCode::SUCCESS
         }
         Operation::Get => {
@@ -53,7 +60,12 @@ pub async fn run(args: GitCredentialArgs) -> ExitCode {
                 // A token goes only over https (or to this machine); git tries its other helpers.
                 return ExitCode::SUCCESS;
             }
-            match client::ask(Request::Token { account: args.account.clone(), min_valid: Some(60) }).await {
+            let request = Request::Token {
+                account: args.account.clone(),
+                min_valid: Some(60),
+                can_prompt: consented::can_prompt(),
+            };
+            match consented::ask(request).await.map(|(event, _)| event) {
                 Ok(Event::Token { access_token, expires_at, .. }) => {
                     let mut answer = format!("username={}\npassword={}\n", args.username, access_token.expose());
                     if let Some(expiry) = expires_at {

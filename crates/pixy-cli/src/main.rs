@@ -4,13 +4,17 @@
 //! demand. Exit codes: 0 done, 1 failed, 2 usage.
 
 mod audit;
+mod consented;
 mod daemon;
 mod exec;
 mod git_credential;
+mod grants;
 mod link;
+mod notify;
 mod output;
 mod token;
 mod tray;
+mod window;
 
 use std::process::ExitCode;
 
@@ -46,6 +50,8 @@ enum Command {
     GitCredential(git_credential::GitCredentialArgs),
     /// The record of every token handed out and refused: when, which account, which program.
     Audit(audit::AuditArgs),
+    /// Which programs may have which account's tokens without asking; allow or revoke one.
+    Grants(grants::GrantsArgs),
     /// Revoke an account's tokens at the provider and forget them.
     Unlink {
         /// Account id, or a provider id with exactly one account.
@@ -87,6 +93,7 @@ fn main() -> ExitCode {
             Command::Status { json } => simple(Request::Status, json).await,
             Command::Token(args) => token::run(args).await,
             Command::Audit(args) => audit::run(args),
+            Command::Grants(args) => grants::run(args).await,
             Command::Exec(args) => exec::run(args).await,
             Command::GitCredential(args) => git_credential::run(args).await,
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,

@@ -42,12 +42,50 @@ pub fn human(event: &Event) {
         Event::Pong { version, pid } => println!("pixy daemon {version} (pid {pid})"),
         Event::ShuttingDown => println!("The daemon is stopping."),
         Event::Error { message, .. } => eprintln!("error: {message}"),
+        Event::Grants { grants } => grant_list(grants),
+        Event::Granted { grant } => {
+            let who = if grant.program == pixy_core::consent::ANY_PROGRAM {
+                "Every program of yours".to_string()
+            } else {
+                grant.program.clone()
+            };
+            println!("{who} may now have {}'s tokens without asking.", grant.account)
+        }
+        Event::GrantRevoked { program, account } => {
+            println!("{program} no longer has {account}'s tokens; it is asked again next time.")
+        }
+        Event::Questions { questions } => {
+            for q in questions {
+                println!("{}  {}", q.id, q.sentence());
+            }
+        }
+        Event::Answered { question } => println!("Question {question} answered."),
+        Event::Activity { entries } => {
+            for e in entries {
+                println!("{}", crate::audit::line(e));
+            }
+        }
         Event::Authorize { .. }
         | Event::Device { .. }
         | Event::Step(_)
         | Event::PasteRejected { .. }
         | Event::Waiting { .. }
-        | Event::Exchanging => {}
+        | Event::Exchanging
+        | Event::Question { .. }
+        | Event::Run { .. } => {}
+    }
+}
+
+fn grant_list(grants: &[pixy_core::consent::Grant]) {
+    if grants.is_empty() {
+        println!("No grants: every program is asked before it gets an account's tokens.");
+        return;
+    }
+    let width = grants.iter().map(|g| g.account.len()).max().unwrap_or(0);
+    for g in grants {
+        let used =
+            g.last_used.map_or("never used".to_string(), |t| format!("last used {} UTC", pixy_core::audit::utc(t)));
+        println!("{:width$}  {}  ({used})", g.account, g.program);
     }
 }
 

@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use pixy_core::ipc::{client, Event, Request};
+use pixy_core::ipc::{Event, Request};
 
-use crate::output;
+use crate::{consented, output};
 
 /// Arguments of `pixy token`.
 #[derive(Args)]
@@ -28,10 +28,15 @@ pub struct TokenArgs {
     json: bool,
 }
 
-/// Asks the daemon for the token and prints it in the shape asked for.
+/// Asks the daemon for the token (the person may be asked first) and prints it in the shape
+/// asked for.
 pub async fn run(args: TokenArgs) -> ExitCode {
-    let request = Request::Token { account: args.account, min_valid: args.min_valid };
-    let event = client::ask(request).await.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
+    let request =
+        Request::Token { account: args.account, min_valid: args.min_valid, can_prompt: consented::can_prompt() };
+    let event = match consented::ask(request).await {
+        Ok((event, _)) => event,
+        Err(e) => Event::Error { kind: e.kind, message: e.message },
+    };
     match &event {
         Event::Token { access_token, .. } if args.header => {
             println!("Authorization: Bearer {}", access_token.expose());

@@ -8,8 +8,6 @@
 //! tray logs that once and gives up, and the daemon runs on without it. The tray sees account
 //! summaries only, never a secret.
 
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use ksni::menu::StandardItem;
@@ -17,18 +15,11 @@ use ksni::{Icon, MenuItem, Status, ToolTip, Tray, TrayMethods};
 use pixy_core::ipc::AccountSummary;
 use tokio::sync::{watch, Notify};
 
-/// The window's binary, looked up next to the daemon first, then on PATH.
-const WINDOW_BINARY: &str = "pixy-desktop";
-
 /// Shows the tray icon until `accounts`' sender is dropped, keeping it in step with the accounts.
 /// Its Quit item calls `quit.notify_one()`. Returns at once; the icon lives in a tokio task.
 pub fn spawn(mut accounts: watch::Receiver<Vec<AccountSummary>>, quit: Arc<Notify>) {
     tokio::spawn(async move {
-        let tray = PixyTray {
-            accounts: accounts.borrow_and_update().clone(),
-            quit,
-            window_open: Arc::new(AtomicBool::new(false)),
-        };
+        let tray = PixyTray { accounts: accounts.borrow_and_update().clone(), quit };
         let handle = match tray.spawn().await {
             Ok(handle) => handle,
             Err(ksni::Error::Watcher(_)) | Err(ksni::Error::WontShow) => {
@@ -54,8 +45,6 @@ pub fn spawn(mut accounts: watch::Receiver<Vec<AccountSummary>>, quit: Arc<Notif
 struct PixyTray {
     accounts: Vec<AccountSummary>,
     quit: Arc<Notify>,
-    /// Set while a window spawned from the tray runs, so a second click does not open a second one.
-    window_open: Arc<AtomicBool>,
 }
 
 impl PixyTray {
@@ -64,35 +53,8 @@ impl PixyTray {
     }
 
     fn open_window(&self) {
-        if self.window_open.swap(true, Ordering::SeqCst) {
-            tracing::info!("the window is already open");
-            return;
-        }
-        if let Err(error) = spawn_window(self.window_open.clone()) {
-            self.window_open.store(false, Ordering::SeqCst);
-            tracing::warn!(%error, "could not open the window ({WINDOW_BINARY})");
-        }
+        crate::window::open(crate::window::View::Main);
     }
-}
-
-/// Starts the window detached from the daemon's terminal and process group. The child is reaped
-/// in a plain thread: waiting on it must not hold a runtime worker, and an unreaped child would
-/// linger as a zombie for the daemon's lifetime.
-fn spawn_window(open: Arc<AtomicBool>) -> std::io::Result<()> {
-    let mut command = Command::new(pixy_core::ipc::client::sibling_binary(WINDOW_BINARY));
-    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        // Its own group: a Ctrl-C aimed at a foreground daemon must not close the window too.
-        command.process_group(0);
-    }
-    let mut child = command.spawn()?;
-    std::thread::Builder::new().name("pixy-window-reaper".into()).spawn(move || {
-        let _ = child.wait();
-        open.store(false, Ordering::SeqCst);
-    })?;
-    Ok(())
 }
 
 /// "Pixy — 2 accounts linked", and the relink count when there is one.
@@ -343,7 +305,7 @@ mod tests {
     }
 
     fn tray(accounts: Vec<AccountSummary>) -> PixyTray {
-        PixyTray { accounts, quit: Arc::new(Notify::new()), window_open: Arc::new(AtomicBool::new(false)) }
+        PixyTray { accounts, quit: Arc::new(Notify::new()) }
     }
 
     fn pixel(icon: &Icon, x: i32, y: i32) -> [u8; 4] {

@@ -37,7 +37,9 @@ fn access_token(c: &mut Criterion) {
     let demo = runtime.block_on(pixy_demo::DemoServer::start(0)).unwrap();
     let (service, id) = runtime.block_on(linked(&demo, "fresh"));
     c.bench_function("token_request_fresh", |b| {
-        b.iter(|| runtime.block_on(ask(&service, Request::Token { account: id.clone(), min_valid: None })))
+        b.iter(|| {
+            runtime.block_on(ask(&service, Request::Token { account: id.clone(), min_valid: None, can_prompt: false }))
+        })
     });
 
     let short = runtime
@@ -53,7 +55,9 @@ fn access_token(c: &mut Criterion) {
         let calls: Vec<_> = (0..100)
             .map(|_| {
                 let (s, id) = (service.clone(), id.clone());
-                tokio::spawn(async move { ask(&s, Request::Token { account: id, min_valid: None }).await })
+                tokio::spawn(async move {
+                    ask(&s, Request::Token { account: id, min_valid: None, can_prompt: false }).await
+                })
             })
             .collect();
         for call in calls {

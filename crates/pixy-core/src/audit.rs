@@ -38,7 +38,8 @@ pub struct Entry {
     /// The process that connected.
     #[serde(default)]
     pub pid: Option<u32>,
-    /// What allowed it: `any` while every program of this user may have this account's tokens.
+    /// What allowed it: `program` (a grant for this program), `any` (one for every program),
+    /// `once`, `run` (a `pixy exec` run), or `none` for a refusal.
     pub grant: String,
     /// Why it was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,8 +61,9 @@ impl Filter {
     }
 }
 
-/// The grant every handout has until the person decides per program: any program of this user.
-pub const ANY_PROGRAM: &str = "any";
+/// How much of the log's end [`AuditLog::latest`] reads: the window's recent use needs the last
+/// few lines, never the whole log.
+const LATEST_READS_AT_MOST: u64 = 256 * 1024;
 
 /// The log file.
 #[derive(Debug, Clone)]
@@ -111,6 +113,31 @@ impl AuditLog {
         Ok((entries, unreadable))
     }
 
+    /// The newest `limit` lines that `filter` keeps, newest first, from the log's last
+    /// [`LATEST_READS_AT_MOST`] bytes only.
+    pub fn latest(&self, filter: &Filter, limit: usize) -> Result<Vec<Entry>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.error(&e)),
+        };
+        let length = file.metadata().map_err(|e| self.error(&e))?.len();
+        let start = length.saturating_sub(LATEST_READS_AT_MOST);
+        let mut tail = Vec::new();
+        file.seek(SeekFrom::Start(start)).and_then(|_| file.read_to_end(&mut tail)).map_err(|e| self.error(&e))?;
+        let text = String::from_utf8_lossy(&tail);
+        // Starting mid-file, the first line is a piece of one.
+        let whole = if start > 0 { text.split_once('\n').map_or("", |(_, rest)| rest) } else { &text };
+        Ok(whole
+            .lines()
+            .rev()
+            .filter_map(|line| serde_json::from_str::<Entry>(line).ok())
+            .filter(|entry| filter.keeps(entry))
+            .take(limit)
+            .collect())
+    }
+
     fn error(&self, e: &std::io::Error) -> Error {
         Error::new(ErrorKind::Internal, format!("cannot use the audit log {}: {e}", self.path.display()))
     }
@@ -144,7 +171,7 @@ mod tests {
             account: account.into(),
             program: Some("/usr/bin/git".into()),
             pid: Some(42),
-            grant: ANY_PROGRAM.into(),
+            grant: "program".into(),
             reason: (outcome == Outcome::Refused).then_some(ErrorKind::NeedsRelink),
         }
     }
@@ -168,6 +195,25 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(log.path()).unwrap().permissions().mode() & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn the_latest_lines_come_newest_first_from_the_end_of_a_long_log() {
+        let dir = std::env::temp_dir().join(format!("pixy-audit-latest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = AuditLog::new(dir.join("audit.log"));
+        assert_eq!(log.latest(&Filter::default(), 5).unwrap(), vec![], "no log, no lines");
+        let mut text = String::new();
+        for time in 0..5000u64 {
+            let account = if time % 2 == 0 { "a" } else { "b" };
+            text.push_str(&serde_json::to_string(&entry(time, account, Outcome::HandedOut)).unwrap());
+            text.push('\n');
+        }
+        std::fs::write(log.path(), text).unwrap();
+        assert!(std::fs::metadata(log.path()).unwrap().len() > LATEST_READS_AT_MOST, "the log is longer than read");
+        let latest = log.latest(&Filter { account: Some("b".into()), since: None }, 3).unwrap();
+        assert_eq!(latest.iter().map(|e| e.time).collect::<Vec<_>>(), vec![4999, 4997, 4995]);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub enum ErrorKind {
     ResourceRefused,
     /// The refresh token is no longer valid; the account must be linked again.
     NeedsRelink,
+    /// The person did not let this program have the account's tokens (denied, or nobody answered).
+    ConsentDenied,
     /// The provider could not be reached.
     Network,
     /// The loopback listener could not be started.

@@ -52,6 +52,42 @@ pub fn requester(pid: u32) -> Option<Program> {
     }
 }
 
+/// A process and when it started (in clock ticks since boot): together they name one process,
+/// where a pid alone may be reused once it ends.
+pub type Started = (u32, u64);
+
+/// The process `pid` and its ancestors, nearest first, each with its start time; empty where the
+/// system does not say (other than Linux).
+pub fn lineage(pid: u32) -> Vec<Started> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::lineage(pid)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        Vec::new()
+    }
+}
+
+/// When the process `pid` started, to tell it from a later process given the same pid.
+pub fn started(pid: u32) -> Option<Started> {
+    lineage(pid).into_iter().next()
+}
+
+/// The executable of the process `pid`.
+pub fn executable(pid: u32) -> Option<std::path::PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
+
 /// Whether an executable's name is one of `names`, versions included (`python3.11`).
 fn named(exe: &str, names: &[&str]) -> bool {
     let base = Path::new(exe).file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -116,6 +152,26 @@ mod linux {
         None
     }
 
+    pub fn lineage(pid: u32) -> Vec<super::Started> {
+        let mut found = Vec::new();
+        let mut pid = pid;
+        while pid > 1 && found.len() < MAX_DEPTH {
+            let Some((parent, start)) = parent_and_start(&PathBuf::from(format!("/proc/{pid}"))) else { break };
+            found.push((pid, start));
+            pid = parent;
+        }
+        found
+    }
+
+    /// The parent's pid and the start time, from /proc/PID/stat.
+    fn parent_and_start(proc: &Path) -> Option<(u32, u64)> {
+        let stat = std::fs::read_to_string(proc.join("stat")).ok()?;
+        // After the command name (in parentheses, which may hold any character): the state is
+        // field 3, the parent field 4 and the start time field 22.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+    }
+
     fn cmdline(proc: &Path) -> Vec<String> {
         std::fs::read(proc.join("cmdline"))
             .map(|raw| {
@@ -128,9 +184,7 @@ mod linux {
     }
 
     fn ppid(proc: &Path) -> Option<u32> {
-        let stat = std::fs::read_to_string(proc.join("stat")).ok()?;
-        // The command name, in parentheses, may itself hold spaces and parentheses.
-        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+        parent_and_start(proc).map(|(parent, _)| parent)
     }
 }
 
@@ -187,5 +241,16 @@ mod tests {
         assert!(named(&found.exe, INTERPRETERS), "the interpreter, not the shell: {found:?}");
         assert_eq!(found.script.as_deref(), Some(script.to_string_lossy().as_ref()), "{found:?}");
         assert_eq!(found.pid, child.id(), "the python process is the program");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lineage_runs_from_the_process_up_through_its_parents_with_start_times() {
+        let mine = lineage(std::process::id());
+        assert_eq!(mine.first().map(|p| p.0), Some(std::process::id()), "it starts at the process itself");
+        let parent = std::os::unix::process::parent_id();
+        assert_eq!(mine.get(1).map(|p| p.0), Some(parent), "then its parent");
+        assert_eq!(started(std::process::id()), mine.first().copied(), "the same start time twice");
+        assert!(lineage(u32::MAX).is_empty(), "no such process");
     }
 }

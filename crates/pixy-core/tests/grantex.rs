@@ -79,7 +79,11 @@ fn start(s: &Setup, api_key: Option<&str>) -> Link {
     let (pastes, paste_rx) = mpsc::channel(4);
     let daemon = s.daemon.clone();
     let request = link_request(api_key);
-    tokio::spawn(async move { daemon.handle_from(None, request, tx, Some(paste_rx)).await });
+    tokio::spawn(async move {
+        daemon
+            .handle_from(None, request, tx, pixy_core::daemon::FollowUps { pastes: Some(paste_rx), answers: None })
+            .await
+    });
     Link { events, pastes }
 }
 
@@ -226,7 +230,12 @@ async fn a_refresh_that_keeps_the_grants_expiry_is_not_repeated_and_the_grant_th
     let token = |s: &Setup| {
         let daemon = s.daemon.clone();
         let id = account.id.clone();
-        async move { support::run(&daemon, Request::Token { account: id, min_valid: None }).await.pop().unwrap() }
+        async move {
+            support::run(&daemon, Request::Token { account: id, min_valid: None, can_prompt: false })
+                .await
+                .pop()
+                .unwrap()
+        }
     };
     // At 85% of the hour the token is due: one refresh, which keeps the grant's exp.
     s.clock.advance(3060);

@@ -171,7 +171,10 @@ impl Linked {
     }
 
     async fn token(&self) -> Event {
-        run(&self.service, Request::Token { account: self.account.clone(), min_valid: None }).await.pop().unwrap()
+        run(&self.service, Request::Token { account: self.account.clone(), min_valid: None, can_prompt: false })
+            .await
+            .pop()
+            .unwrap()
     }
 
     async fn status(&self) -> (AccountStatus, Option<ErrorKind>) {
@@ -298,7 +301,9 @@ async fn a_hundred_concurrent_callers_on_an_expired_token_cause_one_refresh() {
         .map(|_| {
             let service = l.service.clone();
             let account = l.account.clone();
-            tokio::spawn(async move { run(&service, Request::Token { account, min_valid: None }).await.pop().unwrap() })
+            tokio::spawn(async move {
+                run(&service, Request::Token { account, min_valid: None, can_prompt: false }).await.pop().unwrap()
+            })
         })
         .collect();
     for call in calls {

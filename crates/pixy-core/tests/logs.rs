@@ -61,7 +61,7 @@ async fn a_whole_flow_at_trace_level_logs_no_secret() {
     }
     let account = linked.expect("linked");
 
-    for e in run(&service, Request::Token { account: account.id.clone(), min_valid: None }).await {
+    for e in run(&service, Request::Token { account: account.id.clone(), min_valid: None, can_prompt: false }).await {
         if let Event::Token { access_token, .. } = e {
             secrets.push(access_token.expose().to_string());
         }

@@ -74,7 +74,8 @@ async fn link_token_and_unlink_through_the_service() {
     assert_eq!(f.store.len(), 3, "access, refresh and id token are stored as separate entries");
 
     let Event::Token { access_token, .. } =
-        terminal(&mut start(&f.service, Request::Token { account: "demo".into(), min_valid: None })).await
+        terminal(&mut start(&f.service, Request::Token { account: "demo".into(), min_valid: None, can_prompt: false }))
+            .await
     else {
         panic!("a token for the only demo account")
     };
@@ -190,7 +191,12 @@ async fn a_locked_keyring_is_reported_before_any_browser_opens() {
 #[tokio::test]
 async fn an_unknown_account_is_a_clear_error() {
     let f = fixture("unknown").await;
-    match terminal(&mut start(&f.service, Request::Token { account: "nobody".into(), min_valid: None })).await {
+    match terminal(&mut start(
+        &f.service,
+        Request::Token { account: "nobody".into(), min_valid: None, can_prompt: false },
+    ))
+    .await
+    {
         Event::Error { kind, message } => {
             assert_eq!(kind, ErrorKind::InvalidRequest);
             assert!(message.contains("pixy status"), "the message says where to look: {message}");

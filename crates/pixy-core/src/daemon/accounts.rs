@@ -17,6 +17,9 @@ impl Daemon {
     /// Saves a record, adding it when it is new only if `add` says so: a status change must not
     /// bring back an account that was unlinked meanwhile.
     async fn save_record(&self, record: AccountRecord, add: bool) -> Result<()> {
+        if record.status == AccountStatus::Connected {
+            self.notices.recovered(&record.id);
+        }
         let mut accounts = self.accounts.lock().await;
         let mut next = accounts.clone();
         match next.iter_mut().find(|a| a.id == record.id) {

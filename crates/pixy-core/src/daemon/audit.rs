@@ -1,16 +1,26 @@
-//! Recording each token handout and refusal in the audit log, with the program that asked.
+//! Recording each token handout and refusal in the audit log, with the program that asked and
+//! what allowed it; and reading the latest entries back for the window.
 
 use super::Daemon;
-use crate::audit::{Entry, Outcome, ANY_PROGRAM};
+use crate::audit::{Entry, Filter, Outcome};
+use crate::consent::Allowed;
 use crate::error::Result;
 use crate::ipc::protocol::Event;
+use crate::peer::Program;
 
 impl Daemon {
-    /// Appends the answer to a token request from the client process `peer` to the audit log.
-    /// A log that cannot be written is said in the daemon's log; the token still goes out.
-    pub(super) fn record_handout(&self, peer: Option<u32>, asked: &str, answer: &Result<Event>) {
+    /// Appends the answer to a token request from the client process `peer` (its program found
+    /// as `program`) to the audit log. A log that cannot be written is said in the daemon's log;
+    /// the token still goes out.
+    pub(super) fn record_handout(
+        &self,
+        peer: Option<u32>,
+        program: Option<&Program>,
+        asked: &str,
+        answer: &Result<Event>,
+        allowed: Option<Allowed>,
+    ) {
         let Some(log) = &self.audit else { return };
-        let program = peer.and_then(crate::peer::requester);
         let (outcome, account, reason) = match answer {
             Ok(Event::Token { account, .. }) => (Outcome::HandedOut, account.clone(), None),
             Ok(_) => return,
@@ -20,13 +30,20 @@ impl Daemon {
             time: self.now(),
             outcome,
             account,
-            program: program.as_ref().map(|p| p.describe()),
-            pid: program.as_ref().map(|p| p.pid).or(peer),
-            grant: ANY_PROGRAM.to_string(),
+            program: program.map(Program::describe),
+            pid: program.map(|p| p.pid).or(peer),
+            grant: allowed.map_or("none", Allowed::word).to_string(),
             reason,
         };
         if let Err(e) = log.append(&entry) {
             tracing::warn!(error = %e, "a handout could not be recorded");
         }
+    }
+
+    /// The latest `limit` entries (of one account's, with `account`), newest first.
+    pub(super) fn activity(&self, account: Option<String>, limit: usize) -> Result<Event> {
+        let Some(log) = &self.audit else { return Ok(Event::Activity { entries: Vec::new() }) };
+        let entries = log.latest(&Filter { account, since: None }, limit.min(1000))?;
+        Ok(Event::Activity { entries })
     }
 }

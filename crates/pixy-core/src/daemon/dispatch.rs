@@ -4,24 +4,38 @@ use tokio::sync::mpsc;
 
 use super::accounts::summaries_of;
 use super::Daemon;
+use crate::consent::Choice;
 use crate::error::{Error, ErrorKind};
 use crate::ipc::protocol::{Event, Request, SecretText};
 
+/// What a client sends after its request, on the same connection: a link's pastes, and the
+/// answer to a consent question it was asked to put on its terminal.
+#[derive(Default)]
+pub struct FollowUps {
+    /// Pasted codes or redirect URLs, for a running link.
+    pub pastes: Option<mpsc::Receiver<SecretText>>,
+    /// Answers to questions, by question id.
+    pub answers: Option<mpsc::Receiver<(u64, Choice)>>,
+}
+
 impl Daemon {
-    /// Serves one request, sending its events to `out`; the last one sent is terminal.
+    /// Serves one request from inside the daemon (no client process to ask consent of), sending
+    /// its events to `out`; the last one sent is terminal.
     pub async fn handle(&self, request: Request, out: mpsc::Sender<Event>) {
-        self.handle_from(None, request, out, None).await
+        self.handle_from(None, request, out, FollowUps::default()).await
     }
 
     /// As [`Daemon::handle`], for the client process `peer` (its pid, from the socket's
-    /// credentials), with what it pastes during a link arriving on `pastes`.
+    /// credentials; `None` only inside the daemon), with what it sends after its request arriving
+    /// on `follow_ups`.
     pub async fn handle_from(
         &self,
         peer: Option<u32>,
         request: Request,
         out: mpsc::Sender<Event>,
-        pastes: Option<mpsc::Receiver<SecretText>>,
+        follow_ups: FollowUps,
     ) {
+        let FollowUps { pastes, mut answers } = follow_ups;
         let result = match request {
             Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),
             Request::Providers => Ok(Event::Providers { providers: self.provider_list().await }),
@@ -30,11 +44,20 @@ impl Daemon {
                 problem: self.index_problem.clone(),
             }),
             Request::Link(link) => self.link(*link, &out, pastes).await,
-            Request::Token { account, min_valid } => {
-                let answer = self.token(&account, min_valid).await;
-                self.record_handout(peer, &account, &answer);
+            Request::Token { account, min_valid, can_prompt } => {
+                let program = peer.and_then(crate::peer::requester);
+                let (answer, allowed) =
+                    self.hand_out(peer, program.as_ref(), &account, min_valid, can_prompt, &out, &mut answers).await;
+                self.record_handout(peer, program.as_ref(), &account, &answer, allowed);
                 answer
             }
+            Request::Run { accounts, can_prompt } => self.run(peer, accounts, can_prompt, &out, answers).await,
+            Request::Answer { question, choice } => self.answer_from(peer, question, choice),
+            Request::Questions => Ok(self.questions_for(peer)),
+            Request::Grants => Ok(self.grant_list()),
+            Request::Allow { program, account } => self.allow(&program, &account).await,
+            Request::RevokeGrant { program, account } => self.revoke_grant(&program, &account).await,
+            Request::Activity { account, limit } => self.activity(account, limit),
             Request::Unlink { account } => self.unlink(&account).await,
             Request::Shutdown => {
                 self.quit.notify_waiters();

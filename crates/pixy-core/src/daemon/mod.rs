@@ -7,6 +7,10 @@
 //! - [`link`]: running and replacing links, storing a new account whole;
 //! - [`resources`]: linking a protected resource (an MCP server) by its URL;
 //! - [`tokens`]: handing out and refreshing access tokens;
+//! - [`handout`]: handing a token to a program: its account, consent, a fresh token;
+//! - [`consent`]: whether a program may have an account's tokens, asking the person when needed;
+//! - [`runs`]: `pixy exec` runs and the grant that lasts while one runs;
+//! - [`notices`]: telling the person, once per account, that it needs relinking;
 //! - [`audit`]: recording each handout and refusal, with the program that asked;
 //! - [`schedule`]: refreshing every account ahead of expiry;
 //! - [`unlink`]: revoking and forgetting;
@@ -23,11 +27,15 @@
 
 mod accounts;
 mod audit;
+mod consent;
 mod dispatch;
+mod handout;
 mod link;
+mod notices;
 mod providers;
 mod reconcile;
 mod resources;
+mod runs;
 mod schedule;
 pub mod socket;
 mod tokens;
@@ -49,6 +57,8 @@ use crate::ipc::protocol::{AccountStatus, AccountSummary};
 use crate::provider::Provider;
 use crate::store::TokenStore;
 use accounts::summaries_of;
+pub use dispatch::FollowUps;
+pub use notices::Notice;
 
 /// Where the daemon keeps things and what it offers.
 pub struct DaemonConfig {
@@ -66,6 +76,11 @@ pub struct DaemonConfig {
     pub clock: Arc<dyn Clock>,
     /// The audit log of token handouts (`None`: none is kept, as in tests that need none).
     pub audit_path: Option<PathBuf>,
+    /// How long a consent question waits for the person before it counts as a denial.
+    pub consent_timeout: Duration,
+    /// Whether the daemon has a display to ask consent on (a notification and the window);
+    /// without one, the requesting client's terminal is asked.
+    pub desktop: bool,
 }
 
 /// A provider built from a definition, with the catalog it came from (`None` for the demo).
@@ -102,6 +117,8 @@ pub struct Daemon {
     summaries: watch::Sender<Vec<AccountSummary>>,
     quit: Arc<Notify>,
     audit: Option<crate::audit::AuditLog>,
+    consent: consent::Consent,
+    notices: notices::Notices,
 }
 
 impl Daemon {
@@ -117,7 +134,7 @@ impl Daemon {
         }
         let (summaries, _) = watch::channel(summaries_of(&accounts));
         let registration_index =
-            crate::registrations::RegistrationIndex::new(config.index_path.with_file_name("registrations.json"));
+            crate::registrations::registration_index(config.index_path.with_file_name("registrations.json"));
         // A registration index that cannot be used costs registrations, never the daemon: links
         // that would keep one say why, and the file is left as it is.
         let (registrations, registrations_refused) = match registration_index.load() {
@@ -128,6 +145,11 @@ impl Daemon {
             }
         };
         let audit = config.audit_path.clone().map(crate::audit::AuditLog::new);
+        let consent = consent::Consent::new(
+            config.index_path.with_file_name("grants.json"),
+            config.consent_timeout,
+            config.desktop,
+        );
         Ok(Daemon {
             http: crate::http::client(config.http_timeout),
             store,
@@ -149,6 +171,8 @@ impl Daemon {
             summaries,
             quit,
             audit,
+            consent,
+            notices: notices::Notices::new(),
         })
     }
 

@@ -23,7 +23,7 @@ use tokio::io::BufReader;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::Daemon;
+use super::{Daemon, FollowUps};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::framing::{read_message, write_message};
 use crate::ipc::paths;
@@ -181,7 +181,9 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, quit: Arc<Notify
             },
         };
         let peer = match stream.peer_cred() {
-            Ok(cred) if cred.uid() == me => cred.pid().and_then(|pid| u32::try_from(pid).ok()),
+            // A peer whose pid the kernel does not give is a process nobody can be asked about:
+            // pid 0 names no program, so it gets no token.
+            Ok(cred) if cred.uid() == me => Some(cred.pid().and_then(|pid| u32::try_from(pid).ok()).unwrap_or(0)),
             Ok(cred) => {
                 tracing::warn!(peer_uid = cred.uid(), "refused a client of another user");
                 continue;
@@ -234,12 +236,35 @@ async fn connection(
     if !started() {
         return;
     }
-    // Only a link is cancelled by a hang-up. A refresh or an unlink that has begun at the
-    // provider finishes, or the rotated tokens would be lost.
-    let cancellable = matches!(request, Request::Link(_));
+    // What the client sends after its request (a link's pastes, the answer to a question put on
+    // its terminal) is read by a task of its own, so no message is cut in half when an event is
+    // written; its connection ending means the client hung up.
+    let (pastes, paste_rx) = mpsc::channel(4);
+    let (answers, answer_rx) = mpsc::channel(4);
+    let (gone_tx, mut gone) = oneshot::channel::<()>();
+    let _reader = AbortOnDrop(tokio::spawn(async move {
+        while let Ok(Some(message)) = read_message::<_, Request>(&mut reader).await {
+            match message {
+                Request::Paste { text } => {
+                    let _ = pastes.send(text).await;
+                }
+                Request::Answer { question, choice } => {
+                    let _ = answers.send((question, choice)).await;
+                }
+                _ => {
+                    tracing::info!("a client sent something other than a paste or an answer after its request; ignored")
+                }
+            }
+        }
+        drop(gone_tx);
+    }));
+    let follow_ups = FollowUps { pastes: Some(paste_rx), answers: Some(answer_rx) };
+    // Only a link, or a `pixy exec` run, is ended by a hang-up. A refresh or an unlink that has
+    // begun at the provider finishes, or the rotated tokens would be lost.
+    let cancellable = matches!(request, Request::Link(_) | Request::Run { .. });
     let (tx, mut rx) = mpsc::channel(16);
     if !cancellable {
-        tokio::spawn(async move { daemon.handle_from(peer, request, tx, None).await });
+        tokio::spawn(async move { daemon.handle_from(peer, request, tx, follow_ups).await });
         while let Some(event) = rx.recv().await {
             let terminal = event.is_terminal();
             if write_message(&mut write, &event).await.is_err() || terminal {
@@ -248,24 +273,7 @@ async fn connection(
         }
         return;
     }
-    // After its request, a link's client sends only pastes; its connection ending means it hung up.
-    // A task of its own reads them, so no message is cut in half when an event is written.
-    let (pastes, paste_rx) = mpsc::channel(4);
-    let (gone_tx, mut gone) = oneshot::channel::<()>();
-    let _reader = AbortOnDrop(tokio::spawn(async move {
-        while let Ok(Some(message)) = read_message::<_, Request>(&mut reader).await {
-            match message {
-                Request::Paste { text } => {
-                    if pastes.send(text).await.is_err() {
-                        break;
-                    }
-                }
-                _ => tracing::info!("a link's client sent something other than a paste; ignored"),
-            }
-        }
-        drop(gone_tx);
-    }));
-    let work = daemon.handle_from(peer, request, tx, Some(paste_rx));
+    let work = daemon.handle_from(peer, request, tx, follow_ups);
     tokio::pin!(work);
     let mut work_done = false;
     // Once the code is being exchanged, the link is finished even if the client goes away: the

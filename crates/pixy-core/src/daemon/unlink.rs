@@ -27,6 +27,7 @@ impl Daemon {
         };
         self.delete_secrets(&record.id).await?;
         self.remove(&record.id).await?;
+        self.forget_grants(&record.id);
         tracing::info!(account = %record.id, ?revocation, "account unlinked");
         Ok(Event::Unlinked { account: record.id, revoked: revocation == Revocation::Revoked, revocation })
     }

@@ -51,6 +51,12 @@ impl Answer {
         self.writer.take()
     }
 
+    /// The sending half of this request's connection, for an answer to a consent question put on
+    /// the client's terminal ([`Request::Answer`]); `None` once taken.
+    pub fn sender(&mut self) -> Option<&mut OwnedWriteHalf> {
+        self.writer.as_mut()
+    }
+
     /// Skips progress and returns the terminal event.
     pub async fn terminal(mut self) -> Result<Event> {
         loop {

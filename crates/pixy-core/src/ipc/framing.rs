@@ -59,13 +59,15 @@ mod tests {
     async fn messages_round_trip_one_per_line() {
         let mut buf = Vec::new();
         write_message(&mut buf, &Request::Status).await.unwrap();
-        write_message(&mut buf, &Request::Token { account: "a".into(), min_valid: None }).await.unwrap();
+        write_message(&mut buf, &Request::Token { account: "a".into(), min_valid: None, can_prompt: false })
+            .await
+            .unwrap();
         assert_eq!(buf.iter().filter(|b| **b == b'\n').count(), 2);
         let mut input = tokio::io::BufReader::new(&buf[..]);
         assert_eq!(read_message::<_, Request>(&mut input).await.unwrap(), Some(Request::Status));
         assert_eq!(
             read_message::<_, Request>(&mut input).await.unwrap(),
-            Some(Request::Token { account: "a".into(), min_valid: None })
+            Some(Request::Token { account: "a".into(), min_valid: None, can_prompt: false })
         );
         assert_eq!(read_message::<_, Request>(&mut input).await.unwrap(), None);
     }

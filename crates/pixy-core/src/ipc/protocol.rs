@@ -4,8 +4,9 @@
 //! with zero or more progress [`Event`]s and ends with exactly one terminal event (see
 //! [`Event::is_terminal`]). Closing a `link` connection early cancels that flow.
 //!
-//! Security: only [`Event::Token`] carries a secret, and only in answer to [`Request::Token`] from
-//! the same user (the socket checks the peer's uid). [`Event::Authorize`] carries the authorization
+//! Security: only [`Event::Token`] and [`Event::Run`] carry a secret, and only in answer to
+//! [`Request::Token`] or [`Request::Run`] from the same user (the socket checks the peer's uid),
+//! for a program the person allowed (see [`crate::consent`]). [`Event::Authorize`] carries the authorization
 //! URL, which holds the `state` and the PKCE challenge (never the verifier): the CLI prints it so a
 //! person can open it by hand; the window shows only its host.
 
@@ -36,6 +37,57 @@ pub enum Request {
         /// Refresh first if the token would expire within these seconds.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         min_valid: Option<u64>,
+        /// The client can put a consent question to the person on its terminal (see
+        /// [`Event::Question`]); the daemon does so only when it has no display to ask on.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        can_prompt: bool,
+    },
+    /// `pixy exec`: the tokens of `accounts` for a command about to run, answered with
+    /// [`Event::Run`]. While this connection stays open, programs running under the client's
+    /// process get these accounts' tokens without being asked; closing it ends that grant.
+    Run {
+        /// Account ids, or provider ids that have exactly one account.
+        accounts: Vec<String>,
+        /// As in [`Request::Token`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        can_prompt: bool,
+    },
+    /// The person's answer to a question, from the window (standalone) or from the terminal of
+    /// the client that was asked to put it (on that request's connection). Answered with
+    /// [`Event::Answered`].
+    Answer {
+        /// The question's id.
+        question: u64,
+        /// What the person chose.
+        choice: crate::consent::Choice,
+    },
+    /// The questions waiting for the person. Answered with [`Event::Questions`].
+    Questions,
+    /// The grants kept. Answered with [`Event::Grants`].
+    Grants,
+    /// Lets `program` (a path, or `any`) have `account`'s tokens from now on, without asking.
+    /// Answered with [`Event::Granted`].
+    Allow {
+        /// The program's path (an executable, or a script), or `any`.
+        program: String,
+        /// Account id, or a provider id that has exactly one account.
+        account: String,
+    },
+    /// Ends a grant. Answered with [`Event::GrantRevoked`].
+    RevokeGrant {
+        /// The program, as the grant names it.
+        program: String,
+        /// Account id, or a provider id that has exactly one account.
+        account: String,
+    },
+    /// The latest handouts and refusals from the audit log, newest first. Answered with
+    /// [`Event::Activity`].
+    Activity {
+        /// Only this account's (its id).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        /// At most this many entries.
+        limit: usize,
     },
     /// Revoke and forget an account. Answered with [`Event::Unlinked`].
     Unlink {
@@ -202,6 +254,53 @@ pub enum Event {
         /// When it expires, in seconds since the Unix epoch, if known.
         expires_at: Option<u64>,
     },
+    /// Progress of [`Request::Token`] or [`Request::Run`]: the person is being asked whether the
+    /// program may have the account's tokens. With `ask_here`, the client puts the question on its
+    /// terminal and sends the answer as [`Request::Answer`] on the same connection.
+    Question {
+        /// What is asked.
+        question: crate::consent::Question,
+        /// Whether this client is the one to ask it.
+        ask_here: bool,
+    },
+    /// Answer to [`Request::Run`]: the run's tokens. Not terminal: the connection stays open for
+    /// as long as the run's grant lasts.
+    Run {
+        /// One token per account asked for, in the order asked.
+        tokens: Vec<RunToken>,
+    },
+    /// Terminal: answer to [`Request::Answer`].
+    Answered {
+        /// The question's id.
+        question: u64,
+    },
+    /// Terminal: answer to [`Request::Questions`].
+    Questions {
+        /// Oldest first.
+        questions: Vec<crate::consent::Question>,
+    },
+    /// Terminal: answer to [`Request::Grants`].
+    Grants {
+        /// By account, then program.
+        grants: Vec<crate::consent::Grant>,
+    },
+    /// Terminal: answer to [`Request::Allow`].
+    Granted {
+        /// The grant as kept.
+        grant: crate::consent::Grant,
+    },
+    /// Terminal: answer to [`Request::RevokeGrant`].
+    GrantRevoked {
+        /// The program of the grant that ended.
+        program: String,
+        /// Its account.
+        account: String,
+    },
+    /// Terminal: answer to [`Request::Activity`].
+    Activity {
+        /// Newest first.
+        entries: Vec<crate::audit::Entry>,
+    },
     /// Terminal: answer to [`Request::Unlink`].
     Unlinked {
         /// The account that was removed.
@@ -233,8 +332,21 @@ impl Event {
                 | Event::PasteRejected { .. }
                 | Event::Waiting { .. }
                 | Event::Exchanging
+                | Event::Question { .. }
+                | Event::Run { .. }
         )
     }
+}
+
+/// One account's token in [`Event::Run`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunToken {
+    /// The account's id.
+    pub account: String,
+    /// A valid access token.
+    pub access_token: TokenText,
+    /// When it expires, in seconds since the Unix epoch, if known.
+    pub expires_at: Option<u64>,
 }
 
 /// An access token on the wire, the one secret that is ever serialized: the answer to

@@ -35,6 +35,7 @@ fn every_error_kind_is_in_the_window_union_and_nothing_else() {
         TokenEndpoint,
         ResourceRefused,
         NeedsRelink,
+        ConsentDenied,
         Network,
         Listener,
         DaemonUnavailable,
@@ -44,8 +45,8 @@ fn every_error_kind_is_in_the_window_union_and_nothing_else() {
     for kind in every {
         match kind {
             InvalidRequest | ProviderConfig | Discovery | KeyringUnavailable | KeyringLocked | AccessDenied
-            | AuthorizationFailed | Timeout | Cancelled | TokenEndpoint | ResourceRefused | NeedsRelink | Network
-            | Listener | DaemonUnavailable | Internal => {}
+            | AuthorizationFailed | Timeout | Cancelled | TokenEndpoint | ResourceRefused | NeedsRelink
+            | ConsentDenied | Network | Listener | DaemonUnavailable | Internal => {}
         }
     }
     assert_eq!(union("ErrorKind"), wire_names(&every), "ui/src/api.ts ErrorKind must match pixy_core::ErrorKind");

@@ -55,6 +55,8 @@ pub fn service_over(
         http_timeout,
         clock,
         audit_path: None,
+        consent_timeout: Duration::from_secs(60),
+        desktop: false,
     };
     Arc::new(Daemon::new(config, store as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap())
 }

@@ -1,0 +1,102 @@
+//! Requests that hand out tokens (`pixy token`, `exec`, `git-credential`), with the person's
+//! consent on the way: while the daemon asks, this says where the question is; when the daemon
+//! has no display, the question is put on this process's terminal (`/dev/tty`, so it works with
+//! stdin and stdout taken by a pipe, as under git) and the answer goes back on the request's
+//! own connection.
+
+use std::io::{BufRead, BufReader, Write};
+
+use pixy_core::consent::{Choice, Question};
+use pixy_core::ipc::client::{self, Answer};
+use pixy_core::ipc::framing::write_message;
+use pixy_core::ipc::{Event, Request};
+use pixy_core::{Error, ErrorKind, Result};
+use tokio::task::JoinHandle;
+
+/// Whether this process has a terminal to put a question on.
+pub fn can_prompt() -> bool {
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty").is_ok()
+}
+
+/// Sends `request` and follows it through any consent question to its answer: the terminal
+/// event, or [`Event::Run`] for a run (whose connection, returned with it, holds the run's grant
+/// for as long as it is kept open). An [`Event::Error`] is returned as an error.
+pub async fn ask(request: Request) -> Result<(Event, Answer)> {
+    let mut answer = client::request(&request).await?;
+    // The question being put on the terminal, and the prompt's thread.
+    let mut prompting: Option<(u64, JoinHandle<Option<Choice>>)> = None;
+    loop {
+        let event = tokio::select! {
+            event = answer.next() => event?,
+            chosen = async { (&mut prompting.as_mut().expect("guarded").1).await }, if prompting.is_some() => {
+                let (id, _) = prompting.take().expect("guarded");
+                if let Ok(Some(choice)) = chosen {
+                    send_answer(&mut answer, id, choice).await?;
+                }
+                continue;
+            }
+        };
+        let Some(event) = event else {
+            return Err(Error::new(ErrorKind::DaemonUnavailable, "the daemon ended the request without an answer"));
+        };
+        match event {
+            Event::Question { question, ask_here: true } => {
+                let id = question.id;
+                prompting = Some((id, tokio::task::spawn_blocking(move || prompt(&question))));
+            }
+            Event::Question { question, ask_here: false } => eprintln!(
+                "pixy: {} Answer in the notification or in Pixy's window (within {} s).",
+                question.sentence(),
+                question.expires_at.saturating_sub(now())
+            ),
+            event if event.is_terminal() || matches!(event, Event::Run { .. }) => {
+                if prompting.is_some() {
+                    // The daemon decided (the question timed out): the prompt is no longer asked.
+                    let _ = tty().map(|mut t| writeln!(t, "\n(no answer in time)"));
+                }
+                return match event {
+                    Event::Error { kind, message } => Err(Error::new(kind, message)),
+                    event => Ok((event, answer)),
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn send_answer(answer: &mut Answer, question: u64, choice: Choice) -> Result<()> {
+    match answer.sender() {
+        Some(sender) => write_message(sender, &Request::Answer { question, choice }).await,
+        None => Ok(()),
+    }
+}
+
+fn tty() -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/tty")
+}
+
+/// Puts the question on the terminal until it gets an answer it understands; `None` when the
+/// terminal is gone.
+fn prompt(question: &Question) -> Option<Choice> {
+    let mut out = tty().ok()?;
+    let mut input = BufReader::new(out.try_clone().ok()?);
+    let _ = writeln!(out, "\nPixy: {}", question.sentence());
+    loop {
+        let _ = write!(out, "Allow [o]nce, [a]lways for this program, or [d]eny? ");
+        let _ = out.flush();
+        let mut line = String::new();
+        if input.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        match line.trim().to_ascii_lowercase().as_str() {
+            "o" | "once" => return Some(Choice::Once),
+            "a" | "always" => return Some(Choice::Always),
+            "d" | "deny" | "n" | "no" => return Some(Choice::Deny),
+            _ => {}
+        }
+    }
+}
+
+fn now() -> u64 {
+    pixy_core::clock::Clock::now(&pixy_core::clock::SystemClock)
+}

@@ -1,0 +1,465 @@
+//! Consent in the daemon: whether the program behind a token request may have the account's
+//! tokens. A grant (for the program, for every program, or the `pixy exec` run it runs inside)
+//! says yes at once; otherwise the person is asked, once per program and account however many
+//! requests wait on the answer.
+//!
+//! Where the question goes: with a display, to the desktop (the notifier watching
+//! [`Daemon::questions`] shows a notification with actions and opens the window's consent view);
+//! without one, to the terminal of the client that asked, when it has one; with neither, the
+//! request is refused at once, saying how to allow the program ahead of time. A question nobody
+//! answers within the timeout is a denial. An explicit denial is remembered for a while, so a
+//! program retrying in the background does not ask again and again.
+//!
+//! Security: the program is found from the socket peer (see [`crate::peer`]), never from what the
+//! client says. Answers come from the daemon's own notifier, from the window's binary, or from the
+//! terminal of the connection the question was put to; see [`crate::consent`] for what this does
+//! and does not protect against.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::Daemon;
+use crate::account::AccountRecord;
+use crate::consent::{Allowed, Choice, Grant, Question, ANY_PROGRAM, DENIAL_MEMORY_SECS};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipc::protocol::Event;
+use crate::json_list::JsonList;
+use crate::peer::Program;
+
+/// How long a window that asked for the questions counts as open (it asks every second).
+const WINDOW_SEEN_FOR: Duration = Duration::from_secs(3);
+
+/// How stale a grant's kept last use may get before it is written: a handout must not write a
+/// file every time.
+const LAST_USE_WRITE_EVERY: u64 = 60;
+
+/// The daemon's consent state.
+pub(super) struct Consent {
+    list: JsonList<Grant>,
+    grants: Mutex<Vec<Grant>>,
+    /// Why the grants file cannot be written, if it cannot (a newer Pixy's file).
+    refused: Option<Error>,
+    /// When each grant's last use was last written, by (program, account).
+    last_written: Mutex<HashMap<(String, String), u64>>,
+    questions: watch::Sender<Vec<Question>>,
+    waiting: Mutex<HashMap<u64, Waiting>>,
+    next_question: AtomicU64,
+    /// Until when each (program, account) stays denied.
+    denied: Mutex<HashMap<(String, String), u64>>,
+    /// The `pixy exec` runs under way, by the pid of their `pixy exec` process.
+    runs: Mutex<HashMap<u32, Run>>,
+    window_seen: Mutex<Option<Instant>>,
+    timeout: Duration,
+    desktop: bool,
+}
+
+/// A question waiting for its answer.
+struct Waiting {
+    question: Question,
+    key: (String, String),
+    settled: watch::Sender<Option<Settled>>,
+}
+
+/// How a question ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    Chose(Choice),
+    Unanswered,
+}
+
+/// A `pixy exec` run: its process's start time (a pid alone may be reused) and its accounts.
+struct Run {
+    started: u64,
+    accounts: Vec<String>,
+}
+
+impl Consent {
+    /// Loads the grants kept at `path`. A file that cannot be used costs grants (people are
+    /// asked again), never the daemon.
+    pub(super) fn new(path: std::path::PathBuf, timeout: Duration, desktop: bool) -> Consent {
+        let list = crate::consent::grant_list(path);
+        let (grants, refused) = match list.load() {
+            Ok(grants) => (grants, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "the grants cannot be used; every program is asked");
+                (Vec::new(), Some(e))
+            }
+        };
+        Consent {
+            list,
+            grants: Mutex::new(grants),
+            refused,
+            last_written: Mutex::new(HashMap::new()),
+            questions: watch::channel(Vec::new()).0,
+            waiting: Mutex::new(HashMap::new()),
+            next_question: AtomicU64::new(1),
+            denied: Mutex::new(HashMap::new()),
+            runs: Mutex::new(HashMap::new()),
+            window_seen: Mutex::new(None),
+            timeout,
+            desktop,
+        }
+    }
+
+    fn publish(&self, waiting: &HashMap<u64, Waiting>) {
+        let mut questions: Vec<Question> = waiting.values().map(|w| w.question.clone()).collect();
+        questions.sort_by_key(|q| q.id);
+        self.questions.send_replace(questions);
+    }
+}
+
+/// The `pixy grants allow` line that would let `program` have `account`'s tokens.
+fn allow_hint(program: &Program, account: &str) -> String {
+    let program = program.script.as_deref().unwrap_or(&program.exe);
+    format!("pixy grants allow --program '{program}' --account {account}")
+}
+
+/// Ends a run's grant when the run's connection goes.
+pub(super) struct RunGuard<'a> {
+    runs: &'a Mutex<HashMap<u32, Run>>,
+    pid: u32,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.runs.lock().expect("runs lock").remove(&self.pid);
+    }
+}
+
+impl Daemon {
+    /// Whether the program behind `peer` may have `record`'s tokens, asking the person when no
+    /// grant says. `peer` is `None` for a caller inside the daemon. `answers` are the answers
+    /// this request's client sends from its terminal, when asked to put the question there.
+    pub(super) async fn consent(
+        &self,
+        peer: Option<u32>,
+        program: Option<&Program>,
+        record: &AccountRecord,
+        out: &mpsc::Sender<Event>,
+        answers: &mut Option<mpsc::Receiver<(u64, Choice)>>,
+        can_prompt: bool,
+    ) -> Result<Allowed> {
+        let Some(pid) = peer else { return Ok(Allowed::Daemon) };
+        let Some(program) = program else {
+            return Err(Error::new(
+                ErrorKind::ConsentDenied,
+                format!("Pixy cannot tell which program asked (process {pid}), so it hands out no token"),
+            ));
+        };
+        if self.in_run(pid, &record.id) {
+            return Ok(Allowed::Run);
+        }
+        if let Some(allowed) = self.granted(program, &record.id) {
+            return Ok(allowed);
+        }
+        let key = (program.describe(), record.id.clone());
+        let denied_until = self.consent.denied.lock().expect("denied lock").get(&key).copied();
+        if let Some(until) = denied_until.filter(|until| *until > self.now()) {
+            return Err(Error::new(
+                ErrorKind::ConsentDenied,
+                format!(
+                    "{} was denied {}'s tokens; it is not asked again for {} s. To allow it: {}",
+                    key.0,
+                    record.id,
+                    until - self.now(),
+                    allow_hint(program, &record.id)
+                ),
+            ));
+        }
+        self.ask(program, record, out, answers, can_prompt).await
+    }
+
+    /// Puts the question (or joins the one already asked for this program and account) and waits
+    /// for its answer.
+    async fn ask(
+        &self,
+        program: &Program,
+        record: &AccountRecord,
+        out: &mpsc::Sender<Event>,
+        answers: &mut Option<mpsc::Receiver<(u64, Choice)>>,
+        can_prompt: bool,
+    ) -> Result<Allowed> {
+        let key = (program.describe(), record.id.clone());
+        let (question, mut settled, first) = {
+            let mut waiting = self.consent.waiting.lock().expect("questions lock");
+            match waiting.values().find(|w| w.key == key) {
+                Some(w) => (w.question.clone(), w.settled.subscribe(), false),
+                None if !self.consent.desktop && !can_prompt => {
+                    return Err(Error::new(
+                        ErrorKind::ConsentDenied,
+                        format!(
+                            "{} asked for {}'s tokens, and nobody can be asked: there is no display and no terminal. \
+                             To allow it ahead of time: {}",
+                            key.0,
+                            record.id,
+                            allow_hint(program, &record.id)
+                        ),
+                    ));
+                }
+                None => {
+                    let question = Question {
+                        id: self.consent.next_question.fetch_add(1, Ordering::Relaxed),
+                        program: key.0.clone(),
+                        pid: program.pid,
+                        account: record.id.clone(),
+                        label: crate::text::printable(&record.label, 120),
+                        scopes: record.scopes.clone(),
+                        expires_at: self.now() + self.consent.timeout.as_secs(),
+                    };
+                    let (tx, rx) = watch::channel(None);
+                    waiting.insert(question.id, Waiting { question: question.clone(), key: key.clone(), settled: tx });
+                    self.consent.publish(&waiting);
+                    tracing::info!(question = question.id, account = %record.id, program = %key.0, "asking the person");
+                    (question, rx, true)
+                }
+            }
+        };
+        let ask_here = first && !self.consent.desktop;
+        let _ = out.send(Event::Question { question: question.clone(), ask_here }).await;
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_secs(question.expires_at.saturating_sub(self.now())).min(self.consent.timeout);
+        let outcome = loop {
+            if let Some(outcome) = *settled.borrow_and_update() {
+                break outcome;
+            }
+            tokio::select! {
+                changed = settled.changed() => if changed.is_err() {
+                    break settled.borrow().unwrap_or(Settled::Unanswered);
+                },
+                Some((id, choice)) = next_answer(answers), if ask_here => {
+                    if id == question.id {
+                        self.settle(id, Settled::Chose(choice));
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.settle(question.id, Settled::Unanswered);
+                }
+            }
+        };
+        match outcome {
+            Settled::Chose(Choice::Once) => Ok(Allowed::Once),
+            Settled::Chose(Choice::Always) => Ok(Allowed::Program),
+            Settled::Chose(Choice::Deny) => Err(Error::new(
+                ErrorKind::ConsentDenied,
+                format!(
+                    "you denied {} a token for {}. To allow it later: {}",
+                    key.0,
+                    record.id,
+                    allow_hint(program, &record.id)
+                ),
+            )),
+            Settled::Unanswered => Err(Error::new(
+                ErrorKind::ConsentDenied,
+                format!(
+                    "nobody answered within {} s whether {} may have a token for {}, so none was handed out. \
+                     To allow it ahead of time: {}",
+                    self.consent.timeout.as_secs(),
+                    key.0,
+                    record.id,
+                    allow_hint(program, &record.id)
+                ),
+            )),
+        }
+    }
+
+    /// Ends a question: every request waiting on it gets the outcome. False when it had already
+    /// ended.
+    fn settle(&self, id: u64, outcome: Settled) -> bool {
+        let ended = {
+            let mut waiting = self.consent.waiting.lock().expect("questions lock");
+            let ended = waiting.remove(&id);
+            self.consent.publish(&waiting);
+            ended
+        };
+        let Some(ended) = ended else { return false };
+        tracing::info!(question = id, ?outcome, "the question ended");
+        match outcome {
+            Settled::Chose(Choice::Always) => {
+                if let Err(e) = self.keep_grant(&ended.key.0, &ended.key.1) {
+                    tracing::warn!(error = %e, "the grant could not be kept; the program will be asked again");
+                }
+            }
+            Settled::Chose(Choice::Deny) => {
+                let until = self.now() + DENIAL_MEMORY_SECS;
+                self.consent.denied.lock().expect("denied lock").insert(ended.key.clone(), until);
+            }
+            _ => {}
+        }
+        ended.settled.send_replace(Some(outcome));
+        true
+    }
+
+    /// The person's answer to question `id`, from the notifier or the window.
+    pub fn answer(&self, id: u64, choice: Choice) -> Result<()> {
+        if self.settle(id, Settled::Chose(choice)) {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::InvalidRequest, format!("question {id} was already answered or has expired")))
+        }
+    }
+
+    /// The questions waiting for the person, updated as they come and go.
+    pub fn questions(&self) -> watch::Receiver<Vec<Question>> {
+        self.consent.questions.subscribe()
+    }
+
+    /// Whether a window asked for the questions within the last seconds: it shows them itself.
+    pub fn window_is_open(&self) -> bool {
+        self.consent.window_seen.lock().expect("window lock").is_some_and(|at| at.elapsed() < WINDOW_SEEN_FOR)
+    }
+
+    /// The questions, for a client; one from the window (`peer` runs the window's binary) also
+    /// marks the window as open.
+    pub(super) fn questions_for(&self, peer: Option<u32>) -> Event {
+        if peer.is_some_and(is_window) {
+            *self.consent.window_seen.lock().expect("window lock") = Some(Instant::now());
+        }
+        Event::Questions { questions: self.consent.questions.borrow().clone() }
+    }
+
+    /// An answer sent as a request of its own: only the window (or the daemon itself) may.
+    pub(super) fn answer_from(&self, peer: Option<u32>, id: u64, choice: Choice) -> Result<Event> {
+        if peer.is_some_and(|pid| !is_window(pid)) {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "only Pixy's window answers a question this way; a terminal answers on the request's own connection",
+            ));
+        }
+        self.answer(id, choice)?;
+        Ok(Event::Answered { question: id })
+    }
+
+    /// The grant that lets `program` have the account's tokens, with its last use noted.
+    fn granted(&self, program: &Program, account: &str) -> Option<Allowed> {
+        let now = self.now();
+        let (allowed, key) = {
+            let mut grants = self.consent.grants.lock().expect("grants lock");
+            // A grant for this program is named rather than one for every program.
+            let grant =
+                grants.iter_mut().filter(|g| g.covers(program, account)).min_by_key(|g| g.program == ANY_PROGRAM)?;
+            grant.last_used = Some(now);
+            let allowed = if grant.program == ANY_PROGRAM { Allowed::AnyProgram } else { Allowed::Program };
+            (allowed, (grant.program.clone(), grant.account.clone()))
+        };
+        let mut written = self.consent.last_written.lock().expect("last use lock");
+        if written.get(&key).is_none_or(|at| now >= at + LAST_USE_WRITE_EVERY) {
+            written.insert(key, now);
+            drop(written);
+            if let Err(e) = self.save_grants() {
+                tracing::info!(error = %e, "a grant's last use could not be written");
+            }
+        }
+        Some(allowed)
+    }
+
+    fn save_grants(&self) -> Result<()> {
+        if let Some(e) = &self.consent.refused {
+            return Err(e.clone());
+        }
+        let grants = self.consent.grants.lock().expect("grants lock").clone();
+        self.consent.list.save(&grants)
+    }
+
+    /// Keeps a grant of `account` to `program` (replacing one for the same pair).
+    fn keep_grant(&self, program: &str, account: &str) -> Result<Grant> {
+        if let Some(e) = &self.consent.refused {
+            return Err(Error::new(e.kind, format!("grants cannot be kept: {}", e.message)));
+        }
+        let grant = Grant { program: program.into(), account: account.into(), granted_at: self.now(), last_used: None };
+        {
+            let mut grants = self.consent.grants.lock().expect("grants lock");
+            grants.retain(|g| !(g.program == program && g.account == account));
+            grants.push(grant.clone());
+        }
+        self.consent.denied.lock().expect("denied lock").remove(&(program.to_string(), account.to_string()));
+        self.save_grants()?;
+        tracing::info!(account, program, "grant kept");
+        Ok(grant)
+    }
+
+    /// `pixy grants allow`: lets `program` have the named account's tokens without asking.
+    pub(super) async fn allow(&self, program: &str, name: &str) -> Result<Event> {
+        let program = crate::text::printable(program.trim(), 4096);
+        if program.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidRequest, "name a program (its path) or `any`"));
+        }
+        let record = self.find(name).await?;
+        let grant = self.keep_grant(&program, &record.id)?;
+        Ok(Event::Granted { grant })
+    }
+
+    /// `pixy grants revoke`: ends a grant.
+    pub(super) async fn revoke_grant(&self, program: &str, name: &str) -> Result<Event> {
+        // A grant may outlive its account's name (a provider id no longer unique): try it as an id.
+        let account = self.find(name).await.map(|r| r.id).unwrap_or_else(|_| name.to_string());
+        let removed = {
+            let mut grants = self.consent.grants.lock().expect("grants lock");
+            let before = grants.len();
+            grants.retain(|g| !(g.program == program && g.account == account));
+            before != grants.len()
+        };
+        if !removed {
+            return Err(Error::new(
+                ErrorKind::InvalidRequest,
+                format!("no grant lets {program} have {account}'s tokens; `pixy grants` lists them"),
+            ));
+        }
+        self.save_grants()?;
+        tracing::info!(account = %account, program, "grant revoked");
+        Ok(Event::GrantRevoked { program: program.to_string(), account })
+    }
+
+    /// The grants, by account, then program.
+    pub(super) fn grant_list(&self) -> Event {
+        let mut grants = self.consent.grants.lock().expect("grants lock").clone();
+        grants.sort_by(|a, b| (&a.account, &a.program).cmp(&(&b.account, &b.program)));
+        Event::Grants { grants }
+    }
+
+    /// Forgets an unlinked account's grants and denials.
+    pub(super) fn forget_grants(&self, account: &str) {
+        self.consent.grants.lock().expect("grants lock").retain(|g| g.account != account);
+        self.consent.denied.lock().expect("denied lock").retain(|(_, a), _| a != account);
+        if let Err(e) = self.save_grants() {
+            tracing::warn!(error = %e, "the grants of an unlinked account could not be removed");
+        }
+    }
+
+    /// Starts the grant of a `pixy exec` run whose process is `pid`: programs running under it
+    /// get `accounts`' tokens until the guard is dropped.
+    pub(super) fn begin_run(&self, pid: u32, accounts: Vec<String>) -> Option<RunGuard<'_>> {
+        let (_, started) = crate::peer::started(pid)?;
+        self.consent.runs.lock().expect("runs lock").insert(pid, Run { started, accounts });
+        Some(RunGuard { runs: &self.consent.runs, pid })
+    }
+
+    /// Whether the process `pid` runs inside a `pixy exec` run that holds `account`.
+    fn in_run(&self, pid: u32, account: &str) -> bool {
+        let runs = self.consent.runs.lock().expect("runs lock");
+        if runs.is_empty() {
+            return false;
+        }
+        let lineage = crate::peer::lineage(pid);
+        lineage.iter().any(|(p, started)| {
+            runs.get(p).is_some_and(|run| run.started == *started && run.accounts.iter().any(|a| a == account))
+        })
+    }
+}
+
+async fn next_answer(answers: &mut Option<mpsc::Receiver<(u64, Choice)>>) -> Option<(u64, Choice)> {
+    match answers {
+        Some(answers) => answers.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether the process `pid` runs Pixy's window binary.
+fn is_window(pid: u32) -> bool {
+    let window = crate::ipc::client::sibling_binary("pixy-desktop");
+    let window = std::fs::canonicalize(&window).unwrap_or(window);
+    crate::peer::executable(pid).is_some_and(|exe| exe == window)
+}
