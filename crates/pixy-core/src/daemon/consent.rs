@@ -463,3 +463,193 @@ fn is_window(pid: u32) -> bool {
     let window = std::fs::canonicalize(&window).unwrap_or(window);
     crate::peer::executable(pid).is_some_and(|exe| exe == window)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::daemon::DaemonConfig;
+    use crate::store::memory::MemoryStore;
+
+    fn daemon(name: &str, desktop: bool, timeout: Duration) -> Arc<Daemon> {
+        let dir = std::env::temp_dir().join(format!("pixy-consent-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = DaemonConfig {
+            index_path: dir.join("accounts.json"),
+            providers_path: dir.join("providers.toml"),
+            demo_issuer: None,
+            demo_client_id: "demo".into(),
+            http_timeout: Duration::from_secs(5),
+            clock: Arc::new(crate::clock::SystemClock),
+            audit_path: None,
+            consent_timeout: timeout,
+            desktop,
+        };
+        Arc::new(Daemon::new(config, Arc::new(MemoryStore::new()), Arc::new(tokio::sync::Notify::new())).unwrap())
+    }
+
+    fn program(exe: &str) -> Program {
+        Program { pid: std::process::id(), exe: exe.into(), script: None }
+    }
+
+    /// Asks as `exe` would, from this test process, with no terminal.
+    async fn ask_as(daemon: &Daemon, exe: &str, account: &str) -> Result<Allowed> {
+        let (out, _events) = mpsc::channel(4);
+        let record = AccountRecord::sample(account);
+        daemon.consent(Some(std::process::id()), Some(&program(exe)), &record, &out, &mut None, false).await
+    }
+
+    /// Waits until `count` questions are asked, and returns them.
+    async fn asked(daemon: &Daemon, count: usize) -> Vec<Question> {
+        let mut questions = daemon.questions();
+        let found = async { questions.wait_for(|q| q.len() == count).await.map(|q| q.clone()) };
+        tokio::time::timeout(Duration::from_secs(10), found).await.expect("asked in time").unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fifty_requests_from_one_program_raise_one_question_and_all_get_its_answer() {
+        let daemon = daemon("fifty", true, Duration::from_secs(30));
+        let requests: Vec<_> = (0..50)
+            .map(|_| {
+                let daemon = daemon.clone();
+                tokio::spawn(async move { ask_as(&daemon, "/usr/bin/git", "github").await })
+            })
+            .collect();
+        let questions = asked(&daemon, 1).await;
+        // Let every request reach the question before it is answered.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(daemon.questions().borrow().len(), 1, "one question for one program and account");
+        assert_eq!((questions[0].program.as_str(), questions[0].account.as_str()), ("/usr/bin/git", "github"));
+        daemon.answer(questions[0].id, Choice::Always).unwrap();
+        for request in requests {
+            assert_eq!(request.await.unwrap(), Ok(Allowed::Program), "every waiting request shares the answer");
+        }
+        assert!(daemon.questions().borrow().is_empty(), "the question is gone once answered");
+        assert_eq!(ask_as(&daemon, "/usr/bin/git", "github").await, Ok(Allowed::Program), "not asked again");
+        assert!(daemon.answer(questions[0].id, Choice::Deny).is_err(), "an answered question takes no second answer");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_program_or_another_account_is_asked_again_and_once_is_not_kept() {
+        let daemon = daemon("another", true, Duration::from_secs(30));
+        let first = tokio::spawn({
+            let daemon = daemon.clone();
+            async move { ask_as(&daemon, "/usr/bin/git", "github").await }
+        });
+        let q = asked(&daemon, 1).await;
+        daemon.answer(q[0].id, Choice::Always).unwrap();
+        assert_eq!(first.await.unwrap(), Ok(Allowed::Program));
+        for (exe, account) in [("/usr/bin/curl", "github"), ("/usr/bin/git", "gitlab"), ("/usr/bin/curl", "github")] {
+            let request = tokio::spawn({
+                let daemon = daemon.clone();
+                async move { ask_as(&daemon, exe, account).await }
+            });
+            let q = asked(&daemon, 1).await;
+            assert_eq!((q[0].program.as_str(), q[0].account.as_str()), (exe, account), "asked about this pair");
+            daemon.answer(q[0].id, Choice::Once).unwrap();
+            assert_eq!(request.await.unwrap(), Ok(Allowed::Once), "allowed this once, and asked again next time");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_denial_is_remembered_and_nobody_answering_is_a_denial_that_is_not() {
+        let daemon = daemon("deny", true, Duration::from_secs(1));
+        let denied = tokio::spawn({
+            let daemon = daemon.clone();
+            async move { ask_as(&daemon, "/usr/bin/git", "github").await }
+        });
+        let q = asked(&daemon, 1).await;
+        daemon.answer(q[0].id, Choice::Deny).unwrap();
+        let e = denied.await.unwrap().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ConsentDenied);
+        assert!(e.message.contains("pixy grants allow --program '/usr/bin/git' --account github"), "{}", e.message);
+        let again = ask_as(&daemon, "/usr/bin/git", "github").await.unwrap_err();
+        assert!(again.message.contains("not asked again"), "a denial silences retries: {}", again.message);
+        assert!(daemon.questions().borrow().is_empty(), "and raises no question");
+
+        let started = Instant::now();
+        let unanswered = ask_as(&daemon, "/usr/bin/curl", "github").await.unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(900), "it waited for the timeout");
+        assert!(unanswered.message.contains("nobody answered within 1 s"), "{}", unanswered.message);
+        assert!(daemon.questions().borrow().is_empty(), "the question ended with its timeout");
+        let asked_again = tokio::spawn({
+            let daemon = daemon.clone();
+            async move { ask_as(&daemon, "/usr/bin/curl", "github").await }
+        });
+        assert_eq!(asked(&daemon, 1).await.len(), 1, "nobody answering is not remembered: asked again");
+        assert!(asked_again.await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn without_a_display_or_a_terminal_the_request_is_refused_at_once_saying_how_to_allow_it() {
+        let daemon = daemon("headless", false, Duration::from_secs(30));
+        let started = Instant::now();
+        let e = ask_as(&daemon, "/usr/bin/git", "github").await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2), "no waiting for an answer nobody can give");
+        assert_eq!(e.kind, ErrorKind::ConsentDenied);
+        assert!(e.message.contains("no display and no terminal") && e.message.contains("pixy grants allow"));
+    }
+
+    #[tokio::test]
+    async fn without_a_display_the_first_terminal_is_asked_and_answers_on_its_connection() {
+        let daemon = daemon("terminal", false, Duration::from_secs(30));
+        let (out, mut events) = mpsc::channel(4);
+        let (answer, answers) = mpsc::channel(1);
+        let record = AccountRecord::sample("github");
+        let git = program("/usr/bin/git");
+        let mut answers = Some(answers);
+        let consent = daemon.consent(Some(std::process::id()), Some(&git), &record, &out, &mut answers, true);
+        let answering = async {
+            match events.recv().await {
+                Some(Event::Question { question, ask_here: true }) => {
+                    answer.send((question.id, Choice::Once)).await.unwrap();
+                }
+                other => panic!("the terminal is asked: {other:?}"),
+            }
+        };
+        let (allowed, ()) = tokio::join!(consent, answering);
+        assert_eq!(allowed, Ok(Allowed::Once));
+    }
+
+    #[tokio::test]
+    async fn grants_are_kept_across_a_restart_and_any_program_covers_every_program() {
+        let daemon = daemon("kept", false, Duration::from_secs(30));
+        daemon.keep_grant("/usr/bin/git", "github").unwrap();
+        daemon.keep_grant(ANY_PROGRAM, "ci").unwrap();
+        let path = daemon.config.index_path.with_file_name("grants.json");
+        let again = Consent::new(path, Duration::from_secs(30), false);
+        let kept = again.grants.lock().unwrap().clone();
+        assert_eq!(kept.iter().map(|g| (g.program.as_str(), g.account.as_str())).collect::<Vec<_>>(), [
+            ("/usr/bin/git", "github"),
+            (ANY_PROGRAM, "ci")
+        ]);
+        assert_eq!(ask_as(&daemon, "/usr/bin/git", "github").await, Ok(Allowed::Program));
+        assert_eq!(ask_as(&daemon, "/usr/bin/anything", "ci").await, Ok(Allowed::AnyProgram));
+        daemon.forget_grants("github");
+        assert!(ask_as(&daemon, "/usr/bin/git", "github").await.is_err(), "an unlinked account's grants are gone");
+    }
+
+    #[tokio::test]
+    async fn a_program_inside_a_run_has_the_run_s_accounts_until_the_run_ends() {
+        let daemon = daemon("run", false, Duration::from_secs(30));
+        // This test process stands for the run's `pixy exec`; it is its own lineage's first entry.
+        let guard = daemon.begin_run(std::process::id(), vec!["github".into()]).expect("this process is alive");
+        assert_eq!(ask_as(&daemon, "/usr/bin/python3", "github").await, Ok(Allowed::Run));
+        assert!(ask_as(&daemon, "/usr/bin/python3", "gitlab").await.is_err(), "only the run's accounts");
+        drop(guard);
+        assert!(ask_as(&daemon, "/usr/bin/python3", "github").await.is_err(), "the grant ended with the run");
+    }
+
+    #[test]
+    fn a_request_from_a_program_pixy_cannot_name_gets_no_token() {
+        let daemon = daemon("unnamed", true, Duration::from_secs(30));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (out, _events) = mpsc::channel(4);
+        let record = AccountRecord::sample("github");
+        let e = runtime.block_on(daemon.consent(Some(0), None, &record, &out, &mut None, false)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ConsentDenied);
+        assert!(e.message.contains("cannot tell which program asked"), "{}", e.message);
+    }
+}
