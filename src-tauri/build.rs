@@ -2,7 +2,20 @@
 //! commands, so capabilities/ can allow exactly those and nothing more.
 
 /// The commands in commands.rs. A command missing here cannot be called from the window at all.
-const COMMANDS: &[&str] = &["providers", "accounts", "connect", "connect_resource", "cancel", "paste", "unlink"];
+const COMMANDS: &[&str] = &[
+    "providers",
+    "accounts",
+    "connect",
+    "connect_resource",
+    "cancel",
+    "paste",
+    "unlink",
+    "questions",
+    "answer",
+    "grants",
+    "revoke_grant",
+    "launch_view",
+];
 
 fn main() {
     tauri_build::try_build(

@@ -7,6 +7,7 @@
 
 use std::sync::Mutex;
 
+use pixy_core::consent::Choice;
 use pixy_core::ipc::client::{self, ask, unexpected};
 use pixy_core::ipc::framing::write_message;
 use pixy_core::ipc::protocol::SecretText;
@@ -17,7 +18,7 @@ use tauri::State;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{self, FlowEvent};
-use crate::views::{AccountView, AccountsView, ProviderView};
+use crate::views::{AccountView, AccountsView, GrantView, LaunchView, ProviderView, QuestionView, UseView};
 
 /// The link flow in progress, if any: its number, the sender whose drop cancels it, and where
 /// its pastes go.
@@ -83,15 +84,80 @@ pub async fn providers() -> Result<Vec<ProviderView>, Error> {
     }
 }
 
-/// The linked accounts and their status, and what was lost reading them, if anything.
+/// How many of an account's latest handouts the window shows.
+const RECENT_USE_SHOWN: usize = 3;
+
+/// The linked accounts and their status, each with its recent use, and what was lost reading
+/// them, if anything.
 #[tauri::command]
 pub async fn accounts() -> Result<AccountsView, Error> {
-    match ask(Request::Status).await? {
-        Event::Status { accounts, problem } => {
-            Ok(AccountsView { accounts: accounts.into_iter().map(AccountView::from).collect(), problem })
-        }
+    let (accounts, problem) = match ask(Request::Status).await? {
+        Event::Status { accounts, problem } => (accounts, problem),
+        other => return Err(unexpected(&other)),
+    };
+    // The recent use is a help, not the list: an audit log that cannot be read leaves it empty.
+    let entries = match ask(Request::Activity { account: None, limit: 200 }).await {
+        Ok(Event::Activity { entries }) => entries,
+        _ => Vec::new(),
+    };
+    let accounts = accounts
+        .into_iter()
+        .map(|summary| {
+            let mut view = AccountView::from(summary);
+            view.recent_use = entries
+                .iter()
+                .filter(|e| e.account == view.id)
+                .take(RECENT_USE_SHOWN)
+                .cloned()
+                .map(UseView::from)
+                .collect();
+            view
+        })
+        .collect();
+    Ok(AccountsView { accounts, problem })
+}
+
+/// The consent questions waiting for the person. Asking also tells the daemon the window is
+/// open, so it does not open another one for a new question.
+#[tauri::command]
+pub async fn questions() -> Result<Vec<QuestionView>, Error> {
+    match ask(Request::Questions).await? {
+        Event::Questions { questions } => Ok(questions.into_iter().map(QuestionView::from).collect()),
         other => Err(unexpected(&other)),
     }
+}
+
+/// The person's answer to a question: `once`, `always` or `deny`.
+#[tauri::command]
+pub async fn answer(question: u64, choice: Choice) -> Result<(), Error> {
+    match ask(Request::Answer { question, choice }).await? {
+        Event::Answered { .. } => Ok(()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// The programs allowed to have accounts' tokens without asking.
+#[tauri::command]
+pub async fn grants() -> Result<Vec<GrantView>, Error> {
+    match ask(Request::Grants).await? {
+        Event::Grants { grants } => Ok(grants.into_iter().map(GrantView::from).collect()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Ends a program's grant for an account: it is asked again next time.
+#[tauri::command]
+pub async fn revoke_grant(program: String, account: String) -> Result<(), Error> {
+    match ask(Request::RevokeGrant { program, account }).await? {
+        Event::GrantRevoked { .. } => Ok(()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Where the window was asked to open (the daemon starts it on a question or an account).
+#[tauri::command]
+pub fn launch_view() -> LaunchView {
+    LaunchView::from_args(std::env::args())
 }
 
 /// Links an account with `provider_id` in the system browser, or with a device code when

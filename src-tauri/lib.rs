@@ -21,6 +21,11 @@ pub fn run() {
             commands::cancel,
             commands::paste,
             commands::unlink,
+            commands::questions,
+            commands::answer,
+            commands::grants,
+            commands::revoke_grant,
+            commands::launch_view,
         ])
         .run(tauri::generate_context!());
     if let Err(error) = result {

@@ -70,6 +70,104 @@ pub struct AccountView {
     pub scopes: Vec<String>,
     /// The protected resource (an MCP server) the account is for, and how Pixy got there.
     pub resource: Option<ResourceView>,
+    /// Its latest token handouts and refusals, newest first.
+    pub recent_use: Vec<UseView>,
+}
+
+/// One line of an account's recent use, from the audit log.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UseView {
+    /// When, in seconds since the Unix epoch.
+    pub time: u64,
+    /// Whether a token was handed out.
+    pub handed_out: bool,
+    /// The program that asked, in words.
+    pub program: String,
+    /// What allowed it (`program`, `any`, `once`, `run`), or `none`.
+    pub grant: String,
+}
+
+impl From<pixy_core::audit::Entry> for UseView {
+    fn from(e: pixy_core::audit::Entry) -> Self {
+        UseView {
+            time: e.time,
+            handed_out: e.outcome == pixy_core::audit::Outcome::HandedOut,
+            program: e.program.unwrap_or_else(|| "an unknown program".into()),
+            grant: e.grant,
+        }
+    }
+}
+
+/// A consent question waiting for the person.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionView {
+    pub id: u64,
+    /// The program that asks: its executable, and its script.
+    pub program: String,
+    pub pid: u32,
+    /// The account's id and label.
+    pub account: String,
+    pub label: String,
+    pub scopes: Vec<String>,
+    /// When it counts as denied, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+impl From<pixy_core::consent::Question> for QuestionView {
+    fn from(q: pixy_core::consent::Question) -> Self {
+        QuestionView {
+            id: q.id,
+            program: q.program,
+            pid: q.pid,
+            account: q.account,
+            label: q.label,
+            scopes: q.scopes,
+            expires_at: q.expires_at,
+        }
+    }
+}
+
+/// A program's standing permission for an account.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantView {
+    /// An executable's path, an interpreter and its script, a script's path, or `any`.
+    pub program: String,
+    pub account: String,
+    pub granted_at: u64,
+    pub last_used: Option<u64>,
+}
+
+impl From<pixy_core::consent::Grant> for GrantView {
+    fn from(g: pixy_core::consent::Grant) -> Self {
+        GrantView { program: g.program, account: g.account, granted_at: g.granted_at, last_used: g.last_used }
+    }
+}
+
+/// Where the window was asked to open: on the consent view, or on one account.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchView {
+    pub consent: bool,
+    pub account: Option<String>,
+}
+
+impl LaunchView {
+    /// From the window's arguments (`--consent`, `--account ID`), as the daemon starts it.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> LaunchView {
+        let mut view = LaunchView::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--consent" => view.consent = true,
+                "--account" => view.account = args.next(),
+                _ => {}
+            }
+        }
+        view
+    }
 }
 
 /// The chain behind an account linked by a resource's URL.
@@ -106,6 +204,7 @@ impl From<AccountSummary> for AccountView {
                 authorization_server: r.authorization_server,
                 registration: r.registration.words(),
             }),
+            recent_use: Vec::new(),
         }
     }
 }
@@ -158,5 +257,14 @@ mod tests {
         assert_eq!(json["status"], "needs_relink", "the UI switches on the wire's status names");
         assert_eq!(json["expiresAt"], 7, "TypeScript reads camelCase fields");
         assert_eq!(json["scopes"], serde_json::json!(["openid"]), "an MCP server's chain shows the scopes granted");
+    }
+
+    #[test]
+    fn the_window_opens_where_the_daemon_asked() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(LaunchView::from_args(args(&["pixy-desktop"])), LaunchView::default());
+        assert!(LaunchView::from_args(args(&["pixy-desktop", "--consent"])).consent);
+        let on_account = LaunchView::from_args(args(&["pixy-desktop", "--account", "github-1"]));
+        assert_eq!(on_account.account.as_deref(), Some("github-1"));
     }
 }

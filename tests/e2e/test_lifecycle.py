@@ -255,6 +255,7 @@ def test_two_token_processes_race_on_an_expired_token_with_no_daemon(pixy, oidc_
     account = link(pixy, server)
     account_id = account["id"]
     linked_access = secret(account_id, "access_token")
+    pixy.allow(account_id)
     stop_daemon(pixy)  # well before the token is due, so the stopped daemon refreshed nothing
     assert refresh_requests(server) == 0, f"nothing may have been refreshed yet: {server.counters()}"
     errors_at_link = refresh_errors(server)

@@ -1,6 +1,7 @@
 // The linked accounts, each with its status and an Unlink that asks once more before it revokes.
 
-import type { Account, Provider, ResourceChain } from "./api";
+import type { Account, Provider, ResourceChain, Use } from "./api";
+import { ago } from "./consent";
 import { el } from "./dom";
 import { initial } from "./providers";
 
@@ -72,6 +73,7 @@ export function renderAccounts(
         unlink,
       ),
       attention,
+      account.recentUse.length > 0 ? renderUse(account.recentUse) : null,
       account.resource ? renderChain(account.resource, account.scopes) : null,
     );
   });
@@ -79,6 +81,31 @@ export function renderAccounts(
     rows.push(el("li", { class: "empty muted" }, "No accounts yet. Connect one above; the sign-in happens in your browser."));
   }
   list.replaceChildren(...rows);
+}
+
+/** The account's latest handouts: which program, when, and whether it got a token. */
+function renderUse(uses: Use[]): HTMLElement {
+  const now = Date.now();
+  return el(
+    "ul",
+    { class: "recent muted small", "aria-label": "Recent use", "data-recent-use": "" },
+    ...uses.map((use) =>
+      el(
+        "li",
+        { title: use.program },
+        el("span", { class: "program" }, shortProgram(use.program)),
+        ` ${use.handedOut ? "got a token" : "was refused"} ${ago(use.time, now)}`,
+      ),
+    ),
+  );
+}
+
+/** A program by its file names: "/usr/bin/python3.11 /home/a/job.py" reads "python3.11 job.py". */
+export function shortProgram(program: string): string {
+  return program
+    .split(" ")
+    .map((part) => part.split("/").pop() || part)
+    .join(" ");
 }
 
 /** How Pixy reached an MCP server's tokens, folded away under its account. */

@@ -43,6 +43,47 @@ export interface Account {
   scopes: string[];
   /** The MCP server (or other protected resource) the account is for, when linked by its URL. */
   resource?: ResourceChain | null;
+  /** Its latest token handouts and refusals, newest first. */
+  recentUse: Use[];
+}
+
+/** One token handout or refusal, as the audit log keeps it: no token, ever. */
+export interface Use {
+  /** Seconds since the Unix epoch. */
+  time: number;
+  handedOut: boolean;
+  /** The program that asked: its executable, and its script. */
+  program: string;
+  /** What allowed it: "program", "any", "once", "run", or "none". */
+  grant: string;
+}
+
+/** A program asking for an account's tokens, waiting for the person's answer. */
+export interface Question {
+  id: number;
+  program: string;
+  pid: number;
+  account: string;
+  label: string;
+  scopes: string[];
+  /** When it counts as denied, in seconds since the Unix epoch. */
+  expiresAt: number;
+}
+
+export type Choice = "once" | "always" | "deny";
+
+/** A program allowed to have an account's tokens without asking ("any": every program). */
+export interface Grant {
+  program: string;
+  account: string;
+  grantedAt: number;
+  lastUsed: number | null;
+}
+
+/** Where the window was asked to open. */
+export interface LaunchView {
+  consent: boolean;
+  account: string | null;
 }
 
 /** How Pixy reached a resource's tokens: nothing here is secret. */
@@ -171,6 +212,27 @@ export function cancel(): Promise<void> {
 
 export function unlink(accountId: string): Promise<void> {
   return call("unlink", { accountId });
+}
+
+/** The consent questions waiting for an answer. */
+export function questions(): Promise<Question[]> {
+  return call("questions");
+}
+
+export function answer(question: number, choice: Choice): Promise<void> {
+  return call("answer", { question, choice });
+}
+
+export function grants(): Promise<Grant[]> {
+  return call("grants");
+}
+
+export function revokeGrant(program: string, account: string): Promise<void> {
+  return call("revoke_grant", { program, account });
+}
+
+export function launchView(): Promise<LaunchView> {
+  return call("launch_view");
 }
 
 export function isPixyError(value: unknown): value is PixyError {

@@ -3,8 +3,9 @@
 
 import "./style.css";
 import * as api from "./api";
-import type { Account, FlowEvent, PixyError, Provider } from "./api";
+import type { Account, Choice, FlowEvent, Grant, PixyError, Provider, Question } from "./api";
 import { renderAccounts } from "./accounts";
+import { renderGrants, renderQuestions, secondsLeft } from "./consent";
 import { countdown, type Flow, renderFlow } from "./flow";
 import { describe } from "./errors";
 import { el } from "./dom";
@@ -22,6 +23,11 @@ interface State {
   indexProblem: string | null;
   /** Whether the daemon has answered once: until then empty lists mean "unknown", not "none". */
   loaded: boolean;
+  /** Programs asking for an account's tokens, waiting for an answer here or in a notification. */
+  questions: Question[];
+  grants: Grant[];
+  /** The account the window was opened on (from a relink notice), shown highlighted. */
+  focusAccount: string | null;
 }
 
 const state: State = {
@@ -32,6 +38,9 @@ const state: State = {
   problem: null,
   indexProblem: null,
   loaded: false,
+  questions: [],
+  grants: [],
+  focusAccount: null,
 };
 
 /** The flow of a resource linked by its URL: its panel goes under the "Add by URL" form. */
@@ -43,6 +52,9 @@ const byUrlInput = document.querySelector<HTMLInputElement>("#resource-url")!;
 const byUrlFlow = document.querySelector<HTMLElement>("#by-url-flow")!;
 const accountList = document.querySelector<HTMLUListElement>("#accounts")!;
 const notice = document.querySelector<HTMLElement>("#notice")!;
+const consentPanel = document.querySelector<HTMLElement>("#consent")!;
+const grantList = document.querySelector<HTMLUListElement>("#grants")!;
+const consentActions = { answer, revoke: revokeGrant };
 
 function render(): void {
   const busy = state.flow.phase === "waiting";
@@ -59,9 +71,15 @@ function render(): void {
       unlink,
       reconnect: (account) => void (account.resource ? connectResource(account.id) : connect(account.provider)),
     });
+    renderGrants(grantList, state.grants, state.accounts, consentActions);
+    if (state.focusAccount) {
+      accountList
+        .querySelector(`[data-account-id="${CSS.escape(state.focusAccount)}"]`)
+        ?.classList.add("focused");
+    }
   } else {
     const pending = state.problem ? "Not available until Pixy's background service answers." : "Loading…";
-    for (const list of [providerList, accountList]) {
+    for (const list of [providerList, accountList, grantList]) {
       list.replaceChildren(el("li", { class: "empty muted" }, pending));
     }
   }
@@ -104,9 +122,10 @@ function render(): void {
 
 async function refresh(): Promise<void> {
   try {
-    const [providers, listed] = await Promise.all([api.providers(), api.accounts()]);
+    const [providers, listed, grants] = await Promise.all([api.providers(), api.accounts(), api.grants()]);
     state.providers = providers;
     state.accounts = listed.accounts;
+    state.grants = grants;
     state.indexProblem = listed.problem;
     state.problem = null;
     state.loaded = true;
@@ -281,6 +300,60 @@ async function unlink(accountId: string): Promise<void> {
   await refresh();
 }
 
+/** Asks the daemon for the questions waiting; a new one is brought to the person's eye. */
+async function pollQuestions(): Promise<void> {
+  let questions: Question[];
+  try {
+    questions = await api.questions();
+  } catch {
+    return; // the lists' own refresh says when the daemon cannot be reached
+  }
+  const known = new Set(state.questions.map((q) => q.id));
+  const arrived = questions.some((q) => !known.has(q.id));
+  const same = questions.length === state.questions.length && !arrived;
+  if (same) return;
+  const answeredElsewhere = state.questions.length > questions.length;
+  state.questions = questions;
+  renderQuestions(consentPanel, state.questions, Date.now(), consentActions);
+  if (arrived) {
+    consentPanel.scrollIntoView({ block: "start" });
+    consentPanel.querySelector<HTMLButtonElement>("[data-choice]")?.focus();
+  }
+  // What an answer changed (a new grant, a handout) shows in the lists.
+  if (answeredElsewhere) void refresh();
+}
+
+async function answer(question: Question, choice: Choice): Promise<void> {
+  state.questions = state.questions.filter((q) => q.id !== question.id);
+  renderQuestions(consentPanel, state.questions, Date.now(), consentActions);
+  try {
+    await api.answer(question.id, choice);
+  } catch (error) {
+    // Answered elsewhere first, or expired: the notice says so; nothing else changes.
+    state.problem = error as PixyError;
+  }
+  await refresh();
+}
+
+async function revokeGrant(grant: Grant): Promise<void> {
+  try {
+    await api.revokeGrant(grant.program, grant.account);
+  } catch (error) {
+    await refresh();
+    state.problem = error as PixyError;
+    render();
+    return;
+  }
+  await refresh();
+}
+
+window.setInterval(() => {
+  void pollQuestions();
+  document.querySelectorAll<HTMLElement>("[data-question-countdown]").forEach((node) => {
+    node.textContent = secondsLeft(Number(node.dataset.questionCountdown), Date.now());
+  });
+}, 1000);
+
 // The countdown ticks locally between the daemon's Waiting events; only its text changes, so the
 // focused button is not rebuilt every second.
 window.setInterval(() => {
@@ -309,3 +382,15 @@ byUrlInput.addEventListener("input", () => byUrlInput.setCustomValidity(""));
 
 render();
 void refresh();
+void pollQuestions();
+void api
+  .launchView()
+  .then((view) => {
+    if (view.consent) consentPanel.scrollIntoView({ block: "start" });
+    if (view.account) {
+      state.focusAccount = view.account;
+      render();
+      accountList.querySelector(`[data-account-id="${CSS.escape(view.account)}"]`)?.scrollIntoView({ block: "center" });
+    }
+  })
+  .catch(() => undefined);

@@ -621,10 +621,10 @@ mod tests {
         let path = daemon.config.index_path.with_file_name("grants.json");
         let again = Consent::new(path, Duration::from_secs(30), false);
         let kept = again.grants.lock().unwrap().clone();
-        assert_eq!(kept.iter().map(|g| (g.program.as_str(), g.account.as_str())).collect::<Vec<_>>(), [
-            ("/usr/bin/git", "github"),
-            (ANY_PROGRAM, "ci")
-        ]);
+        assert_eq!(
+            kept.iter().map(|g| (g.program.as_str(), g.account.as_str())).collect::<Vec<_>>(),
+            [("/usr/bin/git", "github"), (ANY_PROGRAM, "ci")]
+        );
         assert_eq!(ask_as(&daemon, "/usr/bin/git", "github").await, Ok(Allowed::Program));
         assert_eq!(ask_as(&daemon, "/usr/bin/anything", "ci").await, Ok(Allowed::AnyProgram));
         daemon.forget_grants("github");

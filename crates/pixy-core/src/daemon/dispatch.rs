@@ -46,9 +46,9 @@ impl Daemon {
             Request::Link(link) => self.link(*link, &out, pastes).await,
             Request::Token { account, min_valid, can_prompt } => {
                 let program = peer.and_then(crate::peer::requester);
-                let (answer, allowed) =
+                let (answer, allowed, id) =
                     self.hand_out(peer, program.as_ref(), &account, min_valid, can_prompt, &out, &mut answers).await;
-                self.record_handout(peer, program.as_ref(), &account, &answer, allowed);
+                self.record_handout(peer, program.as_ref(), id.as_deref().unwrap_or(&account), &answer, allowed);
                 answer
             }
             Request::Run { accounts, can_prompt } => self.run(peer, accounts, can_prompt, &out, answers).await,

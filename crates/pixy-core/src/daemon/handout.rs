@@ -11,8 +11,8 @@ use crate::ipc::protocol::Event;
 use crate::peer::Program;
 
 impl Daemon {
-    /// The answer to a token request from `peer` (its program found as `program`), and what
-    /// allowed it, if anything did.
+    /// The answer to a token request from `peer` (its program found as `program`), what allowed
+    /// it if anything did, and the account's id when the name matched one (for the audit log).
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn hand_out(
         &self,
@@ -23,14 +23,14 @@ impl Daemon {
         can_prompt: bool,
         out: &mpsc::Sender<Event>,
         answers: &mut Option<mpsc::Receiver<(u64, Choice)>>,
-    ) -> (Result<Event>, Option<Allowed>) {
+    ) -> (Result<Event>, Option<Allowed>, Option<String>) {
         let record = match self.find(name).await {
             Ok(record) => record,
-            Err(e) => return (Err(e), None),
+            Err(e) => return (Err(e), None, None),
         };
         let allowed = match self.consent(peer, program, &record, out, answers, can_prompt).await {
             Ok(allowed) => allowed,
-            Err(e) => return (Err(e), None),
+            Err(e) => return (Err(e), None, Some(record.id)),
         };
         let answer = self.token(&record.id, min_valid).await;
         if let Err(e) = &answer {
@@ -38,6 +38,6 @@ impl Daemon {
                 self.tell_relink(&record.id, program.map(Program::describe)).await;
             }
         }
-        (answer, Some(allowed))
+        (answer, Some(allowed), Some(record.id))
     }
 }

@@ -26,9 +26,9 @@ impl Daemon {
         let program = peer.and_then(crate::peer::requester);
         let mut tokens = Vec::new();
         for name in &accounts {
-            let (answer, allowed) =
+            let (answer, allowed, id) =
                 self.hand_out(peer, program.as_ref(), name, None, can_prompt, out, &mut answers).await;
-            self.record_handout(peer, program.as_ref(), name, &answer, allowed);
+            self.record_handout(peer, program.as_ref(), id.as_deref().unwrap_or(name), &answer, allowed);
             match answer? {
                 Event::Token { account, access_token, expires_at } => {
                     tokens.push(RunToken { account, access_token, expires_at })
