@@ -29,7 +29,7 @@ APT_BUILD := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev lib
 # Testing: a real X server, window tools, a real Secret Service in a private D-Bus session,
 # a tray host for the daemon's StatusNotifierItem, and WebKit's WebDriver.
 APT_TEST := xvfb xauth imagemagick webkit2gtk-driver xdotool x11-utils gnome-keyring git \
-	libsecret-tools libglib2.0-bin dbus-daemon dbus-bin dbus-x11 haskell-gtk-sni-tray-utils \
+	libsecret-tools libglib2.0-bin dbus-daemon dbus-bin dbus-x11 dunst libnotify-bin haskell-gtk-sni-tray-utils \
 	haskell-status-notifier-item-utils chromium chromium-driver
 APT_PACKAGES := $(APT_BUILD) $(APT_TEST)
 

@@ -105,6 +105,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         }
     };
     let quit = Arc::new(Notify::new());
+    let desktop = has_display();
     let config = DaemonConfig {
         index_path: paths::config_dir().join("accounts.json"),
         providers_path: paths::config_dir().join("providers.toml"),
@@ -114,7 +115,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         clock: Arc::new(pixy_core::clock::SystemClock),
         audit_path,
         consent_timeout: consent_timeout(),
-        desktop: has_display(),
+        desktop,
     };
     let daemon = match Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
         Ok(daemon) => Arc::new(daemon),
@@ -138,7 +139,10 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
     if !args.no_tray {
         tray::spawn(daemon.summaries(), quit.clone());
     }
-    crate::notify::spawn(daemon.clone());
+    if desktop {
+        // Without a display, questions go to the requesting terminal and notices to the status.
+        crate::notify::spawn(daemon.clone());
+    }
     tracing::info!(pid = std::process::id(), demo = demo.is_some(), "pixy daemon ready");
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
