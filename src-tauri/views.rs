@@ -106,6 +106,8 @@ pub struct QuestionView {
     pub id: u64,
     /// The program that asks: its executable, and its script.
     pub program: String,
+    /// The program by its file name.
+    pub name: String,
     pub pid: u32,
     /// The account's id and label.
     pub account: String,
@@ -120,6 +122,7 @@ impl From<pixy_core::consent::Question> for QuestionView {
         QuestionView {
             id: q.id,
             program: q.program,
+            name: q.name,
             pid: q.pid,
             account: q.account,
             label: q.label,

@@ -61,7 +61,10 @@ export interface Use {
 /** A program asking for an account's tokens, waiting for the person's answer. */
 export interface Question {
   id: number;
+  /** The executable's path, and its script's. */
   program: string;
+  /** The program by its file name, as a person knows it. */
+  name: string;
   pid: number;
   account: string;
   label: string;

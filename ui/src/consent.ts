@@ -33,8 +33,8 @@ export function renderQuestions(
     return el(
       "li",
       { class: "question", "data-question-id": String(q.id) },
-      el("p", { class: "ask" }, el("strong", { class: "program" }, q.program), " wants a token for your account ",
-        el("strong", {}, q.label), "."),
+      el("p", { class: "ask" }, el("strong", {}, q.name), " wants a token for your account ", el("strong", {}, q.label), "."),
+      el("p", { class: "muted small program", "data-question-program": "" }, q.program),
       el(
         "p",
         { class: "muted small" },
@@ -47,7 +47,7 @@ export function renderQuestions(
   });
   panel.replaceChildren(
     el("h2", { id: "consent-title" }, questions.length === 1 ? "A program asks for an account" : "Programs ask for accounts"),
-    el("ul", { class: "list questions" }, ...items),
+    el("ul", { class: "questions" }, ...items),
   );
 }
 

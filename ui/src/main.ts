@@ -43,6 +43,9 @@ const state: State = {
   focusAccount: null,
 };
 
+/** Whether the window has scrolled to the account it was opened on. */
+let scrolledToFocus = false;
+
 /** The flow of a resource linked by its URL: its panel goes under the "Add by URL" form. */
 const BY_URL = "@by-url";
 
@@ -73,9 +76,13 @@ function render(): void {
     });
     renderGrants(grantList, state.grants, state.accounts, consentActions);
     if (state.focusAccount) {
-      accountList
-        .querySelector(`[data-account-id="${CSS.escape(state.focusAccount)}"]`)
-        ?.classList.add("focused");
+      const focused = accountList.querySelector(`[data-account-id="${CSS.escape(state.focusAccount)}"]`);
+      focused?.classList.add("focused");
+      // Opened on this account (a relink notice): shown once it is listed.
+      if (focused && !scrolledToFocus) {
+        scrolledToFocus = true;
+        focused.scrollIntoView({ block: "center" });
+      }
     }
   } else {
     const pending = state.problem ? "Not available until Pixy's background service answers." : "Loading…";
@@ -390,7 +397,6 @@ void api
     if (view.account) {
       state.focusAccount = view.account;
       render();
-      accountList.querySelector(`[data-account-id="${CSS.escape(view.account)}"]`)?.scrollIntoView({ block: "center" });
     }
   })
   .catch(() => undefined);

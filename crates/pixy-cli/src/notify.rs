@@ -53,12 +53,16 @@ async fn follow_questions(daemon: Arc<Daemon>) {
 async fn ask(daemon: Arc<Daemon>, question: Question, withdrawn: oneshot::Receiver<()>) {
     let now = pixy_core::clock::Clock::now(&pixy_core::clock::SystemClock);
     let seconds = question.expires_at.saturating_sub(now).max(1);
+    let scopes = if question.scopes.is_empty() { "none".to_string() } else { question.scopes.join(" ") };
     let mut notification = Notification::new();
     notification
         .appname("Pixy")
         .icon("dialog-password")
-        .summary("Allow access to your account?")
-        .body(&format!("{}\nNo answer in {seconds} s counts as Deny.", question.sentence()))
+        .summary(&format!("{} wants a token for your account {}", question.name, question.label))
+        .body(&format!(
+            "Program: {} (process {})\nScopes: {scopes}\nNo answer in {seconds} s counts as Deny.",
+            question.program, question.pid
+        ))
         .urgency(Urgency::Critical)
         .hint(Hint::Resident(true))
         .timeout(Timeout::Milliseconds(u32::try_from(seconds * 1000).unwrap_or(u32::MAX)));
@@ -109,8 +113,8 @@ async fn tell(notice: Notice) {
         .icon("dialog-warning")
         .summary("An account needs reconnecting")
         .body(&notice.sentence())
-        .action("default", "Reconnect")
-        .action("reconnect", "Reconnect");
+        // "default": a click on the notification itself.
+        .action("default", "Reconnect");
     let handle = match notification.show_async().await {
         Ok(handle) => handle,
         Err(error) => {
@@ -121,7 +125,7 @@ async fn tell(notice: Notice) {
     let account = account.clone();
     handle
         .wait_for_action_async(move |response| {
-            if matches!(response, ActionResponse::Custom("default" | "reconnect")) {
+            if matches!(response, ActionResponse::Custom("default")) {
                 window::open(View::Account(account));
             }
         })

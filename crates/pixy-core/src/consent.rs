@@ -51,6 +51,8 @@ pub struct Question {
     pub id: u64,
     /// The program that asks (its executable path, and its script).
     pub program: String,
+    /// The program by its file name, as a person knows it (the script's, else the executable's).
+    pub name: String,
     /// The process that is the program.
     pub pid: u32,
     /// The account's id.
@@ -157,6 +159,7 @@ mod tests {
         let q = Question {
             id: 1,
             program: "/usr/bin/git".into(),
+            name: "git".into(),
             pid: 9,
             account: "github".into(),
             label: "GitHub (ada)".into(),

@@ -30,6 +30,12 @@ impl Program {
             None => self.exe.clone(),
         }
     }
+
+    /// The program by its file name, as a person knows it: the script's, else the executable's.
+    pub fn name(&self) -> String {
+        let path = self.script.as_deref().unwrap_or(&self.exe);
+        Path::new(path).file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
+    }
 }
 
 /// Shells: passed through unless they run a script file.
@@ -191,6 +197,13 @@ mod linux {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_program_is_named_by_its_script_or_its_executable() {
+        let git = Program { pid: 1, exe: "/usr/bin/git".into(), script: None };
+        let job = Program { pid: 2, exe: "/usr/bin/python3.11".into(), script: Some("/home/a/job.py".into()) };
+        assert_eq!((git.name().as_str(), job.name().as_str()), ("git", "job.py"));
+    }
 
     #[test]
     fn interpreters_and_shells_are_known_by_name_with_their_versions() {

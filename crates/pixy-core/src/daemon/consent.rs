@@ -204,6 +204,7 @@ impl Daemon {
                     let question = Question {
                         id: self.consent.next_question.fetch_add(1, Ordering::Relaxed),
                         program: key.0.clone(),
+                        name: program.name(),
                         pid: program.pid,
                         account: record.id.clone(),
                         label: crate::text::printable(&record.label, 120),

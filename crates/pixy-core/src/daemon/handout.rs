@@ -35,7 +35,7 @@ impl Daemon {
         let answer = self.token(&record.id, min_valid).await;
         if let Err(e) = &answer {
             if e.kind == ErrorKind::NeedsRelink {
-                self.tell_relink(&record.id, program.map(Program::describe)).await;
+                self.tell_relink(&record.id, program.map(Program::name)).await;
             }
         }
         (answer, Some(allowed), Some(record.id))

@@ -19,7 +19,7 @@ pub enum Notice {
         account: String,
         /// Its label.
         label: String,
-        /// The program that asked, in words.
+        /// The program that asked, by its file name.
         program: Option<String>,
     },
 }
@@ -29,13 +29,7 @@ impl Notice {
     pub fn sentence(&self) -> String {
         match self {
             Notice::Relink { label, program, .. } => {
-                let who = program
-                    .as_deref()
-                    .map(|p| std::path::Path::new(p.split(' ').next().unwrap_or(p)))
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "A program".into());
-                format!("{who} wants your {label} account: reconnect")
+                format!("{} wants your {label} account: reconnect", program.as_deref().unwrap_or("A program"))
             }
         }
     }
@@ -81,7 +75,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_relink_notice_names_the_program_by_its_file_name() {
+    fn a_relink_notice_names_the_program_and_the_account() {
         let notice = |program: Option<&str>| Notice::Relink {
             account: "github-1".into(),
             label: "GitHub".into(),
