@@ -6,12 +6,11 @@ the notification would."""
 
 import json
 import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
 
+from agents import finish, start_agent
 from desktop import Started, indigo, start_xvfb, wait_painted, wait_until, windows_named
 
 CONSENT_TIMEOUT = 8
@@ -58,23 +57,6 @@ def displayed(env):
 def history(env):
     proc = dunstctl(env, "history")
     return [n["summary"]["data"] + " | " + n["body"]["data"] for n in json.loads(proc.stdout)["data"][0]]
-
-
-def start_agent(pixy, tmp_path, name, account):
-    """A script asking for the account's token in the background: no terminal."""
-    script = tmp_path / f"{name}.py"
-    script.write_text(textwrap.dedent(f"""
-        import subprocess, sys
-        got = subprocess.run([{pixy.bin!r}, "token", {account!r}], capture_output=True, text=True)
-        sys.stdout.write(got.stdout); sys.stderr.write(got.stderr); sys.exit(got.returncode)
-    """))
-    return subprocess.Popen([sys.executable, str(script)], env=pixy.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
-
-
-def finish(agent):
-    out, err = agent.communicate(timeout=CONSENT_TIMEOUT + 30)
-    return agent.returncode, out.strip(), err
 
 
 def test_a_question_is_answered_in_a_notification_and_the_window_opens_on_it(pixy, dunst, tmp_path):

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from agents import finish, start_agent
 from conftest import (APPROVE, code_on_page, copied_address, demo_issuer, forget_kept_grantex_key, grantex_at_demo,
                       write_providers)
 from desktop import (Started, WebDriver, alive, comm, descendants, exe_name, free_port, indigo, request_close,
@@ -399,3 +400,64 @@ def test_a_server_whose_metadata_names_another_resource_fails_at_that_step_in_th
         screenshot(display, pixy.artifacts / "window-mcp-error.png", window=str(names[0]))
     finally:
         resource.stop()
+
+
+@pytest.fixture
+def consent_in_the_window(pixy, desktop):
+    """Consent on, with a short timeout, in a daemon with the window's display, whichever client
+    starts it."""
+    pixy.env["DISPLAY"] = desktop[1]
+    pixy.env["PIXY_CONSENT_TIMEOUT"] = "10"
+    pixy.allow_any = False
+
+
+def test_a_program_s_question_is_answered_in_the_window_and_its_grant_revoked_there(
+        pixy, consent_in_the_window, window, tmp_path):
+    driver, display, _ = window
+    assert pixy.run("link", "demo").returncode == 0, pixy.last.stderr
+    [account] = [a["id"] for a in pixy.status_accounts()]
+    question = "#consent li.question"
+
+    def answered_in_window(name, choice):
+        agent = start_agent(pixy, tmp_path, name, account)
+        assert driver.wait_for(question, timeout=30), f"the question shows:\n{driver.page_text()}"
+        asked = driver.first_text(f"{question} .ask") or ""
+        assert f"{name}.py wants a token for your account" in asked, asked
+        assert str(tmp_path / f"{name}.py") in (driver.first_text(f"{question} [data-question-program]") or "")
+        if choice == "once":
+            names = windows_named(display, "^Pixy$")
+            wait_painted(display, names[0], pixy.artifacts / "window-consent.png", indigo)
+            time.sleep(1)
+            screenshot(display, pixy.artifacts / "window-consent.png", window=str(names[0]))
+        if choice:
+            driver.click_first(f'{question} [data-choice="{choice}"]')
+        result = finish(agent)
+        assert wait_until(lambda: not driver.find_all(question), timeout=15), "the answered question goes"
+        return result
+
+    code, token, err = answered_in_window("window_agent", "once")
+    assert code == 0 and len(token) > 10, err
+    code, _, err = answered_in_window("window_agent", "always")
+    assert code == 0, "Allow once is not kept: asked again, then allowed always"
+    grant = f'#grants li.grant[data-grant-account="{account}"]'
+    assert driver.wait_for(grant, timeout=15), f"the grant is listed:\n{driver.page_text()}"
+    again = finish(start_agent(pixy, tmp_path, "window_agent", account))
+    assert again[0] == 0 and not driver.find_all(question), "an allowed program is not asked again"
+
+    code, out, err = answered_in_window("denied_agent", "deny")
+    assert code == 1 and out == "" and "you denied" in err, err
+    code, out, err = answered_in_window("ignored_agent", None)
+    assert code == 1 and "nobody answered within 10 s" in err, err
+
+    used = f'li.account[data-account-id="{account}"] [data-recent-use] li'
+    assert driver.wait_for(used, timeout=15), f"the account shows its recent use:\n{driver.page_text()}"
+    recent = [e["text"] for e in [{"text": driver.first_text(used)}]]
+    assert "ignored_agent.py was refused" in recent[0], recent
+    driver.script("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})", f'li.account[data-account-id="{account}"]')
+    time.sleep(0.5)
+    screenshot(display, pixy.artifacts / "window-grants-and-recent-use.png", window=str(windows_named(display, "^Pixy$")[0]))
+
+    driver.click_first(f'{grant} [data-action="revoke-grant"]')
+    assert wait_until(lambda: not driver.find_all(grant), timeout=15), "the revoked grant goes from the list"
+    listed = json.loads(pixy.run("grants", "--json").stdout)["grants"]
+    assert listed == [], f"and from the daemon: {listed}"
