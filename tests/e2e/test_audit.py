@@ -19,6 +19,8 @@ def test_each_handout_and_refusal_is_recorded_with_the_program_that_asked_and_no
             done = subprocess.run(["sh", "-c", '"$0" token "$1"', "{pixy.bin}", name], capture_output=True, text=True)
             print(done.stdout.strip() or "-")
     """))
+    # The person allowed this script ahead of time; the account "nobody" does not exist.
+    pixy.allow(account["id"], str(script))
     ran = subprocess.run([sys.executable, str(script)], env=pixy.env, capture_output=True, text=True, timeout=60,
                          stdin=subprocess.DEVNULL)
     assert ran.returncode == 0, ran.stderr
@@ -31,9 +33,10 @@ def test_each_handout_and_refusal_is_recorded_with_the_program_that_asked_and_no
     handed, refused = lines
     assert handed["outcome"] == "handed_out" and handed["account"] == account["id"]
     assert handed["program"].endswith(f" {script}") and "python" in handed["program"], handed
-    assert handed["grant"] == "any" and handed["pid"] > 1
+    assert handed["grant"] == "program" and handed["pid"] > 1
     assert refused["outcome"] == "refused" and refused["account"] == "nobody"
     assert refused["reason"] == "invalid_request" and refused["program"] == handed["program"]
+    assert refused["grant"] == "none"
 
     log = (pixy.root / "state" / "pixy" / "audit.log")
     assert log.stat().st_mode & 0o777 == 0o600

@@ -52,7 +52,15 @@ pub async fn run(args: ExecArgs) -> ExitCode {
             return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("error: {}; the command was not run", e.message);
+            // The daemon names the account that failed first: say it as the variable it was for.
+            let message = args
+                .env
+                .iter()
+                .find_map(|(var, account)| {
+                    e.message.strip_prefix(&format!("{account}: ")).map(|m| format!("{var}: {m}"))
+                })
+                .unwrap_or(e.message);
+            eprintln!("error: {message}; the command was not run");
             return ExitCode::from(1);
         }
     };

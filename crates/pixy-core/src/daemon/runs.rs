@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::Daemon;
 use crate::consent::Choice;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ipc::protocol::{Event, RunToken};
 
 impl Daemon {
@@ -29,6 +29,9 @@ impl Daemon {
             let (answer, allowed, id) =
                 self.hand_out(peer, program.as_ref(), name, None, can_prompt, out, &mut answers).await;
             self.record_handout(peer, program.as_ref(), id.as_deref().unwrap_or(name), &answer, allowed);
+            // The account as the client named it leads the message: `pixy exec` puts its
+            // variable there.
+            let answer = answer.map_err(|e| Error::new(e.kind, format!("{name}: {}", e.message)));
             match answer? {
                 Event::Token { account, access_token, expires_at } => {
                     tokens.push(RunToken { account, access_token, expires_at })
