@@ -3,9 +3,8 @@
 # daemon, which hands out a fresh token unrefreshed. Side by side, in alternation, the floor: a
 # minimal C client (token-floor.c) that sends the same request and prints the token. Runs the
 # release binary in a private D-Bus session with a real Secret Service, links the demo provider
-# (hour-long tokens) with the scripted browser, allows this script to have the account (a program
-# with a grant), makes one untimed call of each, then times 50 of each, and stops the daemon it
-# started.
+# (hour-long tokens) with the scripted browser, gives both programs their grant, makes one
+# untimed call of each, then times 50 of each, and stops the daemon it started.
 set -euo pipefail
 export LC_ALL=C  # a "." in $EPOCHREALTIME, whatever the locale
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -34,8 +33,10 @@ cc -O2 -o "$floor" "$here/tests/bench/token-floor.c"
 "$bin" link demo --json >/dev/null 2>&1
 pid="$(cat "$XDG_RUNTIME_DIR/pixy/daemon.lock")"
 account="$("$bin" status --json | sed -n 's/.*"id":"\([^"]*\)".*/\1/p' | head -n1)"
-# The program asking is this script (run by bash): it has its grant, as a script in use would.
+# Each program asking has its grant, as programs in use would: this script (run by bash) for
+# `pixy token`, and the floor client, which asks by itself.
 "$bin" grants allow --program "$(readlink -f "$0")" --account "$account" >/dev/null
+"$bin" grants allow --program "$floor" --account "$account" >/dev/null
 socket="$XDG_RUNTIME_DIR/pixy/daemon.sock"
 [[ "$("$bin" token demo)" == "$("$floor" "$socket" "$account")" ]] || { echo "the floor client got another answer" >&2; exit 1; }
 

@@ -285,8 +285,11 @@ impl Daemon {
                 }
             }
             Settled::Chose(Choice::Deny) => {
-                let until = self.now() + DENIAL_MEMORY_SECS;
-                self.consent.denied.lock().expect("denied lock").insert(ended.key.clone(), until);
+                let now = self.now();
+                let mut denied = self.consent.denied.lock().expect("denied lock");
+                // Denials that ran out are no longer worth keeping.
+                denied.retain(|_, until| *until > now);
+                denied.insert(ended.key.clone(), now + DENIAL_MEMORY_SECS);
             }
             _ => {}
         }
