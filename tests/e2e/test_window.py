@@ -430,6 +430,8 @@ def test_a_program_s_question_is_answered_in_the_window_and_its_grant_revoked_th
             time.sleep(1)
             screenshot(display, pixy.artifacts / "window-consent.png", window=str(names[0]))
         if choice:
+            # A new question's buttons wait a moment, so a stray click cannot answer it.
+            assert driver.wait_for(f'{question} [data-choice="{choice}"]:not([disabled])', timeout=10)
             driver.click_first(f'{question} [data-choice="{choice}"]')
         result = finish(agent)
         assert wait_until(lambda: not driver.find_all(question), timeout=15), "the answered question goes"

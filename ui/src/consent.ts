@@ -16,20 +16,28 @@ const CHOICES: [Choice, string, string][] = [
   ["deny", "Deny", "danger"],
 ];
 
-/** The questions waiting for the person, each with its countdown to a denial. */
+/** How long a new question's buttons stay disabled: a click or a key press meant for something
+ *  else, just as the question appears, must not answer it. */
+export const ANSWER_DELAY_MS = 800;
+
+/** The questions waiting for the person, each with its countdown to a denial. `firstShown` says
+ *  when each was first shown (ms since the epoch). */
 export function renderQuestions(
   panel: HTMLElement,
   questions: Question[],
   now: number,
+  firstShown: Map<number, number>,
   actions: ConsentActions,
 ): void {
   panel.hidden = questions.length === 0;
   const items = questions.map((q) => {
+    const wait = (firstShown.get(q.id) ?? now) + ANSWER_DELAY_MS - now;
     const buttons = CHOICES.map(([choice, label, style]) => {
-      const button = el("button", { type: "button", class: style, "data-choice": choice }, label);
+      const button = el("button", { type: "button", class: style, "data-choice": choice, disabled: wait > 0 }, label);
       button.addEventListener("click", () => actions.answer(q, choice));
       return button;
     });
+    if (wait > 0) window.setTimeout(() => buttons.forEach((b) => (b.disabled = false)), wait);
     return el(
       "li",
       { class: "question", "data-question-id": String(q.id) },
@@ -46,7 +54,11 @@ export function renderQuestions(
     );
   });
   panel.replaceChildren(
-    el("h2", { id: "consent-title" }, questions.length === 1 ? "A program asks for an account" : "Programs ask for accounts"),
+    el(
+      "h2",
+      { id: "consent-title", tabindex: "-1" },
+      questions.length === 1 ? "A program asks for an account" : "Programs ask for accounts",
+    ),
     el("ul", { class: "questions" }, ...items),
   );
 }

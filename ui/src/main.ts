@@ -321,18 +321,23 @@ async function pollQuestions(): Promise<void> {
   if (same) return;
   const answeredElsewhere = state.questions.length > questions.length;
   state.questions = questions;
-  renderQuestions(consentPanel, state.questions, Date.now(), consentActions);
+  for (const q of questions) if (!firstShown.has(q.id)) firstShown.set(q.id, Date.now());
+  renderQuestions(consentPanel, state.questions, Date.now(), firstShown, consentActions);
   if (arrived) {
+    // The heading takes the focus, not a button: no key press meant for something else answers.
     consentPanel.scrollIntoView({ block: "start" });
-    consentPanel.querySelector<HTMLButtonElement>("[data-choice]")?.focus();
+    consentPanel.querySelector<HTMLElement>("#consent-title")?.focus();
   }
   // What an answer changed (a new grant, a handout) shows in the lists.
   if (answeredElsewhere) void refresh();
 }
 
+/** When each question was first shown, for the delay before it can be answered. */
+const firstShown = new Map<number, number>();
+
 async function answer(question: Question, choice: Choice): Promise<void> {
   state.questions = state.questions.filter((q) => q.id !== question.id);
-  renderQuestions(consentPanel, state.questions, Date.now(), consentActions);
+  renderQuestions(consentPanel, state.questions, Date.now(), firstShown, consentActions);
   try {
     await api.answer(question.id, choice);
   } catch (error) {

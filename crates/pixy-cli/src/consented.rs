@@ -5,13 +5,13 @@
 //! own connection.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 
 use pixy_core::consent::{Choice, Question};
 use pixy_core::ipc::client::{self, Answer};
-use pixy_core::ipc::framing::write_message;
 use pixy_core::ipc::{Event, Request};
 use pixy_core::{Error, ErrorKind, Result};
-use tokio::task::JoinHandle;
 
 /// Whether this process has a terminal to put a question on.
 pub fn can_prompt() -> bool {
@@ -23,35 +23,29 @@ pub fn can_prompt() -> bool {
 /// for as long as it is kept open). An [`Event::Error`] is returned as an error.
 pub async fn ask(request: Request) -> Result<(Event, Answer)> {
     let mut answer = client::request(&request).await?;
-    // The question being put on the terminal, and the prompt's thread.
-    let mut prompting: Option<(u64, JoinHandle<Option<Choice>>)> = None;
+    // Set while a question is on the terminal: its thread writes the answer itself, on a copy of
+    // this connection, so reading the daemon's events here is never interrupted mid-message.
+    let mut prompting = false;
     loop {
-        let event = tokio::select! {
-            event = answer.next() => event?,
-            chosen = async { (&mut prompting.as_mut().expect("guarded").1).await }, if prompting.is_some() => {
-                let (id, _) = prompting.take().expect("guarded");
-                if let Ok(Some(choice)) = chosen {
-                    send_answer(&mut answer, id, choice).await?;
-                }
-                continue;
-            }
-        };
-        let Some(event) = event else {
+        let Some(event) = answer.next().await? else {
             return Err(Error::new(ErrorKind::DaemonUnavailable, "the daemon ended the request without an answer"));
         };
         match event {
             Event::Question { question, ask_here: true } => {
-                let id = question.id;
-                prompting = Some((id, tokio::task::spawn_blocking(move || prompt(&question))));
+                let to_daemon = answer.sender().map(|s| s.as_ref().as_fd().try_clone_to_owned());
+                if let Some(Ok(to_daemon)) = to_daemon {
+                    prompting = true;
+                    std::thread::spawn(move || prompt_and_answer(&question, UnixStream::from(to_daemon)));
+                }
             }
             Event::Question { question, ask_here: false } => eprintln!(
-                "pixy: {} Answer in the notification or in Pixy's window (within {} s).",
+                "pixy: {} Waiting for your answer (within {} s).",
                 question.sentence(),
                 question.expires_at.saturating_sub(now())
             ),
             event if event.is_terminal() || matches!(event, Event::Run { .. }) => {
-                if prompting.is_some() {
-                    // The daemon decided (the question timed out): the prompt is no longer asked.
+                if prompting && matches!(event, Event::Error { .. }) {
+                    // The daemon decided without this terminal (the question timed out).
                     let _ = tty().map(|mut t| writeln!(t, "\n(no answer in time)"));
                 }
                 return match event {
@@ -64,10 +58,13 @@ pub async fn ask(request: Request) -> Result<(Event, Answer)> {
     }
 }
 
-async fn send_answer(answer: &mut Answer, question: u64, choice: Choice) -> Result<()> {
-    match answer.sender() {
-        Some(sender) => write_message(sender, &Request::Answer { question, choice }).await,
-        None => Ok(()),
+/// Puts the question on the terminal and sends the person's answer to the daemon.
+fn prompt_and_answer(question: &Question, mut to_daemon: UnixStream) {
+    if let Some(choice) = prompt(question) {
+        let answer = Request::Answer { question: question.id, choice };
+        let mut line = serde_json::to_vec(&answer).expect("requests serialize");
+        line.push(b'\n');
+        let _ = to_daemon.write_all(&line);
     }
 }
 

@@ -82,22 +82,14 @@ fn program_path(program: &str) -> Result<String, String> {
     let path = if program.contains('/') {
         PathBuf::from(program)
     } else {
-        on_path(program).ok_or_else(|| format!("{program:?} is not on PATH; give the program's full path"))?
+        pixy_core::peer::on_path(Path::new(program))
+            .ok_or_else(|| format!("{program:?} is not on PATH; give the program's full path"))?
     };
     let resolved = std::fs::canonicalize(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     if !resolved.is_file() {
         return Err(format!("{} is not a file", resolved.display()));
     }
     Ok(resolved.to_string_lossy().into_owned())
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| is_executable(p))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ async fn follow_questions(daemon: Arc<Daemon>) {
         for question in new {
             let (withdraw, withdrawn) = oneshot::channel();
             shown.insert(question.id, withdraw);
-            tokio::spawn(ask(daemon.clone(), question, withdrawn));
+            tokio::spawn(show_question(daemon.clone(), question, withdrawn));
         }
         if questions.changed().await.is_err() {
             return;
@@ -50,7 +50,7 @@ async fn follow_questions(daemon: Arc<Daemon>) {
 }
 
 /// One question as a notification, until it is answered there, elsewhere, or times out.
-async fn ask(daemon: Arc<Daemon>, question: Question, withdrawn: oneshot::Receiver<()>) {
+async fn show_question(daemon: Arc<Daemon>, question: Question, withdrawn: oneshot::Receiver<()>) {
     let now = pixy_core::clock::Clock::now(&pixy_core::clock::SystemClock);
     let seconds = question.expires_at.saturating_sub(now).max(1);
     let scopes = if question.scopes.is_empty() { "none".to_string() } else { question.scopes.join(" ") };
@@ -58,11 +58,11 @@ async fn ask(daemon: Arc<Daemon>, question: Question, withdrawn: oneshot::Receiv
     notification
         .appname("Pixy")
         .icon("dialog-password")
-        .summary(&format!("{} wants a token for your account {}", question.name, question.label))
-        .body(&format!(
+        .summary(&plain(&format!("{} wants a token for your account {}", question.name, question.label)))
+        .body(&plain(&format!(
             "Program: {} (process {})\nScopes: {scopes}\nNo answer in {seconds} s counts as Deny.",
             question.program, question.pid
-        ))
+        )))
         .urgency(Urgency::Critical)
         .hint(Hint::Resident(true))
         .timeout(Timeout::Milliseconds(u32::try_from(seconds * 1000).unwrap_or(u32::MAX)));
@@ -91,12 +91,18 @@ async fn ask(daemon: Arc<Daemon>, question: Question, withdrawn: oneshot::Receiv
     }
 }
 
+/// Text as it reads, never as markup: servers that render body markup (most do) would otherwise
+/// take a `<` in a file name or a label as the start of a tag.
+fn plain(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 async fn follow_notices(daemon: Arc<Daemon>) {
     let mut notices = daemon.notices();
     loop {
         match notices.recv().await {
             Ok(notice) => {
-                tokio::spawn(tell(notice));
+                tokio::spawn(show_notice(notice));
             }
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -105,14 +111,14 @@ async fn follow_notices(daemon: Arc<Daemon>) {
 }
 
 /// One notice as a notification; its action opens the window on the account.
-async fn tell(notice: Notice) {
+async fn show_notice(notice: Notice) {
     let Notice::Relink { account, .. } = &notice;
     let mut notification = Notification::new();
     notification
         .appname("Pixy")
         .icon("dialog-warning")
         .summary("An account needs reconnecting")
-        .body(&notice.sentence())
+        .body(&plain(&notice.sentence()))
         // "default": a click on the notification itself.
         .action("default", "Reconnect");
     let handle = match notification.show_async().await {
@@ -130,4 +136,14 @@ async fn tell(notice: Notice) {
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_a_notification_are_text_not_markup() {
+        assert_eq!(plain("<b>job</b> & co"), "&lt;b&gt;job&lt;/b&gt; &amp; co");
+    }
 }

@@ -78,7 +78,15 @@ pub fn lineage(pid: u32) -> Vec<Started> {
 
 /// When the process `pid` started, to tell it from a later process given the same pid.
 pub fn started(pid: u32) -> Option<Started> {
-    lineage(pid).into_iter().next()
+    #[cfg(target_os = "linux")]
+    {
+        linux::parent_and_start(std::path::Path::new(&format!("/proc/{pid}"))).map(|(_, start)| (pid, start))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
 }
 
 /// The executable of the process `pid`.
@@ -92,6 +100,13 @@ pub fn executable(pid: u32) -> Option<std::path::PathBuf> {
         let _ = pid;
         None
     }
+}
+
+/// The executable file `name` (a bare name) is on PATH, as a shell would find it.
+pub fn on_path(name: &Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| executable(p))
 }
 
 /// Whether an executable's name is one of `names`, versions included (`python3.11`).
@@ -170,7 +185,7 @@ mod linux {
     }
 
     /// The parent's pid and the start time, from /proc/PID/stat.
-    fn parent_and_start(proc: &Path) -> Option<(u32, u64)> {
+    pub fn parent_and_start(proc: &Path) -> Option<(u32, u64)> {
         let stat = std::fs::read_to_string(proc.join("stat")).ok()?;
         // After the command name (in parentheses, which may hold any character): the state is
         // field 3, the parent field 4 and the start time field 22.

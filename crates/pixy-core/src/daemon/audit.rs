@@ -4,36 +4,32 @@
 use super::Daemon;
 use crate::audit::{Entry, Filter, Outcome};
 use crate::consent::Allowed;
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::ipc::protocol::Event;
 use crate::peer::Program;
 
 impl Daemon {
-    /// Appends the answer to a token request from the client process `peer` (its program found
-    /// as `program`) to the audit log. A log that cannot be written is said in the daemon's log;
-    /// the token still goes out.
+    /// Appends a token request's outcome to the audit log: `account` (its id, or the name asked
+    /// for when none matched) handed out to the client process `peer` (its program found as
+    /// `program`), or `refused` for that reason. A log that cannot be written is said in the
+    /// daemon's log; the token still goes out.
     pub(super) fn record_handout(
         &self,
         peer: Option<u32>,
         program: Option<&Program>,
-        asked: &str,
-        answer: &Result<Event>,
+        account: &str,
+        refused: Option<ErrorKind>,
         allowed: Option<Allowed>,
     ) {
         let Some(log) = &self.audit else { return };
-        let (outcome, account, reason) = match answer {
-            Ok(Event::Token { account, .. }) => (Outcome::HandedOut, account.clone(), None),
-            Ok(_) => return,
-            Err(e) => (Outcome::Refused, crate::text::printable(asked, 200), Some(e.kind)),
-        };
         let entry = Entry {
             time: self.now(),
-            outcome,
-            account,
+            outcome: if refused.is_some() { Outcome::Refused } else { Outcome::HandedOut },
+            account: crate::text::printable(account, 200),
             program: program.map(Program::describe),
             pid: program.map(|p| p.pid).or(peer),
             grant: allowed.map_or("none", Allowed::word).to_string(),
-            reason,
+            reason: refused,
         };
         if let Err(e) = log.append(&entry) {
             tracing::warn!(error = %e, "a handout could not be recorded");

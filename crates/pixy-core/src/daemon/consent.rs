@@ -62,6 +62,8 @@ struct Waiting {
     question: Question,
     key: (String, String),
     settled: watch::Sender<Option<Settled>>,
+    /// The requests waiting on it.
+    waiters: usize,
 }
 
 /// How a question ended.
@@ -112,21 +114,63 @@ impl Consent {
     }
 }
 
-/// The `pixy grants allow` line that would let `program` have `account`'s tokens.
+/// The `pixy grants allow` line that would let `program` have `account`'s tokens, with the path
+/// quoted for a shell.
 fn allow_hint(program: &Program, account: &str) -> String {
     let program = program.script.as_deref().unwrap_or(&program.exe);
-    format!("pixy grants allow --program '{program}' --account {account}")
+    format!("pixy grants allow --program '{}' --account {account}", program.replace('\'', "'\\''"))
+}
+
+/// A refusal by consent: `why`, then how the person can allow the program after all.
+fn refusal(why: String, program: &Program, account: &str) -> Error {
+    Error::new(ErrorKind::ConsentDenied, format!("{why}. To allow it: {}", allow_hint(program, account)))
+}
+
+/// The program as questions, messages and grants name it: its path (and script's), without the
+/// control characters a file name may hold.
+fn program_words(program: &Program) -> String {
+    crate::text::printable(&program.describe(), 4096)
 }
 
 /// Ends a run's grant when the run's connection goes.
 pub(super) struct RunGuard<'a> {
     runs: &'a Mutex<HashMap<u32, Run>>,
     pid: u32,
+    started: u64,
 }
 
 impl Drop for RunGuard<'_> {
     fn drop(&mut self) {
-        self.runs.lock().expect("runs lock").remove(&self.pid);
+        let mut runs = self.runs.lock().expect("runs lock");
+        // Only this run's: not another run the same pid began after it.
+        if runs.get(&self.pid).is_some_and(|run| run.started == self.started) {
+            runs.remove(&self.pid);
+        }
+    }
+}
+
+/// One request waiting on a question. When the last one goes (its client hung up), the question
+/// ends unanswered, so it does not linger in the window or catch the next request.
+struct Waiter<'a> {
+    daemon: &'a Daemon,
+    id: u64,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let last = {
+            let mut waiting = self.daemon.consent.waiting.lock().expect("questions lock");
+            match waiting.get_mut(&self.id) {
+                Some(w) => {
+                    w.waiters -= 1;
+                    w.waiters == 0
+                }
+                None => false,
+            }
+        };
+        if last {
+            self.daemon.settle(self.id, Settled::Unanswered);
+        }
     }
 }
 
@@ -159,23 +203,20 @@ impl Daemon {
         let key = (program.describe(), record.id.clone());
         let denied_until = self.consent.denied.lock().expect("denied lock").get(&key).copied();
         if let Some(until) = denied_until.filter(|until| *until > self.now()) {
-            return Err(Error::new(
-                ErrorKind::ConsentDenied,
-                format!(
-                    "{} was denied {}'s tokens; it is not asked again for {} s. To allow it: {}",
-                    key.0,
-                    record.id,
-                    until - self.now(),
-                    allow_hint(program, &record.id)
-                ),
-            ));
+            let why = format!(
+                "{} was denied {}'s tokens; it is not asked again for {} s",
+                program_words(program),
+                record.id,
+                until - self.now()
+            );
+            return Err(refusal(why, program, &record.id));
         }
-        self.ask(program, record, out, answers, can_prompt).await
+        self.put_question(program, record, out, answers, can_prompt).await
     }
 
     /// Puts the question (or joins the one already asked for this program and account) and waits
     /// for its answer.
-    async fn ask(
+    async fn put_question(
         &self,
         program: &Program,
         record: &AccountRecord,
@@ -184,41 +225,55 @@ impl Daemon {
         can_prompt: bool,
     ) -> Result<Allowed> {
         let key = (program.describe(), record.id.clone());
+        let words = program_words(program);
+        let now = self.now();
+        // One that ran out while nobody waited on it is over, not joined.
+        let expired = self
+            .consent
+            .waiting
+            .lock()
+            .expect("questions lock")
+            .values()
+            .find(|w| w.key == key && w.question.expires_at <= now)
+            .map(|w| w.question.id);
+        if let Some(id) = expired {
+            self.settle(id, Settled::Unanswered);
+        }
         let (question, mut settled, first) = {
             let mut waiting = self.consent.waiting.lock().expect("questions lock");
-            match waiting.values().find(|w| w.key == key) {
-                Some(w) => (w.question.clone(), w.settled.subscribe(), false),
+            match waiting.values_mut().find(|w| w.key == key) {
+                Some(w) => {
+                    w.waiters += 1;
+                    (w.question.clone(), w.settled.subscribe(), false)
+                }
                 None if !self.consent.desktop && !can_prompt => {
-                    return Err(Error::new(
-                        ErrorKind::ConsentDenied,
-                        format!(
-                            "{} asked for {}'s tokens, and nobody can be asked: there is no display and no terminal. \
-                             To allow it ahead of time: {}",
-                            key.0,
-                            record.id,
-                            allow_hint(program, &record.id)
-                        ),
-                    ));
+                    let why = format!(
+                        "{words} asked for {}'s tokens, and nobody can be asked: there is no display and no terminal",
+                        record.id
+                    );
+                    return Err(refusal(why, program, &record.id));
                 }
                 None => {
                     let question = Question {
                         id: self.consent.next_question.fetch_add(1, Ordering::Relaxed),
-                        program: key.0.clone(),
-                        name: program.name(),
+                        program: words.clone(),
+                        name: crate::text::printable(&program.name(), 255),
                         pid: program.pid,
                         account: record.id.clone(),
                         label: crate::text::printable(&record.label, 120),
-                        scopes: record.scopes.clone(),
-                        expires_at: self.now() + self.consent.timeout.as_secs(),
+                        scopes: record.scopes.iter().map(|s| crate::text::printable(s, 200)).collect(),
+                        expires_at: now + self.consent.timeout.as_secs(),
                     };
                     let (tx, rx) = watch::channel(None);
-                    waiting.insert(question.id, Waiting { question: question.clone(), key: key.clone(), settled: tx });
+                    let entry = Waiting { question: question.clone(), key: key.clone(), settled: tx, waiters: 1 };
+                    waiting.insert(question.id, entry);
                     self.consent.publish(&waiting);
-                    tracing::info!(question = question.id, account = %record.id, program = %key.0, "asking the person");
+                    tracing::info!(question = question.id, account = %record.id, program = %words, "asking the person");
                     (question, rx, true)
                 }
             }
         };
+        let _waiter = Waiter { daemon: self, id: question.id };
         let ask_here = first && !self.consent.desktop;
         let _ = out.send(Event::Question { question: question.clone(), ask_here }).await;
         let deadline = tokio::time::Instant::now()
@@ -231,11 +286,16 @@ impl Daemon {
                 changed = settled.changed() => if changed.is_err() {
                     break settled.borrow().unwrap_or(Settled::Unanswered);
                 },
-                Some((id, choice)) = next_answer(answers), if ask_here => {
-                    if id == question.id {
+                answer = next_answer(answers), if ask_here => match answer {
+                    Some((id, choice)) if id == question.id => {
                         self.settle(id, Settled::Chose(choice));
                     }
-                }
+                    Some(_) => {}
+                    // The one terminal asked went away: nobody else can answer.
+                    None => {
+                        self.settle(question.id, Settled::Unanswered);
+                    }
+                },
                 _ = tokio::time::sleep_until(deadline) => {
                     self.settle(question.id, Settled::Unanswered);
                 }
@@ -244,26 +304,17 @@ impl Daemon {
         match outcome {
             Settled::Chose(Choice::Once) => Ok(Allowed::Once),
             Settled::Chose(Choice::Always) => Ok(Allowed::Program),
-            Settled::Chose(Choice::Deny) => Err(Error::new(
-                ErrorKind::ConsentDenied,
-                format!(
-                    "you denied {} a token for {}. To allow it later: {}",
-                    key.0,
-                    record.id,
-                    allow_hint(program, &record.id)
-                ),
-            )),
-            Settled::Unanswered => Err(Error::new(
-                ErrorKind::ConsentDenied,
-                format!(
-                    "nobody answered within {} s whether {} may have a token for {}, so none was handed out. \
-                     To allow it ahead of time: {}",
+            Settled::Chose(Choice::Deny) => {
+                Err(refusal(format!("you denied {words} a token for {}", record.id), program, &record.id))
+            }
+            Settled::Unanswered => {
+                let why = format!(
+                    "nobody answered within {} s whether {words} may have a token for {}, so none was handed out",
                     self.consent.timeout.as_secs(),
-                    key.0,
-                    record.id,
-                    allow_hint(program, &record.id)
-                ),
-            )),
+                    record.id
+                );
+                Err(refusal(why, program, &record.id))
+            }
         }
     }
 
@@ -360,11 +411,14 @@ impl Daemon {
         Some(allowed)
     }
 
+    /// Writes the grants as they are now. The lock is held through the write, so writes happen
+    /// one at a time and the last one written is the latest list: a revoked grant never comes
+    /// back from an older copy.
     fn save_grants(&self) -> Result<()> {
         if let Some(e) = &self.consent.refused {
             return Err(e.clone());
         }
-        let grants = self.consent.grants.lock().expect("grants lock").clone();
+        let grants = self.consent.grants.lock().expect("grants lock");
         self.consent.list.save(&grants)
     }
 
@@ -438,16 +492,17 @@ impl Daemon {
     pub(super) fn begin_run(&self, pid: u32, accounts: Vec<String>) -> Option<RunGuard<'_>> {
         let (_, started) = crate::peer::started(pid)?;
         self.consent.runs.lock().expect("runs lock").insert(pid, Run { started, accounts });
-        Some(RunGuard { runs: &self.consent.runs, pid })
+        Some(RunGuard { runs: &self.consent.runs, pid, started })
     }
 
     /// Whether the process `pid` runs inside a `pixy exec` run that holds `account`.
     fn in_run(&self, pid: u32, account: &str) -> bool {
-        let runs = self.consent.runs.lock().expect("runs lock");
-        if runs.is_empty() {
+        if self.consent.runs.lock().expect("runs lock").is_empty() {
             return false;
         }
+        // Read from /proc before taking the lock.
         let lineage = crate::peer::lineage(pid);
+        let runs = self.consent.runs.lock().expect("runs lock");
         lineage.iter().any(|(p, started)| {
             runs.get(p).is_some_and(|run| run.started == *started && run.accounts.iter().any(|a| a == account))
         })
@@ -462,10 +517,16 @@ async fn next_answer(answers: &mut Option<mpsc::Receiver<(u64, Choice)>>) -> Opt
 }
 
 /// Whether the process `pid` runs Pixy's window binary.
+/// The window is found as the daemon starts it: beside the daemon, else on PATH. An executable
+/// replaced by an upgrade while running reads as `PATH (deleted)` in /proc: still the window.
 fn is_window(pid: u32) -> bool {
     let window = crate::ipc::client::sibling_binary("pixy-desktop");
-    let window = std::fs::canonicalize(&window).unwrap_or(window);
-    crate::peer::executable(pid).is_some_and(|exe| exe == window)
+    let window = if window.is_absolute() { Some(window) } else { crate::peer::on_path(&window) };
+    let Some(window) = window.and_then(|w| std::fs::canonicalize(w).ok()) else { return false };
+    crate::peer::executable(pid).is_some_and(|exe| {
+        let exe = exe.to_string_lossy();
+        std::path::Path::new(exe.trim_end_matches(" (deleted)")) == window
+    })
 }
 
 #[cfg(test)]
@@ -584,6 +645,44 @@ mod tests {
         });
         assert_eq!(asked(&daemon, 1).await.len(), 1, "nobody answering is not remembered: asked again");
         assert!(asked_again.await.unwrap().is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_question_whose_every_requester_hung_up_ends_at_once() {
+        let daemon = daemon("hung-up", true, Duration::from_secs(30));
+        let request = tokio::spawn({
+            let daemon = daemon.clone();
+            async move { ask_as(&daemon, "/usr/bin/git", "github").await }
+        });
+        asked(&daemon, 1).await;
+        request.abort();
+        let _ = request.await;
+        assert!(daemon.questions().borrow().is_empty(), "nobody waits on it any more: it is gone");
+    }
+
+    #[tokio::test]
+    async fn the_terminal_asked_going_away_ends_the_question_for_every_request() {
+        let daemon = daemon("terminal-gone", false, Duration::from_secs(30));
+        let (out, mut events) = mpsc::channel(4);
+        let (answer, answers) = mpsc::channel::<(u64, Choice)>(1);
+        let record = AccountRecord::sample("github");
+        let git = program("/usr/bin/git");
+        let mut answers = Some(answers);
+        let consent = daemon.consent(Some(std::process::id()), Some(&git), &record, &out, &mut answers, true);
+        let hanging_up = async {
+            assert!(matches!(events.recv().await, Some(Event::Question { ask_here: true, .. })));
+            drop(answer);
+        };
+        let started = Instant::now();
+        let (refused, ()) = tokio::join!(consent, hanging_up);
+        assert!(refused.is_err() && started.elapsed() < Duration::from_secs(5), "no wait for the timeout");
+        assert!(daemon.questions().borrow().is_empty());
+    }
+
+    #[test]
+    fn the_allow_line_quotes_a_path_for_the_shell() {
+        let odd = Program { pid: 1, exe: "/opt/it's here/tool".into(), script: None };
+        assert_eq!(allow_hint(&odd, "a"), "pixy grants allow --program '/opt/it'\\''s here/tool' --account a");
     }
 
     #[tokio::test]

@@ -48,7 +48,8 @@ impl Daemon {
                 let program = peer.and_then(crate::peer::requester);
                 let (answer, allowed, id) =
                     self.hand_out(peer, program.as_ref(), &account, min_valid, can_prompt, &out, &mut answers).await;
-                self.record_handout(peer, program.as_ref(), id.as_deref().unwrap_or(&account), &answer, allowed);
+                let refused = answer.as_ref().err().map(|e| e.kind);
+                self.record_handout(peer, program.as_ref(), id.as_deref().unwrap_or(&account), refused, allowed);
                 answer
             }
             Request::Run { accounts, can_prompt } => self.run(peer, accounts, can_prompt, &out, answers).await,

@@ -25,19 +25,27 @@ impl Daemon {
     ) -> Result<Event> {
         let program = peer.and_then(crate::peer::requester);
         let mut tokens = Vec::new();
+        let mut allowed_by = Vec::new();
         for name in &accounts {
             let (answer, allowed, id) =
                 self.hand_out(peer, program.as_ref(), name, None, can_prompt, out, &mut answers).await;
-            self.record_handout(peer, program.as_ref(), id.as_deref().unwrap_or(name), &answer, allowed);
-            // The account as the client named it leads the message: `pixy exec` puts its
-            // variable there.
-            let answer = answer.map_err(|e| Error::new(e.kind, format!("{name}: {}", e.message)));
-            match answer? {
-                Event::Token { account, access_token, expires_at } => {
+            match answer {
+                Ok(Event::Token { account, access_token, expires_at }) => {
+                    allowed_by.push(allowed);
                     tokens.push(RunToken { account, access_token, expires_at })
                 }
-                other => return Err(crate::ipc::client::unexpected(&other)),
+                // The run does not start: the tokens got so far are not handed out, and only
+                // this refusal is on record. The account as the client named it leads the
+                // message, where `pixy exec` puts its variable.
+                Err(e) => {
+                    self.record_handout(peer, program.as_ref(), id.as_deref().unwrap_or(name), Some(e.kind), allowed);
+                    return Err(Error::new(e.kind, format!("{name}: {}", e.message)));
+                }
+                Ok(other) => return Err(crate::ipc::client::unexpected(&other)),
             }
+        }
+        for (token, allowed) in tokens.iter().zip(allowed_by) {
+            self.record_handout(peer, program.as_ref(), &token.account, None, allowed);
         }
         let held: Vec<String> = tokens.iter().map(|t| t.account.clone()).collect();
         let _grant = peer.and_then(|pid| self.begin_run(pid, held));

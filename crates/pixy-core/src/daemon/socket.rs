@@ -245,11 +245,13 @@ async fn connection(
     let _reader = AbortOnDrop(tokio::spawn(async move {
         while let Ok(Some(message)) = read_message::<_, Request>(&mut reader).await {
             match message {
+                // Never waiting on a request that does not read them: the reader must go on to
+                // see the hang-up. What does not fit is dropped.
                 Request::Paste { text } => {
-                    let _ = pastes.send(text).await;
+                    let _ = pastes.try_send(text);
                 }
                 Request::Answer { question, choice } => {
-                    let _ = answers.send((question, choice)).await;
+                    let _ = answers.try_send((question, choice));
                 }
                 _ => {
                     tracing::info!("a client sent something other than a paste or an answer after its request; ignored")
