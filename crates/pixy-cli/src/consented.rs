@@ -39,8 +39,9 @@ pub async fn ask(request: Request) -> Result<(Event, Answer)> {
                 }
             }
             Event::Question { question, ask_here: false } => eprintln!(
-                "pixy: {} Waiting for your answer (within {} s).",
+                "pixy: {} Program: {}. Waiting for your answer (within {} s).",
                 question.sentence(),
+                question.program,
                 question.expires_at.saturating_sub(now())
             ),
             event if event.is_terminal() || matches!(event, Event::Run { .. }) => {
@@ -77,7 +78,8 @@ fn tty() -> std::io::Result<std::fs::File> {
 fn prompt(question: &Question) -> Option<Choice> {
     let mut out = tty().ok()?;
     let mut input = BufReader::new(out.try_clone().ok()?);
-    let _ = writeln!(out, "\nPixy: {}", question.sentence());
+    let _ =
+        writeln!(out, "\nPixy: {}\n  Program: {} (process {})", question.sentence(), question.program, question.pid);
     loop {
         let _ = write!(out, "Allow [o]nce, [a]lways for this program, or [d]eny? ");
         let _ = out.flush();

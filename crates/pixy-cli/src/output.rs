@@ -56,7 +56,7 @@ pub fn human(event: &Event) {
         }
         Event::Questions { questions } => {
             for q in questions {
-                println!("{}  {}", q.id, q.sentence());
+                println!("{}  {}  ({}, process {})", q.id, q.sentence(), q.program, q.pid);
             }
         }
         Event::Answered { question } => println!("Question {question} answered."),

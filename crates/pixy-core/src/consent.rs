@@ -66,11 +66,12 @@ pub struct Question {
 }
 
 impl Question {
-    /// The question in one sentence, as a notification or a terminal puts it.
+    /// The question in one sentence, naming the program as a person knows it; [`Question::program`]
+    /// and [`Question::pid`] say exactly which.
     pub fn sentence(&self) -> String {
         let scopes =
             if self.scopes.is_empty() { String::new() } else { format!(" (scopes: {})", self.scopes.join(" ")) };
-        format!("{} wants a token for your account {}{scopes}.", self.program, self.label)
+        format!("{} wants a token for your account {}{scopes}.", self.name, self.label)
     }
 }
 
@@ -166,6 +167,6 @@ mod tests {
             scopes: vec!["repo".into()],
             expires_at: 0,
         };
-        assert_eq!(q.sentence(), "/usr/bin/git wants a token for your account GitHub (ada) (scopes: repo).");
+        assert_eq!(q.sentence(), "git wants a token for your account GitHub (ada) (scopes: repo).");
     }
 }
