@@ -1,7 +1,7 @@
 // The linked accounts, each with its status and an Unlink that asks once more before it revokes.
 
 import type { Account, Provider, ResourceChain, Use } from "./api";
-import { ago } from "./consent";
+import { ago, shortProgram } from "./consent";
 import { el } from "./dom";
 import { initial } from "./providers";
 
@@ -98,14 +98,6 @@ function renderUse(uses: Use[]): HTMLElement {
       ),
     ),
   );
-}
-
-/** A program by its file names: "/usr/bin/python3.11 /home/a/job.py" reads "python3.11 job.py". */
-export function shortProgram(program: string): string {
-  return program
-    .split(" ")
-    .map((part) => part.split("/").pop() || part)
-    .join(" ");
 }
 
 /** How Pixy reached an MCP server's tokens, folded away under its account. */

@@ -75,7 +75,7 @@ export function renderGrants(list: HTMLElement, grants: Grant[], accounts: Accou
   const rows = grants.map((g) => {
     const revoke = el("button", { type: "button", class: "ghost", "data-action": "revoke-grant" }, "Revoke");
     revoke.addEventListener("click", () => actions.revoke(g));
-    const who = g.program === "any" ? "Every program of yours" : g.program;
+    const any = g.program === "any";
     return el(
       "li",
       { class: "grant", "data-grant-program": g.program, "data-grant-account": g.account },
@@ -85,8 +85,9 @@ export function renderGrants(list: HTMLElement, grants: Grant[], accounts: Accou
         el(
           "div",
           { class: "who" },
-          el("span", { class: "name program" }, who),
+          el("span", { class: "name" }, any ? "Every program of yours" : shortProgram(g.program)),
           el("span", { class: "meta muted small" }, `${label.get(g.account) ?? g.account} · ${used(g.lastUsed)}`),
+          any ? null : el("span", { class: "muted small program path" }, g.program),
         ),
         revoke,
       ),
@@ -96,6 +97,14 @@ export function renderGrants(list: HTMLElement, grants: Grant[], accounts: Accou
     rows.push(el("li", { class: "empty muted" }, "No program may use an account without asking you first."));
   }
   list.replaceChildren(...rows);
+}
+
+/** A program by its file names: "/usr/bin/python3.11 /home/a/job.py" reads "python3.11 job.py". */
+export function shortProgram(program: string): string {
+  return program
+    .split(" ")
+    .map((part) => part.split("/").pop() || part)
+    .join(" ");
 }
 
 function used(lastUsed: number | null): string {
