@@ -1,9 +1,11 @@
 """Programs that ask Pixy for tokens, as agents and scripts do: each is a script of its own, so
 each is a program of its own to the daemon (python and the script, as the kernel tells it)."""
 
+import json
 import subprocess
 import sys
 import textwrap
+import time
 
 
 def start_agent(pixy, tmp_path, name, account):
@@ -23,3 +25,27 @@ def finish(agent, timeout=60):
     """(exit code, the token it printed, what it said on stderr)."""
     out, err = agent.communicate(timeout=timeout)
     return agent.returncode, out.strip(), err
+
+
+def an_account_needing_relink(pixy, label, account_id="demo-0badc0de"):
+    """An account index, as the daemon would have written it, with one account whose refresh was
+    refused (and no secrets): the daemon loads it when it starts. Returns the record."""
+    now = int(time.time())
+    record = {"id": account_id, "provider": "demo", "subject": "bob", "scopes": ["openid"], "label": label,
+              "obtained_at": now - 60, "expires_at": now + 3600, "status": "needs_relink",
+              "issuer": "http://127.0.0.1:9", "client_id": "pixy-demo", "has_refresh_token": True,
+              "last_error": "needs_relink", "reason": "The provider refused the refresh token; link it again"}
+    index = pixy.config_home / "pixy" / "accounts.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(json.dumps({"version": 1, "accounts": [record]}))
+    return record
+
+
+def recording_browser(pixy, tmp_path):
+    """Makes $BROWSER a script that records every launch; returns the file it records them in."""
+    launches = tmp_path / "browser-launches"
+    recorder = tmp_path / "browser.sh"
+    recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {launches}\n")
+    recorder.chmod(0o755)
+    pixy.env["BROWSER"] = str(recorder)
+    return launches

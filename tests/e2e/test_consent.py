@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from agents import an_account_needing_relink, recording_browser
+
 PROMPT = b"[d]eny? "
 CONSENT_TIMEOUT = 4
 
@@ -197,20 +199,8 @@ def test_a_command_run_by_exec_gets_tokens_inside_the_run_without_a_second_quest
 
 
 def test_a_background_request_for_an_account_needing_relink_fails_at_once_and_opens_no_browser(pixy, tmp_path):
-    launches = tmp_path / "browser-launches"
-    recorder = tmp_path / "browser.sh"
-    recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {launches}\n")
-    recorder.chmod(0o755)
-    pixy.env["BROWSER"] = str(recorder)
-    now = int(time.time())
-    record = {"id": "demo-0badc0de", "provider": "demo", "subject": "bob", "scopes": ["openid"],
-              "label": "bob@example.com", "obtained_at": now - 60, "expires_at": now + 3600,
-              "status": "needs_relink", "issuer": "http://127.0.0.1:9", "client_id": "pixy-demo",
-              "has_refresh_token": True, "last_error": "needs_relink",
-              "reason": "The provider refused the refresh token; link it again"}
-    index = pixy.config_home / "pixy" / "accounts.json"
-    index.parent.mkdir(parents=True, exist_ok=True)
-    index.write_text(json.dumps({"version": 1, "accounts": [record]}))
+    launches = recording_browser(pixy, tmp_path)
+    an_account_needing_relink(pixy, "bob@example.com")
     pixy.allow("demo-0badc0de")
     for _ in range(5):
         started = time.monotonic()

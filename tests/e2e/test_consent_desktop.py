@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from agents import finish, start_agent
+from agents import an_account_needing_relink, finish, recording_browser, start_agent
 from desktop import Started, indigo, start_xvfb, wait_painted, wait_until, windows_named
 
 CONSENT_TIMEOUT = 8
@@ -116,20 +116,8 @@ def test_a_question_is_answered_in_a_notification_and_the_window_opens_on_it(pix
 def test_an_account_needing_relink_is_one_notification_whose_action_opens_the_window_on_it(
         pixy, dunst, tmp_path):
     display, env, choose = dunst
-    launches = tmp_path / "browser-launches"
-    recorder = tmp_path / "browser.sh"
-    recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {launches}\n")
-    recorder.chmod(0o755)
-    pixy.env["BROWSER"] = str(recorder)
-    now = int(time.time())
-    record = {"id": "demo-0badc0de", "provider": "demo", "subject": "bob", "scopes": ["openid"],
-              "label": "GitHub", "obtained_at": now - 60, "expires_at": now + 3600,
-              "status": "needs_relink", "issuer": "http://127.0.0.1:9", "client_id": "pixy-demo",
-              "has_refresh_token": True, "last_error": "needs_relink",
-              "reason": "The provider refused the refresh token; link it again"}
-    index = pixy.config_home / "pixy" / "accounts.json"
-    index.parent.mkdir(parents=True, exist_ok=True)
-    index.write_text(json.dumps({"version": 1, "accounts": [record]}))
+    launches = recording_browser(pixy, tmp_path)
+    an_account_needing_relink(pixy, "GitHub")
     pixy.allow("demo-0badc0de")
     agents = [start_agent(pixy, tmp_path, "background_job", "demo-0badc0de") for _ in range(5)]
     for agent in agents:

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from agents import finish, start_agent
+from agents import an_account_needing_relink, finish, start_agent
 from conftest import (APPROVE, code_on_page, copied_address, demo_issuer, forget_kept_grantex_key, grantex_at_demo,
                       write_providers)
 from desktop import (Started, WebDriver, alive, comm, descendants, exe_name, free_port, indigo, request_close,
@@ -127,18 +127,8 @@ def test_connect_on_demo_links_an_account_and_closing_the_window_leaves_only_the
 
 @pytest.fixture
 def an_account_that_needs_relinking(pixy):
-    """An account index, as the daemon would have written it, with one account whose refresh was
-    refused; the window's daemon loads it when it starts."""
-    now = int(time.time())
-    record = {"id": "demo-0badc0de", "provider": "demo", "subject": "bob", "scopes": ["openid"],
-              "label": "bob.with.a.rather.long.address@example.com", "obtained_at": now - 60,
-              "expires_at": now + 3600, "status": "needs_relink", "issuer": "http://127.0.0.1:9",
-              "client_id": "pixy-demo", "has_refresh_token": True, "last_error": "needs_relink",
-              "reason": "The provider refused the refresh token; link it again"}
-    index = pixy.config_home / "pixy" / "accounts.json"
-    index.parent.mkdir(parents=True, exist_ok=True)
-    index.write_text(json.dumps({"version": 1, "accounts": [record]}))
-    return record
+    """An account whose refresh was refused; the window's daemon loads it when it starts."""
+    return an_account_needing_relink(pixy, "bob.with.a.rather.long.address@example.com")
 
 
 def test_an_account_that_needs_relinking_shows_its_status_in_full_why_and_a_reconnect(

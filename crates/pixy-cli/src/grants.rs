@@ -7,9 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use pixy_core::consent::ANY_PROGRAM;
-use pixy_core::ipc::{client, Event, Request};
-
-use crate::output;
+use pixy_core::ipc::Request;
 
 /// Arguments of `pixy grants`.
 #[derive(Args)]
@@ -59,17 +57,7 @@ pub async fn run(args: GrantsArgs) -> ExitCode {
         },
         GrantAction::Revoke { program, account } => Request::RevokeGrant { program, account },
     };
-    let event = client::ask(request).await.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
-    if args.json {
-        output::json(&event);
-    } else {
-        output::human(&event);
-    }
-    if matches!(event, Event::Error { .. }) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    crate::simple(request, args.json).await
 }
 
 /// The program as the daemon will see it: `any`, or a path resolved the way the kernel names an

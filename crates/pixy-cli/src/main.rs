@@ -108,7 +108,7 @@ fn main() -> ExitCode {
 }
 
 /// A request with one answer, printed for a person or as JSON.
-async fn simple(request: Request, json: bool) -> ExitCode {
+pub(crate) async fn simple(request: Request, json: bool) -> ExitCode {
     let event = client::ask(request).await.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
     if json {
         output::json(&event);
