@@ -7,10 +7,13 @@ the notification would."""
 import json
 import subprocess
 import time
+import urllib.parse
+import urllib.request
 
 import pytest
 
 from agents import an_account_needing_relink, finish, recording_browser, start_agent
+from conftest import KEYRING_SERVICE, oidc_link_args
 from desktop import Started, indigo, start_xvfb, wait_painted, wait_until, windows_named
 
 CONSENT_TIMEOUT = 8
@@ -138,3 +141,34 @@ def test_an_account_needing_relink_is_one_notification_whose_action_opens_the_wi
     [window] = windows_named(display, "^Pixy$")
     assert wait_painted(display, window, pixy.artifacts / "relink-window.png", indigo, timeout=60) is not None
     assert not launches.exists(), "no browser opened for a background request"
+
+
+def test_an_account_the_refresh_schedule_finds_revoked_is_told_once(pixy, dunst, oidc_factory):
+    """Nobody asks for a token: the daemon's own refresh finds the sign-in revoked at the provider,
+    and the person hears it once, with a way to the window."""
+    display, env, choose = dunst
+    server = oidc_factory(OIDC_ACCESS_TTL=6)
+    proc, events = pixy.run_json(*oidc_link_args(server.issuer), timeout=90)
+    assert events and events[-1]["event"] == "linked", f"{events}\n{proc.stderr}"
+    account = events[-1]["account"]["id"]
+    refresh_token = subprocess.run(
+        ["secret-tool", "lookup", "service", KEYRING_SERVICE, "username", f"{account}:refresh_token"],
+        capture_output=True, text=True, timeout=30).stdout.strip()
+    assert refresh_token, "the link kept a refresh token"
+    body = urllib.parse.urlencode({"token": refresh_token, "client_id": "pixy-test"}).encode()
+    revoke = urllib.request.Request(server.metadata["revocation_endpoint"], data=body, method="POST")
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(revoke, timeout=10) as answer:
+        assert answer.status == 200, "the provider revoked the sign-in"
+
+    assert wait_until(lambda: displayed(env) == 1, timeout=60), "the schedule's refresh finds it and tells"
+    [listed] = [a for a in pixy.status_accounts() if a["id"] == account]
+    assert listed["status"] == "needs_relink", listed
+    time.sleep(5)
+    assert displayed(env) == 1, "told once, though the schedule tries again"
+    choose("Reconnect")
+    assert wait_until(lambda: [n for n in history(env) if "needs reconnecting" in n], timeout=10)
+    [told] = [n for n in history(env) if "needs reconnecting" in n]
+    assert told.startswith("An account needs reconnecting | Your ") and "account needs reconnecting" in told, told
+    assert wait_until(lambda: windows_named(display, "^Pixy$"), timeout=60), "its action opens the window"
+    opened = subprocess.run(["pgrep", "-af", "pixy-desktop"], capture_output=True, text=True).stdout
+    assert f"--account {account}" in opened, f"on that account: {opened}"

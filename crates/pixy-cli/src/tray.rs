@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use ksni::menu::StandardItem;
 use ksni::{Icon, MenuItem, Status, ToolTip, Tray, TrayMethods};
-use pixy_core::ipc::AccountSummary;
+use pixy_core::ipc::{AccountStatus, AccountSummary};
 use tokio::sync::{watch, Notify};
 
 /// Shows the tray icon until `accounts`' sender is dropped, keeping it in step with the accounts.
@@ -55,6 +55,18 @@ impl PixyTray {
     fn open_window(&self) {
         crate::window::open(crate::window::View::Main);
     }
+
+    /// What the icon's dot says about the accounts as a whole.
+    fn badge(&self) -> pixmap::Badge {
+        let statuses = || self.accounts.iter().map(|a| a.status);
+        if statuses().any(|s| s == AccountStatus::Error) {
+            pixmap::Badge::Error
+        } else if statuses().any(AccountStatus::needs_attention) {
+            pixmap::Badge::Attention
+        } else {
+            pixmap::Badge::None
+        }
+    }
 }
 
 /// "Pixy — 2 accounts linked", and the relink count when there is one.
@@ -91,20 +103,30 @@ impl Tray for PixyTray {
 
     fn icon_pixmap(&self) -> Vec<Icon> {
         static ICONS: OnceLock<Vec<Icon>> = OnceLock::new();
-        ICONS.get_or_init(|| pixmap::sizes(false)).clone()
+        ICONS.get_or_init(|| pixmap::sizes(pixmap::Badge::None)).clone()
     }
 
+    /// Shown while the status is NeedsAttention: an amber dot for an account to relink, a red one
+    /// when one is in error.
     fn attention_icon_pixmap(&self) -> Vec<Icon> {
-        static ICONS: OnceLock<Vec<Icon>> = OnceLock::new();
-        ICONS.get_or_init(|| pixmap::sizes(true)).clone()
+        static AMBER: OnceLock<Vec<Icon>> = OnceLock::new();
+        static RED: OnceLock<Vec<Icon>> = OnceLock::new();
+        match self.badge() {
+            pixmap::Badge::Error => RED.get_or_init(|| pixmap::sizes(pixmap::Badge::Error)).clone(),
+            _ => AMBER.get_or_init(|| pixmap::sizes(pixmap::Badge::Attention)).clone(),
+        }
     }
 
+    /// Says which accounts need the person, and why.
     fn tool_tip(&self) -> ToolTip {
         let description = self
             .accounts
             .iter()
             .filter(|a| a.status.needs_attention())
-            .map(|a| format!("{}: {}", a.label, a.status.words()))
+            .map(|a| match &a.reason {
+                Some(reason) => format!("{}: {} — {reason}", a.label, a.status.words()),
+                None => format!("{}: {}", a.label, a.status.words()),
+            })
             .collect::<Vec<_>>()
             .join("\n");
         ToolTip { title: title(&self.accounts), description, ..Default::default() }
@@ -140,6 +162,14 @@ impl Tray for PixyTray {
                 .into(),
             );
         }
+        items.push(
+            StandardItem {
+                label: "Link an account…".into(),
+                activate: Box::new(|tray: &mut Self| tray.open_window()),
+                ..Default::default()
+            }
+            .into(),
+        );
         items.push(MenuItem::Separator);
         items.push(
             StandardItem {
@@ -176,13 +206,35 @@ mod pixmap {
     const BOTTOM_RIGHT: [f32; 3] = [0x43 as f32, 0x38 as f32, 0xca as f32];
     const WHITE: [f32; 3] = [255.0, 255.0, 255.0];
     const AMBER: [f32; 3] = [0xf5 as f32, 0x9e as f32, 0x0b as f32];
+    const RED: [f32; 3] = [0xdc as f32, 0x26 as f32, 0x26 as f32];
 
-    pub fn sizes(attention: bool) -> Vec<Icon> {
-        SIZES.iter().map(|&size| draw(size, attention)).collect()
+    /// The dot in the icon's top-right corner.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Badge {
+        /// Every account works: no dot.
+        None,
+        /// An account to relink: amber.
+        Attention,
+        /// An account in error: red.
+        Error,
     }
 
-    /// One icon of `size` px; `attention` adds an amber dot in the top-right corner.
-    pub fn draw(size: i32, attention: bool) -> Icon {
+    impl Badge {
+        fn colour(self) -> Option<[f32; 3]> {
+            match self {
+                Badge::None => None,
+                Badge::Attention => Some(AMBER),
+                Badge::Error => Some(RED),
+            }
+        }
+    }
+
+    pub fn sizes(badge: Badge) -> Vec<Icon> {
+        SIZES.iter().map(|&size| draw(size, badge)).collect()
+    }
+
+    /// One icon of `size` px, with `badge`'s dot in the top-right corner.
+    pub fn draw(size: i32, badge: Badge) -> Icon {
         let n = size as usize;
         let scale = 64.0 / size as f32;
         let mut data = Vec::with_capacity(n * n * 4);
@@ -195,7 +247,7 @@ mod pixmap {
                     for sx in 0..SUPERSAMPLE {
                         let x = (px as f32 + (sx as f32 + 0.5) / SUPERSAMPLE as f32) * scale;
                         let y = (py as f32 + (sy as f32 + 0.5) / SUPERSAMPLE as f32) * scale;
-                        if let Some(rgb) = paint(x, y, attention) {
+                        if let Some(rgb) = paint(x, y, badge.colour()) {
                             acc[0] += 1.0;
                             for c in 0..3 {
                                 acc[c + 1] += rgb[c];
@@ -219,9 +271,9 @@ mod pixmap {
 
     /// The colour at (x, y) in the 64-unit box, or `None` outside the icon. Layers are painted in
     /// the SVG's order: background, both rings, then each crossing's gap band and its over-arc.
-    fn paint(x: f32, y: f32, attention: bool) -> Option<[f32; 3]> {
-        if attention && dist((x, y), (52.0, 12.0)) <= 10.0 {
-            return Some(if dist((x, y), (52.0, 12.0)) <= 8.0 { AMBER } else { WHITE });
+    fn paint(x: f32, y: f32, dot: Option<[f32; 3]>) -> Option<[f32; 3]> {
+        if let Some(dot) = dot.filter(|_| dist((x, y), (52.0, 12.0)) <= 10.0) {
+            return Some(if dist((x, y), (52.0, 12.0)) <= 8.0 { dot } else { WHITE });
         }
         if !in_rounded_square(x, y) {
             return None;
@@ -288,7 +340,6 @@ mod pixmap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pixy_core::ipc::AccountStatus;
 
     fn account(label: &str, status: AccountStatus) -> AccountSummary {
         AccountSummary {
@@ -345,6 +396,7 @@ mod tests {
             ("Open Pixy", true),
             ("---", false),
             ("ada@example.com — Connected", false),
+            ("Link an account…", true),
             ("---", false),
             ("Quit", true),
         ];
@@ -367,7 +419,7 @@ mod tests {
     #[test]
     fn the_icon_is_argb32_with_transparent_corners_white_rings_and_an_indigo_ground() {
         for size in [22, 32, 40] {
-            let icon = pixmap::draw(size, false);
+            let icon = pixmap::draw(size, pixmap::Badge::None);
             assert_eq!(icon.data.len(), (size * size * 4) as usize, "ARGB32 is four bytes a pixel");
             assert_eq!(pixel(&icon, 0, 0)[0], 0, "the rounded corner is transparent at {size} px");
             // The left ring's leftmost stroke: x = 25 - 12 = 13 of 64, at mid height.
@@ -382,9 +434,24 @@ mod tests {
     }
 
     #[test]
-    fn the_attention_icon_carries_an_amber_dot() {
-        let icon = pixmap::draw(32, true);
-        let dot = pixel(&icon, 26, 6);
-        assert!(dot[1] > 200 && dot[2] > 120 && dot[3] < 60, "amber in the top-right corner, got {dot:?}");
+    fn the_attention_icon_carries_an_amber_dot_and_an_error_a_red_one() {
+        let dot = |badge| pixel(&pixmap::draw(32, badge), 26, 6);
+        let amber = dot(pixmap::Badge::Attention);
+        assert!(amber[1] > 200 && amber[2] > 120 && amber[3] < 60, "amber in the top-right corner, got {amber:?}");
+        let red = dot(pixmap::Badge::Error);
+        assert!(red[1] > 200 && red[2] < 60 && red[3] < 60, "red for an error, got {red:?}");
+    }
+
+    #[test]
+    fn the_dot_says_the_worst_status_and_the_tooltip_says_why() {
+        let mut bob = account("bob", AccountStatus::NeedsRelink);
+        bob.reason = Some("the provider refused the refresh token".into());
+        assert_eq!(tray(vec![account("ada", AccountStatus::Connected)]).badge(), pixmap::Badge::None);
+        let attention = tray(vec![account("ada", AccountStatus::Connected), bob.clone()]);
+        assert_eq!(attention.badge(), pixmap::Badge::Attention);
+        assert_eq!(attention.tool_tip().description, "bob: Needs relink — the provider refused the refresh token");
+        let error = tray(vec![bob, account("cy", AccountStatus::Error)]);
+        assert_eq!(error.badge(), pixmap::Badge::Error, "an error outweighs a relink");
+        assert_eq!(error.status(), Status::NeedsAttention);
     }
 }

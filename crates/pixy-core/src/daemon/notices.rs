@@ -1,6 +1,6 @@
-//! Notices for the person: an account that needs relinking, said once per account (not once per
-//! request, so a program retrying in the background never floods the desktop) with the program
-//! that found out. A token request never opens a browser: it fails at once, and the notice's
+//! Notices for the person: an account that needs relinking, said once per account until it works
+//! again (not once per request, so a program retrying in the background never floods the desktop),
+//! with the program that found out, or from the refresh schedule. A token request never opens a browser: it fails at once, and the notice's
 //! action opens the window on the account, where the person relinks when they choose.
 
 use std::collections::HashSet;
@@ -13,13 +13,13 @@ use super::Daemon;
 /// Something to tell the person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    /// A program asked for an account's token, and the account must be linked again first.
+    /// The account must be linked again: a program asked for its token, or a refresh found it.
     Relink {
         /// The account's id.
         account: String,
         /// Its label.
         label: String,
-        /// The program that asked, by its file name.
+        /// The program that asked, by its file name; `None` when a scheduled refresh found it.
         program: Option<String>,
     },
 }
@@ -28,9 +28,10 @@ impl Notice {
     /// The notice in one sentence: "git wants your GitHub account: reconnect".
     pub fn sentence(&self) -> String {
         match self {
-            Notice::Relink { label, program, .. } => {
-                format!("{} wants your {label} account: reconnect", program.as_deref().unwrap_or("A program"))
+            Notice::Relink { label, program: Some(program), .. } => {
+                format!("{program} wants your {label} account: reconnect")
             }
+            Notice::Relink { label, program: None, .. } => format!("Your {label} account needs reconnecting"),
         }
     }
 }
@@ -82,6 +83,6 @@ mod tests {
             program: program.map(str::to_string),
         };
         assert_eq!(notice(Some("git")).sentence(), "git wants your GitHub account: reconnect");
-        assert_eq!(notice(None).sentence(), "A program wants your GitHub account: reconnect");
+        assert_eq!(notice(None).sentence(), "Your GitHub account needs reconnecting");
     }
 }

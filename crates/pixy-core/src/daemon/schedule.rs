@@ -1,4 +1,5 @@
-//! The refresh schedule: every account refreshed ahead of expiry, with backoff after failures.
+//! The refresh schedule: every account refreshed ahead of expiry, with backoff after failures. An
+//! account found to need relinking is told to the person once (see [`super::notices`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,6 +7,7 @@ use std::time::Duration;
 
 use super::tokens::Refresh;
 use super::Daemon;
+use crate::error::ErrorKind;
 use crate::ipc::protocol::AccountStatus;
 
 impl Daemon {
@@ -29,7 +31,12 @@ impl Daemon {
                     next_wake = next_wake.min(due);
                     continue;
                 }
-                match self.fresh_access_token(&record.id, Refresh::Scheduled).await {
+                let refreshed = self.fresh_access_token(&record.id, Refresh::Scheduled).await;
+                if refreshed.as_ref().is_err_and(|e| e.kind == ErrorKind::NeedsRelink) {
+                    // Found in the background: the person hears it once, from the desktop.
+                    self.tell_relink(&record.id, None).await;
+                }
+                match refreshed {
                     Ok(_) if self.find(&record.id).await.is_ok_and(|r| r.last_error.is_none()) => {
                         backoff.remove(&record.id);
                     }
