@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "cancel",
     "paste",
     "unlink",
+    "refresh",
     "questions",
     "answer",
     "grants",

@@ -277,6 +277,15 @@ pub fn cancel(flow: State<'_, FlowSlot>) {
     flow.cancel();
 }
 
+/// Refreshes an account's tokens now; the account as it is afterwards (no token crosses).
+#[tauri::command]
+pub async fn refresh(account_id: String) -> Result<AccountView, Error> {
+    match ask(Request::Refresh { account: account_id }).await? {
+        Event::Refreshed { account } => Ok(account.into()),
+        other => Err(unexpected(&other)),
+    }
+}
+
 /// Revokes and forgets an account.
 #[tauri::command]
 pub async fn unlink(account_id: String) -> Result<(), Error> {

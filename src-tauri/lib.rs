@@ -21,6 +21,7 @@ pub fn run() {
             commands::cancel,
             commands::paste,
             commands::unlink,
+            commands::refresh,
             commands::questions,
             commands::answer,
             commands::grants,

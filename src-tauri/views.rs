@@ -64,6 +64,10 @@ pub struct AccountView {
     /// The status in words, as the CLI and the tray say it.
     pub status_text: &'static str,
     pub expires_at: Option<u64>,
+    /// When the current tokens were obtained (linked or last refreshed).
+    pub obtained_at: u64,
+    /// When the account was linked, if known.
+    pub linked_at: Option<u64>,
     /// Why the account needs attention (a sentence, never a secret).
     pub reason: Option<String>,
     /// The scopes granted.
@@ -198,6 +202,8 @@ impl From<AccountSummary> for AccountView {
             status: a.status,
             status_text: a.status.words(),
             expires_at: a.expires_at,
+            obtained_at: a.obtained_at,
+            linked_at: a.linked_at,
             reason: a.reason,
             scopes: a.scopes,
             resource: a.resource.map(|r| ResourceView {
@@ -246,6 +252,8 @@ mod tests {
     #[test]
     fn an_account_view_is_camel_case_and_keeps_the_status_wording_of_the_wire() {
         let view = AccountView::from(AccountSummary {
+            obtained_at: 5,
+            linked_at: Some(3),
             id: "demo-1".into(),
             provider: "demo".into(),
             label: "ada@example.com".into(),

@@ -453,3 +453,24 @@ def test_a_program_s_question_is_answered_in_the_window_and_its_grant_revoked_th
     assert wait_until(lambda: not driver.find_all(grant), timeout=15), "the revoked grant goes from the list"
     listed = json.loads(pixy.run("grants", "--json").stdout)["grants"]
     assert listed == [], f"and from the daemon: {listed}"
+
+
+def test_refresh_now_renews_the_tokens_and_the_account_says_when_it_was_linked_and_refreshed(pixy, window):
+    driver, display, _ = window
+    assert pixy.run("link", "demo").returncode == 0, pixy.last.stderr
+    [account] = pixy.status_accounts()
+    row = f'li.account[data-account-id="{account["id"]}"]'
+    assert driver.wait_for(f"{row} [data-times]", timeout=30), f"the window follows the CLI:\n{driver.page_text()}"
+    assert driver.first_text(f"{row} [data-times]") == "Linked just now"
+    before = pixy.run("token", account["id"]).stdout.strip()
+    time.sleep(1.2)  # a refresh in a later second than the link
+    assert driver.click_first(f'{row} button[data-action="refresh"]')
+    said = lambda: driver.first_text(f"{row} [data-times]") or ""
+    assert wait_until(lambda: "refreshed just now" in said(), timeout=20), f"the account says it: {said()!r}"
+    after = pixy.run("token", account["id"]).stdout.strip()
+    assert after and after != before, "Refresh now brought a new access token"
+    assert driver.first_text(f"{row} .status") == "Connected"
+    [shown] = windows_named(display, "^Pixy$")
+    assert wait_painted(display, shown, pixy.artifacts / "window-refreshed.png", indigo) is not None
+    time.sleep(1)
+    screenshot(display, pixy.artifacts / "window-refreshed.png", window=str(shown))

@@ -9,6 +9,7 @@ export interface AccountActions {
   /** First click arms the button; the second, while armed, unlinks. */
   unlink(accountId: string): void;
   reconnect(account: Account): void;
+  refresh(account: Account): void;
 }
 
 export function renderAccounts(
@@ -50,6 +51,18 @@ export function renderAccounts(
     } else if (account.reason) {
       attention = el("div", { class: "attention" }, el("p", { class: "muted small reason" }, account.reason));
     }
+    const refresh = el(
+      "button",
+      { type: "button", class: "ghost small-button", "data-action": "refresh", disabled: busy },
+      "Refresh now",
+    );
+    refresh.addEventListener("click", () => actions.refresh(account));
+    const times = el(
+      "div",
+      { class: "times muted small" },
+      el("span", { "data-times": "" }, timesOf(account, Date.now())),
+      account.status === "connected" || account.status === "refreshing" ? refresh : null,
+    );
     return el(
       "li",
       { class: "account", "data-account-id": account.id, "data-status": account.status },
@@ -73,6 +86,7 @@ export function renderAccounts(
         unlink,
       ),
       attention,
+      times,
       account.recentUse.length > 0 ? renderUse(account.recentUse) : null,
       account.resource ? renderChain(account.resource, account.scopes) : null,
     );
@@ -81,6 +95,14 @@ export function renderAccounts(
     rows.push(el("li", { class: "empty muted" }, "No accounts yet. Connect one above; the sign-in happens in your browser."));
   }
   list.replaceChildren(...rows);
+}
+
+/** "Linked 3 days ago · refreshed 5 min ago". */
+export function timesOf(account: Account, now: number): string {
+  const refreshed = `refreshed ${ago(account.obtainedAt, now)}`;
+  if (account.linkedAt === null) return refreshed.charAt(0).toUpperCase() + refreshed.slice(1);
+  if (account.obtainedAt <= account.linkedAt) return `Linked ${ago(account.linkedAt, now)}`;
+  return `Linked ${ago(account.linkedAt, now)} · ${refreshed}`;
 }
 
 /** The account's latest handouts: which program, when, and whether it got a token. */

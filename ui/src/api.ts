@@ -39,6 +39,10 @@ export interface Account {
   reason?: string | null;
   /** When the access token expires, in seconds since the Unix epoch. */
   expiresAt: number | null;
+  /** When the current tokens were obtained: linked, or last refreshed. */
+  obtainedAt: number;
+  /** When the account was linked, if known. */
+  linkedAt: number | null;
   /** The scopes granted. */
   scopes: string[];
   /** The MCP server (or other protected resource) the account is for, when linked by its URL. */
@@ -211,6 +215,11 @@ export function paste(text: string): Promise<void> {
 /** Cancels the flow in progress, if any; its `connect` then rejects with `cancelled`. */
 export function cancel(): Promise<void> {
   return call("cancel");
+}
+
+/** Refreshes the account's tokens now; resolves with the account as it is afterwards. */
+export function refresh(accountId: string): Promise<Account> {
+  return call("refresh", { accountId });
 }
 
 export function unlink(accountId: string): Promise<void> {

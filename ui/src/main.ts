@@ -73,6 +73,7 @@ function render(): void {
     renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, {
       unlink,
       reconnect: (account) => void (account.resource ? connectResource(account.id) : connect(account.provider)),
+      refresh: (account) => void refreshNow(account),
     });
     renderGrants(grantList, state.grants, state.accounts, consentActions);
     if (state.focusAccount) {
@@ -276,6 +277,21 @@ function dismiss(): void {
   render();
 }
 
+/** Refreshes an account's tokens now; a failure is said in the notice, and the list shows the
+ *  account's new status either way. */
+async function refreshNow(account: Account): Promise<void> {
+  try {
+    await api.refresh(account.id);
+    state.problem = null;
+  } catch (error) {
+    await refresh();
+    state.problem = error as PixyError;
+    render();
+    return;
+  }
+  await refresh();
+}
+
 let disarm: number | undefined;
 
 async function unlink(accountId: string): Promise<void> {
@@ -373,6 +389,12 @@ window.setInterval(() => {
   const text = countdown(state.flow.deadline, Date.now());
   document.querySelectorAll("[data-countdown]").forEach((node) => (node.textContent = text));
 }, 1000);
+
+// The CLI, the refresh schedule or a program's token request change the accounts too: the lists
+// follow every few seconds (a local call), except while a link waits for the person.
+window.setInterval(() => {
+  if (state.flow.phase !== "waiting") void refresh();
+}, 5000);
 
 // The CLI or the tray may have changed the accounts while the window was in the background.
 window.addEventListener("focus", () => {

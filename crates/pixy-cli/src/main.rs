@@ -52,6 +52,14 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Which programs may have which account's tokens without asking; allow or revoke one.
     Grants(grants::GrantsArgs),
+    /// Refresh an account's tokens now, due or not (the token itself stays with the daemon).
+    Refresh {
+        /// Account id, or a provider id with exactly one account.
+        account: String,
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Revoke an account's tokens at the provider and forget them.
     Unlink {
         /// Account id, or a provider id with exactly one account.
@@ -96,6 +104,7 @@ fn main() -> ExitCode {
             Command::Grants(args) => grants::run(args).await,
             Command::Exec(args) => exec::run(args).await,
             Command::GitCredential(args) => git_credential::run(args).await,
+            Command::Refresh { account, json } => simple(Request::Refresh { account }, json).await,
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
             Command::Providers { json } => simple(Request::Providers, json).await,
             Command::Daemon(args) => daemon::run(args).await,

@@ -38,6 +38,7 @@ pub fn human(event: &Event) {
             }
         }
         Event::Token { access_token, .. } => println!("{}", access_token.expose()),
+        Event::Refreshed { account } => println!("Refreshed {}; {}", account.id, account.status.words()),
         Event::Unlinked { account, revocation, .. } => println!("Unlinked {account}; {}", unlinked_words(*revocation)),
         Event::Pong { version, pid } => println!("pixy daemon {version} (pid {pid})"),
         Event::ShuttingDown => println!("The daemon is stopping."),

@@ -343,6 +343,8 @@ mod tests {
 
     fn account(label: &str, status: AccountStatus) -> AccountSummary {
         AccountSummary {
+            obtained_at: 0,
+            linked_at: None,
             id: format!("demo-{label}"),
             provider: "demo".into(),
             label: label.into(),

@@ -21,6 +21,13 @@ pub struct AccountSummary {
     pub status: AccountStatus,
     /// When the access token expires, in seconds since the Unix epoch, if known.
     pub expires_at: Option<u64>,
+    /// When the current tokens were obtained (linked or last refreshed), in seconds since the Unix
+    /// epoch.
+    #[serde(default)]
+    pub obtained_at: u64,
+    /// When the account was linked, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_at: Option<u64>,
     /// Granted scopes.
     pub scopes: Vec<String>,
     /// Why the status is what it is, for NeedsRelink and Error (a sentence, never a secret).
@@ -101,8 +108,11 @@ pub struct AccountRecord {
     pub label: String,
     /// Granted scopes.
     pub scopes: Vec<String>,
-    /// When the tokens were obtained (Unix seconds).
+    /// When the tokens were obtained (Unix seconds): linked, or last refreshed.
     pub obtained_at: u64,
+    /// When the account was linked (Unix seconds); unknown for an account linked by an older Pixy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_at: Option<u64>,
     /// When the access token expires (Unix seconds), if known.
     pub expires_at: Option<u64>,
     /// Connection status (an unknown one reads as `Error`, which the scheduler retries).
@@ -234,6 +244,8 @@ impl AccountRecord {
             label: crate::text::printable(&self.label, 200),
             status: self.status,
             expires_at: self.expires_at,
+            obtained_at: self.obtained_at,
+            linked_at: self.linked_at,
             scopes: self.scopes.clone(),
             reason: self.reason.as_deref().map(|r| crate::text::printable(r, 500)),
             last_error: self.last_error,
@@ -322,6 +334,7 @@ impl AccountRecord {
             label: "l".into(),
             scopes: vec!["openid".into()],
             obtained_at: 1,
+            linked_at: Some(1),
             expires_at: Some(2),
             status: AccountStatus::Connected,
             issuer: "http://i".into(),

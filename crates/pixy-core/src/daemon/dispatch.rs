@@ -59,6 +59,7 @@ impl Daemon {
             Request::Allow { program, account } => self.allow(&program, &account).await,
             Request::RevokeGrant { program, account } => self.revoke_grant(&program, &account).await,
             Request::Activity { account, limit } => self.activity(account, limit),
+            Request::Refresh { account } => self.refresh_now(&account).await,
             Request::Unlink { account } => self.unlink(&account).await,
             Request::Shutdown => {
                 self.quit.notify_waiters();

@@ -100,6 +100,7 @@ impl Daemon {
             label: linked.identity.label,
             scopes: linked.tokens.scopes.clone().unwrap_or_default(),
             obtained_at: self.now(),
+            linked_at: Some(self.now()),
             expires_at: linked.tokens.expiry(self.now()),
             status: AccountStatus::Connected,
             issuer: provider.issuer.clone(),

@@ -66,6 +66,13 @@ impl Daemon {
         Ok(Event::Token { account: record.id, access_token: TokenText::from(access_token), expires_at })
     }
 
+    /// Refreshes the named account now, due or not; the token stays in the daemon.
+    pub(super) async fn refresh_now(&self, name: &str) -> Result<Event> {
+        let record = self.find(name).await?;
+        self.fresh_access_token(&record.id, Refresh::Now).await?;
+        Ok(Event::Refreshed { account: self.find(&record.id).await?.summary() })
+    }
+
     /// A usable access token for an account, refreshed first when due (see [`Refresh`]).
     /// Single-flight per account: callers queue on the account's lock and find the token their
     /// predecessor refreshed.

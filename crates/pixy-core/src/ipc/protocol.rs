@@ -89,6 +89,12 @@ pub enum Request {
         /// At most this many entries.
         limit: usize,
     },
+    /// Refresh an account's tokens now, due or not (the window's Refresh now). Answered with
+    /// [`Event::Refreshed`]; no token leaves the daemon.
+    Refresh {
+        /// Account id, or a provider id that has exactly one account.
+        account: String,
+    },
     /// Revoke and forget an account. Answered with [`Event::Unlinked`].
     Unlink {
         /// Account id, or a provider id that has exactly one account.
@@ -300,6 +306,11 @@ pub enum Event {
     Activity {
         /// Newest first.
         entries: Vec<crate::audit::Entry>,
+    },
+    /// Terminal: answer to [`Request::Refresh`].
+    Refreshed {
+        /// The account as it is after the refresh.
+        account: AccountSummary,
     },
     /// Terminal: answer to [`Request::Unlink`].
     Unlinked {
