@@ -59,6 +59,25 @@ const consentPanel = document.querySelector<HTMLElement>("#consent")!;
 const grantList = document.querySelector<HTMLUListElement>("#grants")!;
 const consentActions = { answer, revoke: revokeGrant };
 
+/** The linked accounts and the grants, re-rendered alone when only they changed. */
+function renderAccountLists(busy: boolean): void {
+  renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, {
+    unlink,
+    reconnect: (account) => void (account.resource ? connectResource(account.id) : connect(account.provider)),
+    refresh: (account) => void refreshNow(account),
+  });
+  renderGrants(grantList, state.grants, state.accounts, consentActions);
+  if (state.focusAccount) {
+    const focused = accountList.querySelector(`[data-account-id="${CSS.escape(state.focusAccount)}"]`);
+    focused?.classList.add("focused");
+    // Opened on this account (a relink notice): shown once it is listed.
+    if (focused && !scrolledToFocus) {
+      scrolledToFocus = true;
+      focused.scrollIntoView({ block: "center" });
+    }
+  }
+}
+
 function render(): void {
   const busy = state.flow.phase === "waiting";
   if (state.loaded) {
@@ -70,21 +89,7 @@ function render(): void {
       submitPaste,
       copy,
     });
-    renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, {
-      unlink,
-      reconnect: (account) => void (account.resource ? connectResource(account.id) : connect(account.provider)),
-      refresh: (account) => void refreshNow(account),
-    });
-    renderGrants(grantList, state.grants, state.accounts, consentActions);
-    if (state.focusAccount) {
-      const focused = accountList.querySelector(`[data-account-id="${CSS.escape(state.focusAccount)}"]`);
-      focused?.classList.add("focused");
-      // Opened on this account (a relink notice): shown once it is listed.
-      if (focused && !scrolledToFocus) {
-        scrolledToFocus = true;
-        focused.scrollIntoView({ block: "center" });
-      }
-    }
+    renderAccountLists(busy);
   } else {
     const pending = state.problem ? "Not available until Pixy's background service answers." : "Loading…";
     for (const list of [providerList, accountList, grantList]) {
@@ -390,11 +395,25 @@ window.setInterval(() => {
   document.querySelectorAll("[data-countdown]").forEach((node) => (node.textContent = text));
 }, 1000);
 
-// The CLI, the refresh schedule or a program's token request change the accounts too: the lists
-// follow every few seconds (a local call), except while a link waits for the person.
-window.setInterval(() => {
-  if (state.flow.phase !== "waiting") void refresh();
-}, 5000);
+/** Follows the accounts and grants as the CLI, the refresh schedule and programs' token requests
+ *  change them. Only those lists are drawn again, and only when they changed: what the person is
+ *  typing elsewhere, and the focus, stay where they are. */
+async function followAccounts(): Promise<void> {
+  if (!state.loaded || state.flow.phase === "waiting") return;
+  try {
+    const [listed, grants] = await Promise.all([api.accounts(), api.grants()]);
+    const changed =
+      JSON.stringify([listed.accounts, grants]) !== JSON.stringify([state.accounts, state.grants]);
+    if (!changed) return;
+    state.accounts = listed.accounts;
+    state.grants = grants;
+    renderAccountLists(false);
+  } catch {
+    // The next full refresh says what is wrong.
+  }
+}
+
+window.setInterval(() => void followAccounts(), 5000);
 
 // The CLI or the tray may have changed the accounts while the window was in the background.
 window.addEventListener("focus", () => {
