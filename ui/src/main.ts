@@ -282,11 +282,11 @@ function dismiss(): void {
   render();
 }
 
-/** Refreshes an account's tokens now; a failure is said in the notice, and the list shows the
- *  account's new status either way. */
-async function refreshNow(account: Account): Promise<void> {
+/** Runs one change at the daemon, then reloads the lists. A failure is said in the notice, set
+ *  after the reload, which would otherwise clear it. */
+async function change(action: () => Promise<unknown>): Promise<void> {
   try {
-    await api.refresh(account.id);
+    await action();
     state.problem = null;
   } catch (error) {
     await refresh();
@@ -295,6 +295,11 @@ async function refreshNow(account: Account): Promise<void> {
     return;
   }
   await refresh();
+}
+
+/** Refreshes an account's tokens now; the list shows the account's new status either way. */
+function refreshNow(account: Account): Promise<void> {
+  return change(() => api.refresh(account.id));
 }
 
 let disarm: number | undefined;
@@ -311,21 +316,13 @@ async function unlink(accountId: string): Promise<void> {
     return;
   }
   state.armed = null;
-  try {
+  await change(async () => {
     await api.unlink(accountId);
-    state.problem = null;
     // A "Connected" panel about the account just removed would now be wrong.
     if (state.flow.phase === "connected" && state.flow.account.id === accountId) {
       state.flow = { phase: "idle" };
     }
-  } catch (error) {
-    // Show the failure after the lists are reloaded, which would otherwise clear it.
-    await refresh();
-    state.problem = error as PixyError;
-    render();
-    return;
-  }
-  await refresh();
+  });
 }
 
 /** Asks the daemon for the questions waiting; a new one is brought to the person's eye. */
@@ -368,16 +365,8 @@ async function answer(question: Question, choice: Choice): Promise<void> {
   await refresh();
 }
 
-async function revokeGrant(grant: Grant): Promise<void> {
-  try {
-    await api.revokeGrant(grant.program, grant.account);
-  } catch (error) {
-    await refresh();
-    state.problem = error as PixyError;
-    render();
-    return;
-  }
-  await refresh();
+function revokeGrant(grant: Grant): Promise<void> {
+  return change(() => api.revokeGrant(grant.program, grant.account));
 }
 
 window.setInterval(() => {
