@@ -16,6 +16,9 @@ const COMMANDS: &[&str] = &[
     "grants",
     "revoke_grant",
     "launch_view",
+    "discover_provider",
+    "add_provider",
+    "copy_link",
 ];
 
 fn main() {

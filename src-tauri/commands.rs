@@ -16,9 +16,12 @@ use pixy_core::{Error, ErrorKind};
 use tauri::ipc::Channel;
 use tauri::State;
 use tokio::sync::{mpsc, oneshot};
+use zeroize::Zeroizing;
 
 use crate::events::{self, FlowEvent};
-use crate::views::{AccountView, AccountsView, GrantView, LaunchView, ProviderView, QuestionView, UseView};
+use crate::views::{
+    AccountView, AccountsView, AddedView, FoundView, GrantView, LaunchView, ProviderView, QuestionView, UseView,
+};
 
 /// The link flow in progress, if any: its number, the sender whose drop cancels it, and where
 /// its pastes go.
@@ -30,6 +33,9 @@ struct Slot {
     number: u64,
     cancel: Option<oneshot::Sender<()>>,
     pastes: Option<mpsc::Sender<SecretText>>,
+    /// The authorization URL, for Copy link. It holds the state and the PKCE challenge, so it
+    /// never crosses into the web view: the Rust side puts it on the clipboard itself.
+    link: Option<Zeroizing<String>>,
 }
 
 /// What a running flow listens to: its cancel switch and the person's pastes.
@@ -52,6 +58,7 @@ impl FlowSlot {
         slot.number += 1;
         slot.cancel = Some(cancel);
         slot.pastes = Some(pastes);
+        slot.link = None;
         (slot.number, FlowInputs { cancelled, pastes: paste_rx })
     }
 
@@ -61,6 +68,7 @@ impl FlowSlot {
         if slot.number == number {
             slot.cancel = None;
             slot.pastes = None;
+            slot.link = None;
         }
     }
 
@@ -68,6 +76,14 @@ impl FlowSlot {
         let mut slot = self.slot();
         slot.cancel = None;
         slot.pastes = None;
+        slot.link = None;
+    }
+
+    fn set_link(&self, number: u64, url: &str) {
+        let mut slot = self.slot();
+        if slot.number == number {
+            slot.link = Some(Zeroizing::new(url.to_string()));
+        }
     }
 
     fn pastes(&self) -> Option<mpsc::Sender<SecretText>> {
@@ -154,10 +170,34 @@ pub async fn revoke_grant(program: String, account: String) -> Result<(), Error>
     }
 }
 
+/// Where the window was asked to open: by its own arguments, or by a later launch's, which the
+/// running window takes over (see lib.rs).
+#[derive(Default)]
+pub struct Launch(pub Mutex<LaunchView>);
+
 /// Where the window was asked to open (the daemon starts it on a question or an account).
 #[tauri::command]
-pub fn launch_view() -> LaunchView {
-    LaunchView::from_args(std::env::args())
+pub fn launch_view(launch: State<'_, Launch>) -> LaunchView {
+    launch.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+}
+
+/// What the issuer's metadata offers, for the Add provider form.
+#[tauri::command]
+pub async fn discover_provider(issuer: String) -> Result<FoundView, Error> {
+    match ask(Request::DiscoverProvider { issuer }).await? {
+        Event::Discovered { found } => Ok(found.into()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Adds a provider to providers.toml; a wrong field comes back as its problem, not an error.
+#[tauri::command]
+pub async fn add_provider(provider: pixy_core::new_provider::NewProvider) -> Result<AddedView, Error> {
+    match ask(Request::AddProvider { provider }).await? {
+        Event::ProviderAdded { provider } => Ok(AddedView { provider: Some(provider.into()), problems: Vec::new() }),
+        Event::ProviderInvalid { problems } => Ok(AddedView { provider: None, problems }),
+        other => Err(unexpected(&other)),
+    }
 }
 
 /// Links an account with `provider_id` in the system browser, or with a device code when
@@ -174,7 +214,7 @@ pub async fn connect(
     let (number, inputs) = flow.begin();
     let api_key = api_key.filter(|k| !k.trim().is_empty()).map(SecretText::new);
     let provider = ProviderSelector::Named { id: provider_id };
-    let result = link(provider, device.unwrap_or(false), api_key, on_event, inputs).await;
+    let result = link(provider, device.unwrap_or(false), api_key, on_event, inputs, (&flow, number)).await;
     flow.end(number);
     result
 }
@@ -199,7 +239,7 @@ pub async fn connect_resource(
         www_authenticate: None,
         no_resource: false,
     };
-    let result = link(provider, false, None, on_event, inputs).await;
+    let result = link(provider, false, None, on_event, inputs, (&flow, number)).await;
     flow.end(number);
     result
 }
@@ -223,6 +263,7 @@ async fn link(
     api_key: Option<SecretText>,
     on_event: Channel<FlowEvent>,
     inputs: FlowInputs,
+    (flow, number): (&FlowSlot, u64),
 ) -> Result<AccountView, Error> {
     let FlowInputs { mut cancelled, mut pastes } = inputs;
     let request = Request::Link(Box::new(LinkRequest {
@@ -259,6 +300,12 @@ async fn link(
             Some(Event::Linked { account }) => return Ok(account.into()),
             Some(Event::Error { kind, message }) => return Err(Error::new(kind, message)),
             Some(event) => match events::progress(&event) {
+                Some(shown) if matches!(event, Event::Authorize { .. }) => {
+                    if let Event::Authorize { url, .. } = &event {
+                        flow.set_link(number, url);
+                    }
+                    let _ = on_event.send(shown);
+                }
                 Some(shown) => {
                     // A window that went away mid-flow cannot hear progress; the flow still finishes.
                     let _ = on_event.send(shown);
@@ -270,6 +317,25 @@ async fn link(
         }
     }
 }
+
+/// Puts the authorization link of the flow in progress on the clipboard, for a browser the
+/// window could not open or one on another screen. The link is not returned: it holds the state.
+#[tauri::command]
+pub fn copy_link(flow: State<'_, FlowSlot>, clipboard: State<'_, Clipboard>) -> Result<(), Error> {
+    let link = flow.slot().link.clone();
+    let link = link.ok_or_else(|| Error::new(ErrorKind::InvalidRequest, "No sign-in link is waiting."))?;
+    let mut held = clipboard.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let unusable = |e: arboard::Error| Error::new(ErrorKind::Internal, format!("The clipboard could not be used: {e}"));
+    if held.is_none() {
+        *held = Some(arboard::Clipboard::new().map_err(unusable)?);
+    }
+    held.as_mut().expect("just set").set_text(link.as_str()).map_err(unusable)
+}
+
+/// The system clipboard, kept open while the window runs: on X11 what was copied is served by
+/// its owner, so it must outlive the copy.
+#[derive(Default)]
+pub struct Clipboard(Mutex<Option<arboard::Clipboard>>);
 
 /// Cancels the link flow in progress; its `connect` then fails with `cancelled`.
 #[tauri::command]

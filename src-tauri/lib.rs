@@ -9,10 +9,33 @@ mod commands;
 mod events;
 mod views;
 
+use tauri::Manager;
+
+/// Tells the page that the launch view changed; it asks for it again (no event API is allowed).
+const LAUNCH_CHANGED: &str = "window.dispatchEvent(new Event('pixy-launch'))";
+
 /// Opens the window and runs until it is closed.
 pub fn run() {
+    let launch = views::LaunchView::from_args(std::env::args());
     let result = tauri::Builder::default()
+        // One window: a second launch (the tray, a notification, a launcher) brings the running
+        // one forward, on the view the second launch asked for, and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            let view = views::LaunchView::from_args(args);
+            if view != views::LaunchView::default() {
+                let launch = app.state::<commands::Launch>();
+                *launch.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = view;
+            }
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.show();
+                let _ = window.set_focus();
+                let _ = window.eval(LAUNCH_CHANGED);
+            }
+        }))
+        .manage(commands::Launch(std::sync::Mutex::new(launch)))
         .manage(commands::FlowSlot::default())
+        .manage(commands::Clipboard::default())
         .invoke_handler(tauri::generate_handler![
             commands::providers,
             commands::accounts,
@@ -27,6 +50,9 @@ pub fn run() {
             commands::grants,
             commands::revoke_grant,
             commands::launch_view,
+            commands::discover_provider,
+            commands::add_provider,
+            commands::copy_link,
         ])
         .run(tauri::generate_context!());
     if let Err(error) = result {

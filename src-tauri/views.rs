@@ -76,6 +76,10 @@ pub struct AccountView {
     pub resource: Option<ResourceView>,
     /// Its latest token handouts and refusals, newest first.
     pub recent_use: Vec<UseView>,
+    /// Whether Pixy keeps a refresh token for it.
+    pub has_refresh_token: bool,
+    /// The host Disconnect asks to revoke its tokens at; none when the provider cannot revoke.
+    pub revocation_host: Option<String>,
 }
 
 /// One line of an account's recent use, from the audit log.
@@ -177,6 +181,53 @@ impl LaunchView {
     }
 }
 
+/// What an issuer offers, for the Add provider form: endpoints are shown whole, since they are
+/// what the person checks; none of them holds a secret.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FoundView {
+    pub issuer: String,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
+    pub revocation_endpoint: Option<String>,
+    pub device_authorization_endpoint: Option<String>,
+    pub pkce_s256: bool,
+    pub pkce_listed: bool,
+    pub iss_parameter: bool,
+    /// Why Pixy cannot sign in there, if so.
+    pub problem: Option<String>,
+    pub suggested_id: String,
+    pub suggested_label: String,
+    pub suggested_scopes: Vec<String>,
+}
+
+impl From<pixy_core::new_provider::Found> for FoundView {
+    fn from(f: pixy_core::new_provider::Found) -> Self {
+        FoundView {
+            issuer: f.issuer,
+            authorization_endpoint: f.authorization_endpoint,
+            token_endpoint: f.token_endpoint,
+            revocation_endpoint: f.revocation_endpoint,
+            device_authorization_endpoint: f.device_authorization_endpoint,
+            pkce_s256: f.pkce_s256,
+            pkce_listed: f.pkce_listed,
+            iss_parameter: f.iss_parameter,
+            problem: f.problem,
+            suggested_id: f.suggested_id,
+            suggested_label: f.suggested_label,
+            suggested_scopes: f.suggested_scopes,
+        }
+    }
+}
+
+/// The outcome of Add provider: the provider as now listed, or each field's problem.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AddedView {
+    pub provider: Option<ProviderView>,
+    pub problems: Vec<pixy_core::new_provider::FieldProblem>,
+}
+
 /// The chain behind an account linked by a resource's URL.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -214,6 +265,8 @@ impl From<AccountSummary> for AccountView {
                 registration: r.registration.words(),
             }),
             recent_use: Vec::new(),
+            has_refresh_token: a.has_refresh_token,
+            revocation_host: a.revocation_host,
         }
     }
 }
@@ -263,6 +316,8 @@ mod tests {
             expires_at: Some(7),
             scopes: vec!["openid".into()],
             resource: None,
+            has_refresh_token: false,
+            revocation_host: None,
         });
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(json["status"], "needs_relink", "the UI switches on the wire's status names");

@@ -26,6 +26,7 @@ Environment:
   PIXY_APPROVE_LOG         a file to append the log to, besides stderr
   PIXY_APPROVE_FOREGROUND  1: do not detach; exit 0 on success, 1 on failure
   PIXY_APPROVE_LOGIN       the login to type (default alice)
+  PIXY_APPROVE_DECISION    deny: press a form's Deny button (value "deny") rather than its first
   PIXY_APPROVE_COOKIES     a cookie file kept between runs, session cookies included: a browser
                            that stays signed in at the provider (default: a new jar every run)
   PIXY_APPROVE_PRINT_CALLBACK  1: do not request the loopback callback; print its URL on stdout
@@ -94,6 +95,9 @@ class Form:
     def add_submit(self, name, value):
         if self.submit is None:
             self.submit = (name, value) if name else False
+        elif name and value == "deny" and os.environ.get("PIXY_APPROVE_DECISION") == "deny":
+            # The person declines: the page's Deny button instead of its first one.
+            self.submit = (name, value)
 
 
 class FormParser(html.parser.HTMLParser):

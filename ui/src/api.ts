@@ -49,6 +49,51 @@ export interface Account {
   resource?: ResourceChain | null;
   /** Its latest token handouts and refusals, newest first. */
   recentUse: Use[];
+  /** Pixy keeps a refresh token, so it renews the access token itself. */
+  hasRefreshToken: boolean;
+  /** The host Disconnect asks to revoke the tokens at; null when the provider cannot revoke. */
+  revocationHost: string | null;
+}
+
+/** What an issuer's metadata offers, before it is added as a provider. */
+export interface Found {
+  issuer: string;
+  authorizationEndpoint: string | null;
+  tokenEndpoint: string | null;
+  revocationEndpoint: string | null;
+  deviceAuthorizationEndpoint: string | null;
+  /** It supports PKCE with S256 (or lists no methods, and S256 is tried). */
+  pkceS256: boolean;
+  /** It lists its PKCE methods, so `pkceS256` is its own word. */
+  pkceListed: boolean;
+  /** It sends `iss` with its answers (RFC 9207), which Pixy then checks. */
+  issParameter: boolean;
+  /** Why Pixy cannot sign in there, if so. */
+  problem: string | null;
+  suggestedId: string;
+  suggestedLabel: string;
+  suggestedScopes: string[];
+}
+
+/** A provider to add: what the person entered. */
+export interface NewProvider {
+  id: string;
+  label: string;
+  issuer: string;
+  clientId: string;
+  scopes: string[];
+}
+
+/** One field's problem, shown next to that field. */
+export interface FieldProblem {
+  field: "id" | "label" | "issuer" | "client_id" | "scopes";
+  message: string;
+}
+
+/** The provider as now listed, or why each wrong field is wrong (then nothing was saved). */
+export interface Added {
+  provider: Provider | null;
+  problems: FieldProblem[];
 }
 
 /** One token handout or refusal, as the audit log keeps it: no token, ever. */
@@ -151,6 +196,7 @@ export type FlowEvent =
     }
   | { event: "pasteRejected"; reason: string }
   | { event: "waiting"; secondsLeft: number }
+  | { event: "browserFailed" }
   | { event: "exchanging" }
   | ({ event: "step" } & ChainStep);
 
@@ -245,6 +291,35 @@ export function revokeGrant(program: string, account: string): Promise<void> {
 
 export function launchView(): Promise<LaunchView> {
   return call("launch_view");
+}
+
+/** Calls `onChange` when a later launch of the window asked for another view (the running window
+ *  takes it over); `launchView()` then says which. */
+export function onLaunchViewChanged(onChange: () => void): void {
+  window.addEventListener("pixy-launch", onChange);
+}
+
+/** What the issuer at `issuer` offers. */
+export function discoverProvider(issuer: string): Promise<Found> {
+  return call("discover_provider", { issuer });
+}
+
+/** Adds the provider to providers.toml. */
+export function addProvider(provider: NewProvider): Promise<Added> {
+  return call("add_provider", {
+    provider: {
+      id: provider.id,
+      label: provider.label,
+      issuer: provider.issuer,
+      client_id: provider.clientId,
+      scopes: provider.scopes,
+    },
+  });
+}
+
+/** Puts the sign-in link of the flow in progress on the clipboard (it never reaches the page). */
+export function copyLink(): Promise<void> {
+  return call("copy_link");
 }
 
 export function isPixyError(value: unknown): value is PixyError {

@@ -31,6 +31,10 @@ export type Flow =
       device: DeviceCode | null;
       /** This link asked for a device code. */
       byDevice: boolean;
+      /** No browser could be opened: the person copies the link. */
+      browserFailed: boolean;
+      /** The link was put on the clipboard. */
+      linkCopied: boolean;
       /** A resource linked by its URL: the steps of finding its sign-in, so far. */
       steps: ChainStep[];
     }
@@ -50,6 +54,8 @@ export interface FlowActions {
   openPaste(): void;
   submitPaste(text: string): void;
   copy(text: string): void;
+  /** Puts the sign-in link on the clipboard (the Rust side does; the page never sees it). */
+  copyLink(): void;
 }
 
 /** `m:ss left`, or nothing once the deadline is unknown or past. */
@@ -86,6 +92,10 @@ function waitingText(flow: Waiting): [string, string] {
       ? ["Enter this code on any device", `Open ${flow.device.verificationUri} in a browser anywhere and enter:`]
       : ["Asking for a code…", "The code to enter on another device is on its way."];
   }
+  if (flow.browserFailed) {
+    const where = flow.host ? ` to sign in at ${flow.host}` : "";
+    return ["Your browser could not be opened", `Copy the link and open it in a browser yourself${where}.`];
+  }
   if (flow.pasteOnly) {
     const where = flow.host ? `Sign in at ${flow.host}` : "Sign in in your browser";
     return ["Copy the code from your browser", `${where}; the page then shows a code. Paste it here.`];
@@ -103,13 +113,25 @@ function renderWaiting(flow: Waiting, actions: FlowActions): HTMLElement {
   if (!flow.exchanging) {
     if (flow.device) text.append(renderDeviceCode(flow.device, actions));
     const mayPaste = !flow.byDevice && flow.host !== null;
+    // The other ways through, side by side: the link to open elsewhere, and the code to paste.
+    const ways = el("div", { class: "flow-ways" });
+    if (mayPaste) {
+      const copy = el(
+        "button",
+        { type: "button", class: flow.browserFailed ? "primary" : "link", "data-action": "copy-link" },
+        flow.linkCopied ? "Link copied" : "Copy link",
+      );
+      copy.addEventListener("click", actions.copyLink);
+      ways.append(copy);
+    }
     if (mayPaste && (flow.pasteOnly || flow.pasteOpen)) {
       text.append(renderPasteForm(flow, actions));
     } else if (mayPaste) {
       const open = el("button", { type: "button", class: "link", "data-action": "paste-open" }, "Paste code instead");
       open.addEventListener("click", actions.openPaste);
-      text.append(open);
+      ways.append(open);
     }
+    if (ways.childElementCount > 0) text.append(ways);
     // The countdown line is empty until the daemon says how long it waits.
     text.append(el("span", { class: "countdown muted", "data-countdown": "" }, countdown(flow.deadline, Date.now())));
   }

@@ -5,6 +5,7 @@ import "./style.css";
 import * as api from "./api";
 import type { Account, Choice, FlowEvent, Grant, PixyError, Provider, Question } from "./api";
 import { renderAccounts } from "./accounts";
+import { AddProvider } from "./addProvider";
 import { renderGrants, renderQuestions, secondsLeft } from "./consent";
 import { countdown, type Flow, renderFlow } from "./flow";
 import { describe } from "./errors";
@@ -15,8 +16,8 @@ interface State {
   providers: Provider[];
   accounts: Account[];
   flow: Flow;
-  /** The account whose Unlink was clicked once and now asks for a second click. */
-  armed: string | null;
+  /** The account whose Disconnect asks for confirmation. */
+  confirming: string | null;
   /** Why the lists could not be loaded, if they could not. */
   problem: PixyError | null;
   /** What the daemon lost reading its account index (a damaged file), if anything. */
@@ -34,7 +35,7 @@ const state: State = {
   providers: [],
   accounts: [],
   flow: { phase: "idle" },
-  armed: null,
+  confirming: null,
   problem: null,
   indexProblem: null,
   loaded: false,
@@ -61,11 +62,22 @@ const consentActions = { answer, revoke: revokeGrant };
 
 /** The linked accounts and the grants, re-rendered alone when only they changed. */
 function renderAccountLists(busy: boolean): void {
-  renderAccounts(accountList, state.accounts, state.providers, state.armed, busy, {
-    unlink,
+  const active = document.activeElement as HTMLElement | null;
+  const row = active?.closest<HTMLElement>("[data-account-id]");
+  const focused =
+    row && active?.dataset.action ? { account: row.dataset.accountId!, action: active.dataset.action } : null;
+  renderAccounts(accountList, state.accounts, state.providers, state.grants, state.confirming, busy, {
+    confirmDisconnect,
+    disconnect: (account) => void disconnect(account.id),
     reconnect: (account) => void (account.resource ? connectResource(account.id) : connect(account.provider)),
     refresh: (account) => void refreshNow(account),
   });
+  // A redraw keeps the focus on the same button of the same account.
+  if (focused) {
+    accountList
+      .querySelector<HTMLElement>(`[data-account-id="${CSS.escape(focused.account)}"] [data-action="${focused.action}"]`)
+      ?.focus();
+  }
   renderGrants(grantList, state.grants, state.accounts, consentActions);
   if (state.focusAccount) {
     const focused = accountList.querySelector(`[data-account-id="${CSS.escape(state.focusAccount)}"]`);
@@ -88,6 +100,7 @@ function render(): void {
       openPaste,
       submitPaste,
       copy,
+      copyLink,
     });
     renderAccountLists(busy);
   } else {
@@ -101,7 +114,7 @@ function render(): void {
   });
   const flow = state.flow;
   if (flow.phase !== "idle" && flow.providerId === BY_URL) {
-    byUrlFlow.replaceChildren(renderFlow(flow, { cancel, dismiss, openPaste, submitPaste, copy }));
+    byUrlFlow.replaceChildren(renderFlow(flow, { cancel, dismiss, openPaste, submitPaste, copy, copyLink }));
   } else {
     byUrlFlow.replaceChildren();
   }
@@ -178,6 +191,9 @@ function onFlowEvent(serial: number, event: FlowEvent): void {
     case "exchanging":
       flow.exchanging = true;
       break;
+    case "browserFailed":
+      flow.browserFailed = true;
+      break;
     case "step":
       flow.steps = [...flow.steps, { step: event.step, ok: event.ok, detail: event.detail }];
       break;
@@ -217,6 +233,8 @@ async function runFlow(
     pasteReason: null,
     device: null,
     byDevice,
+    browserFailed: false,
+    linkCopied: false,
     steps: [],
   };
   render();
@@ -277,6 +295,23 @@ function copy(text: string): void {
   void navigator.clipboard?.writeText(text).catch(() => undefined);
 }
 
+function copyLink(): void {
+  const flow = state.flow;
+  if (flow.phase !== "waiting") return;
+  api
+    .copyLink()
+    .then(() => {
+      if (state.flow !== flow) return;
+      flow.linkCopied = true;
+      render();
+      document.querySelector<HTMLElement>("[data-action=copy-link]")?.focus();
+    })
+    .catch((error: PixyError) => {
+      state.problem = error;
+      render();
+    });
+}
+
 function dismiss(): void {
   state.flow = { phase: "idle" };
   render();
@@ -302,20 +337,22 @@ function refreshNow(account: Account): Promise<void> {
   return change(() => api.refresh(account.id));
 }
 
-let disarm: number | undefined;
-
-async function unlink(accountId: string): Promise<void> {
-  window.clearTimeout(disarm);
-  if (state.armed !== accountId) {
-    state.armed = accountId;
-    render();
-    disarm = window.setTimeout(() => {
-      state.armed = null;
-      render();
-    }, 4000);
-    return;
+/** Opens the Disconnect confirmation under an account, or closes it (null). */
+function confirmDisconnect(accountId: string | null): void {
+  const closing = state.confirming;
+  state.confirming = accountId;
+  renderAccountLists(state.flow.phase === "waiting");
+  // The confirmation's safe choice takes the focus; closing it gives the focus back to its button.
+  if (accountId !== null) accountList.querySelector<HTMLElement>("[data-confirm] [data-action=keep]")?.focus();
+  if (accountId === null && closing !== null) {
+    accountList
+      .querySelector<HTMLElement>(`[data-account-id="${CSS.escape(closing)}"] [data-action=disconnect]`)
+      ?.focus();
   }
-  state.armed = null;
+}
+
+async function disconnect(accountId: string): Promise<void> {
+  state.confirming = null;
   await change(async () => {
     await api.unlink(accountId);
     // A "Connected" panel about the account just removed would now be wrong.
@@ -425,13 +462,35 @@ byUrlInput.addEventListener("input", () => byUrlInput.setCustomValidity(""));
 render();
 void refresh();
 void pollQuestions();
-void api
-  .launchView()
-  .then((view) => {
-    if (view.consent) consentPanel.scrollIntoView({ block: "start" });
-    if (view.account) {
-      state.focusAccount = view.account;
-      render();
-    }
-  })
-  .catch(() => undefined);
+/** Goes to where this launch of the window (or a later one, which the running window takes over)
+ *  asked: a question waiting for an answer, or one account. */
+function showLaunchView(): void {
+  void api
+    .launchView()
+    .then((view) => {
+      if (view.consent) consentPanel.scrollIntoView({ block: "start" });
+      if (view.account) {
+        state.focusAccount = view.account;
+        scrolledToFocus = false;
+        render();
+      }
+      if (view.consent) void pollQuestions();
+    })
+    .catch(() => undefined);
+}
+
+new AddProvider(
+  document.querySelector<HTMLFormElement>("#add-provider")!,
+  document.querySelector<HTMLElement>("#provider-details")!,
+  document.querySelector<HTMLElement>("#provider-said")!,
+  (provider) => {
+    void refresh().then(() => {
+      const row = providerList.querySelector<HTMLElement>(`[data-provider-id="${CSS.escape(provider.id)}"]`);
+      row?.scrollIntoView({ block: "center" });
+      row?.querySelector<HTMLElement>("[data-action=connect]")?.focus();
+    });
+  },
+);
+
+showLaunchView();
+api.onLaunchViewChanged(showLaunchView);

@@ -265,6 +265,7 @@ async fn link_and_report(args: LinkArgs, refused: &mut bool) -> ExitCode {
                     eprintln!("That was not used: {reason}.");
                     prompt();
                 }
+                Event::BrowserFailed => eprintln!("Your browser could not be opened: open the link above yourself."),
                 Event::Exchanging => {
                     if let Some(s) = &spinner {
                         s.set_message("Signed in; fetching your tokens…");

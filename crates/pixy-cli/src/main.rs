@@ -3,6 +3,7 @@
 //! Every subcommand but `daemon` and `demo-server` is a thin client of the daemon, started on
 //! demand. Exit codes: 0 done, 1 failed, 2 usage.
 
+mod add_provider;
 mod audit;
 mod consented;
 mod daemon;
@@ -74,6 +75,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Add a provider to providers.toml from its issuer, as the window's Add provider does.
+    AddProvider(add_provider::AddProviderArgs),
     /// Run the daemon in the foreground (for service managers and tests).
     Daemon(daemon::DaemonArgs),
     /// Run the embedded demo authorization server (a test fixture, not a real account).
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
             Command::Refresh { account, json } => simple(Request::Refresh { account }, json).await,
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
             Command::Providers { json } => simple(Request::Providers, json).await,
+            Command::AddProvider(args) => add_provider::run(args).await,
             Command::Daemon(args) => daemon::run(args).await,
             Command::DemoServer { port } => daemon::demo_server(port).await,
         }

@@ -60,6 +60,34 @@ pub fn human(event: &Event) {
                 println!("{}  {}  ({}, process {})", q.id, q.sentence(), q.program, q.pid);
             }
         }
+        Event::Discovered { found } => {
+            println!("{} offers:", found.issuer);
+            let yes = |b: bool| if b { "yes" } else { "no" };
+            for (what, url) in [
+                ("authorization", &found.authorization_endpoint),
+                ("token", &found.token_endpoint),
+                ("revocation", &found.revocation_endpoint),
+                ("device code", &found.device_authorization_endpoint),
+            ] {
+                println!("  {what:<14} {}", url.as_deref().unwrap_or("none"));
+            }
+            println!("  {:<14} {}", "PKCE S256", yes(found.pkce_s256));
+            println!("  {:<14} {}", "iss in answers", yes(found.iss_parameter));
+            if let Some(problem) = &found.problem {
+                eprintln!("error: Pixy cannot sign in there: {problem}");
+            }
+        }
+        Event::ProviderAdded { provider } => {
+            println!(
+                "Added {} ({}) to providers.toml; link it with `pixy link {}`.",
+                provider.label, provider.id, provider.id
+            )
+        }
+        Event::ProviderInvalid { problems } => {
+            for p in problems {
+                eprintln!("error: {}: {}", p.field, p.message);
+            }
+        }
         Event::Answered { question } => println!("Question {question} answered."),
         Event::Activity { entries } => {
             for e in entries {
@@ -72,6 +100,7 @@ pub fn human(event: &Event) {
         | Event::PasteRejected { .. }
         | Event::Waiting { .. }
         | Event::Exchanging
+        | Event::BrowserFailed
         | Event::Question { .. }
         | Event::Run { .. } => {}
     }

@@ -354,6 +354,8 @@ mod tests {
             reason: None,
             last_error: None,
             resource: None,
+            has_refresh_token: false,
+            revocation_host: None,
         }
     }
 

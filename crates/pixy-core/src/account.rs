@@ -40,6 +40,13 @@ pub struct AccountSummary {
     /// a resource's URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceLink>,
+    /// Whether a refresh token is kept, so Pixy can renew the access token itself.
+    #[serde(default)]
+    pub has_refresh_token: bool,
+    /// The host an unlink asks to revoke the tokens at; `None` when the provider offers no
+    /// revocation (then the tokens are deleted here and lapse there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_host: Option<String>,
 }
 
 /// A protected resource an account was linked for, and how Pixy got its tokens: what `pixy
@@ -257,7 +264,21 @@ impl AccountRecord {
                 authorization_server: crate::text::printable(&r.authorization_server, 500),
                 registration: r.registration,
             }),
+            has_refresh_token: self.has_refresh_token,
+            revocation_host: self.revocation_host(),
         }
+    }
+
+    /// Where an unlink revokes this account's tokens: its revocation endpoint's host, or for a
+    /// Grantex grant its service's.
+    fn revocation_host(&self) -> Option<String> {
+        let endpoints = self.endpoints.as_ref()?;
+        let url = match (&endpoints.revocation_endpoint, &endpoints.grantex) {
+            (Some(url), _) => url.clone(),
+            (None, Some(grantex)) => grantex.base_url.clone(),
+            (None, None) => return None,
+        };
+        url::Url::parse(&url).ok()?.host_str().map(str::to_string)
     }
 
     /// Whether `provider` is the issuer and client this account was linked with.

@@ -22,9 +22,13 @@ struct Launcher {
     command: Command,
 }
 
+/// Said when every launcher has failed, after [`open`] returned: the person opens the link.
+pub type AllFailed = tokio::sync::oneshot::Receiver<()>;
+
 /// Starts the browser at `url`. Fails only when no launcher could be started at all; a launcher
-/// that starts and then fails is logged by name and the next one is tried.
-pub fn open(url: &str, browser: Option<&str>) -> Result<()> {
+/// that starts and then fails is logged by name and the next one is tried. The receiver returned
+/// hears `()` once every launcher has failed (a browser that runs never says so).
+pub fn open(url: &str, browser: Option<&str>) -> Result<AllFailed> {
     let mut launchers: VecDeque<Launcher> = match browser.map(str::trim).filter(|b| !b.is_empty()) {
         Some(command) => VecDeque::from([browser_variable(command, url)]),
         None => open::commands(url).into_iter().map(platform_launcher).collect(),
@@ -33,8 +37,9 @@ pub fn open(url: &str, browser: Option<&str>) -> Result<()> {
     while let Some(launcher) = launchers.pop_front() {
         match start(launcher) {
             Ok((name, child)) => {
-                std::thread::spawn(move || reap(name, child, launchers));
-                return Ok(());
+                let (failed, all_failed) = tokio::sync::oneshot::channel();
+                std::thread::spawn(move || reap(name, child, launchers, failed));
+                return Ok(all_failed);
             }
             Err(why) => not_started.push(why),
         }
@@ -67,7 +72,7 @@ fn start(mut launcher: Launcher) -> std::result::Result<(String, Child), String>
 }
 
 /// Waits for a launcher; when it fails, tries the ones left, one after another.
-fn reap(mut name: String, mut child: Child, mut rest: VecDeque<Launcher>) {
+fn reap(mut name: String, mut child: Child, mut rest: VecDeque<Launcher>, failed: tokio::sync::oneshot::Sender<()>) {
     loop {
         match child.wait() {
             Ok(status) if status.success() => return,
@@ -77,6 +82,7 @@ fn reap(mut name: String, mut child: Child, mut rest: VecDeque<Launcher>) {
         loop {
             let Some(next) = rest.pop_front() else {
                 tracing::warn!("no browser could be opened; the client shows the link to open by hand");
+                let _ = failed.send(());
                 return;
             };
             match start(next) {

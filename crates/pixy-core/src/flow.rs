@@ -101,6 +101,8 @@ pub enum Progress {
         /// Seconds left.
         seconds_left: u64,
     },
+    /// No browser could be started: the person opens the link themselves (the flow waits on).
+    BrowserFailed,
     /// Exchanging the code.
     Exchanging,
 }
@@ -249,9 +251,20 @@ async fn run_redirect(
     tracing::info!(provider = %provider.id, authorize = %redact_url(&url), open_browser = options.open_browser, paste_only, "link started");
     let _ = progress.send(Progress::Authorize { url: url.clone(), paste_only }).await;
     if options.open_browser {
-        if let Err(e) = crate::browser::open(&url, options.browser.as_deref()) {
-            // The person can still open the link the client shows; keep waiting for it.
-            tracing::warn!(error = %e, "the browser could not be opened");
+        // The person can still open the link the client shows; the flow waits on either way.
+        match crate::browser::open(&url, options.browser.as_deref()) {
+            Err(e) => {
+                tracing::warn!(error = %e, "the browser could not be opened");
+                let _ = progress.send(Progress::BrowserFailed).await;
+            }
+            Ok(all_failed) => {
+                let progress = progress.clone();
+                tokio::spawn(async move {
+                    if all_failed.await.is_ok() {
+                        let _ = progress.send(Progress::BrowserFailed).await;
+                    }
+                });
+            }
         }
     }
     let _ = progress.send(Progress::Waiting { seconds_left: options.timeout.as_secs() }).await;

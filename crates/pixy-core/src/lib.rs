@@ -31,6 +31,7 @@ pub mod index;
 pub mod ipc;
 pub mod json_list;
 pub mod loopback;
+pub mod new_provider;
 pub mod pages;
 pub mod paste;
 pub mod peer;

@@ -43,6 +43,8 @@ impl Daemon {
                 accounts: summaries_of(&self.accounts.lock().await),
                 problem: self.index_problem.clone(),
             }),
+            Request::DiscoverProvider { issuer } => self.discover_provider(&issuer).await,
+            Request::AddProvider { provider } => self.add_provider(provider).await,
             Request::Link(link) => self.link(*link, &out, pastes).await,
             Request::Token { account, min_valid, can_prompt } => {
                 let program = peer.and_then(crate::peer::requester);

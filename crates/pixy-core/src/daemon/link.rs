@@ -203,6 +203,7 @@ impl Daemon {
                     exchanging = false;
                     Event::Waiting { seconds_left }
                 }
+                Progress::BrowserFailed => Event::BrowserFailed,
                 Progress::Exchanging => {
                     exchanging = true;
                     Event::Exchanging

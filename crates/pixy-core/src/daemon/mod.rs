@@ -26,6 +26,7 @@
 //! revokes (refresh token first) and then deletes, even when revocation fails.
 
 mod accounts;
+mod add_provider;
 mod audit;
 mod consent;
 mod dispatch;
@@ -100,6 +101,8 @@ pub struct Daemon {
     providers_file: Arc<ProvidersFile>,
     /// Providers built (discovered) so far, by id: an entry is built again once the file changed.
     providers: tokio::sync::Mutex<HashMap<String, Built>>,
+    /// Held while providers.toml is being added to.
+    providers_write: tokio::sync::Mutex<()>,
     account_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Each account's current access token, as last read from or written to the keyring, so a
     /// token that is not due for a refresh is handed out without a keyring call (zeroed on drop).
@@ -160,6 +163,7 @@ impl Daemon {
             providers_file: Arc::new(ProvidersFile::new(&config.providers_path)),
             config,
             providers: tokio::sync::Mutex::new(HashMap::new()),
+            providers_write: tokio::sync::Mutex::new(()),
             account_locks: Mutex::new(HashMap::new()),
             access_tokens: Mutex::new(HashMap::new()),
             registrations: tokio::sync::Mutex::new(registrations),

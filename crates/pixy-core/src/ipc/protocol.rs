@@ -28,6 +28,18 @@ pub enum Request {
     Providers,
     /// The linked accounts and their status. Answered with [`Event::Status`].
     Status,
+    /// What an issuer's metadata offers, before adding it as a provider. Answered with
+    /// [`Event::Discovered`].
+    DiscoverProvider {
+        /// The issuer's URL.
+        issuer: String,
+    },
+    /// Add a provider to providers.toml. Answered with [`Event::ProviderAdded`], or with
+    /// [`Event::ProviderInvalid`] when a field is wrong (then nothing is written).
+    AddProvider {
+        /// What the person entered.
+        provider: crate::new_provider::NewProvider,
+    },
     /// Link an account: progress events, then [`Event::Linked`] or [`Event::Error`].
     Link(Box<LinkRequest>),
     /// A valid access token for an account, refreshed first when its refresh is due.
@@ -224,6 +236,9 @@ pub enum Event {
         /// Seconds left before the flow times out.
         seconds_left: u64,
     },
+    /// No browser could be started: the person opens the authorization URL themselves; the link
+    /// waits on.
+    BrowserFailed,
     /// The browser came back with a code; exchanging it for tokens.
     Exchanging,
     /// Terminal: the account is linked.
@@ -302,6 +317,21 @@ pub enum Event {
         /// Its account.
         account: String,
     },
+    /// Terminal: answer to [`Request::DiscoverProvider`].
+    Discovered {
+        /// What the issuer offers, and suggestions for the rest.
+        found: crate::new_provider::Found,
+    },
+    /// Terminal: answer to [`Request::AddProvider`] when it was saved.
+    ProviderAdded {
+        /// The provider as it is now listed.
+        provider: ProviderSummary,
+    },
+    /// Terminal: answer to [`Request::AddProvider`] when fields are wrong; nothing was written.
+    ProviderInvalid {
+        /// One problem per field.
+        problems: Vec<crate::new_provider::FieldProblem>,
+    },
     /// Terminal: answer to [`Request::Activity`].
     Activity {
         /// Newest first.
@@ -343,6 +373,7 @@ impl Event {
                 | Event::PasteRejected { .. }
                 | Event::Waiting { .. }
                 | Event::Exchanging
+                | Event::BrowserFailed
                 | Event::Question { .. }
                 | Event::Run { .. }
         )
