@@ -30,7 +30,7 @@ APT_BUILD := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev lib
 # a tray host for the daemon's StatusNotifierItem, and WebKit's WebDriver.
 APT_TEST := xvfb xauth imagemagick webkit2gtk-driver xdotool x11-utils gnome-keyring git \
 	libsecret-tools libglib2.0-bin dbus-daemon dbus-bin dbus-x11 dunst libnotify-bin haskell-gtk-sni-tray-utils \
-	haskell-status-notifier-item-utils chromium chromium-driver
+	haskell-status-notifier-item-utils chromium chromium-driver xclip
 APT_PACKAGES := $(APT_BUILD) $(APT_TEST)
 
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
@@ -39,7 +39,7 @@ E2E_ENV := PIXY_TARGET_DIR="$(CARGO_TARGET_DIR)"
 CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 export PATH := $(CARGO_BIN):$(PATH)
 
-.PHONY: setup preflight setup-apt setup-npm setup-tauri-driver setup-pytest setup-grantex-sdk build ui run test test-cargo \
+.PHONY: setup preflight setup-apt setup-npm setup-tauri-driver setup-pytest setup-grantex-sdk build ui run test test-cargo test-ui \
 	test-e2e test-package package bench fuzz
 
 ## setup ------------------------------------------------------------------------------------------
@@ -127,6 +127,7 @@ run: build
 
 test: setup build
 	$(MAKE) --no-print-directory test-cargo
+	$(MAKE) --no-print-directory test-ui
 	$(MAKE) --no-print-directory test-e2e
 	$(MAKE) --no-print-directory test-package
 
@@ -134,6 +135,10 @@ test-cargo:
 	cargo fmt --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	cargo test --workspace
+
+# The window's view logic, in Vitest against a fake of api.ts (no Tauri, no daemon).
+test-ui:
+	npm --prefix ui test
 
 test-e2e:
 	$(E2E_ENV) tests/support/with-session.sh $(PYTHON) -m pytest tests/e2e -m "not package" $(PYTEST_ARGS)

@@ -219,6 +219,21 @@ pub async fn connect(
     result
 }
 
+/// Signs the account `account_id` in again (Reconnect), with its provider and granted scopes, in
+/// the system browser. `on_event` hears the progress.
+#[tauri::command]
+pub async fn reconnect(
+    account_id: String,
+    on_event: Channel<FlowEvent>,
+    flow: State<'_, FlowSlot>,
+) -> Result<AccountView, Error> {
+    let (number, inputs) = flow.begin();
+    let provider = ProviderSelector::Account { id: account_id };
+    let result = link(provider, false, None, on_event, inputs, (&flow, number)).await;
+    flow.end(number);
+    result
+}
+
 /// Links the MCP server (or other protected resource) whose URL `target` is, or signs in again
 /// to the resource of the account `target` names (keeping its scopes): the daemon finds its
 /// authorization server and registers Pixy there. `on_event` hears the steps of that chain, then

@@ -53,6 +53,7 @@ pub fn run() {
             commands::discover_provider,
             commands::add_provider,
             commands::copy_link,
+            commands::reconnect,
         ])
         .run(tauri::generate_context!());
     if let Err(error) = result {

@@ -382,6 +382,11 @@ class WebDriver:
         """Runs `source` in the page with `args` (as `arguments`); returns its value."""
         return self._call("POST", self._s("/execute/sync"), {"script": source, "args": list(args)})
 
+    def script_async(self, source, *args, timeout=60):
+        """Runs `source` in the page; it calls its last argument with the result."""
+        return self._call("POST", self._s("/execute/async"), {"script": source, "args": list(args)},
+                          timeout=timeout)
+
     def first_text(self, css):
         """The DOM text of the first element matching `css`, or None. Found and read in one
         step, so an element the page re-renders in between cannot go stale under the read (the

@@ -4,9 +4,10 @@
 import type { Account, Grant, Provider, ResourceChain, Use } from "./api";
 import { ago, shortProgram } from "./consent";
 import { el } from "./dom";
+import { type Flow, type FlowActions, accountPanel, renderFlow } from "./flow";
 import { initial } from "./providers";
 
-export interface AccountActions {
+export interface AccountActions extends FlowActions {
   /** Opens the confirmation under the account (null closes it). */
   confirmDisconnect(accountId: string | null): void;
   disconnect(account: Account): void;
@@ -65,9 +66,10 @@ export function renderAccounts(
   providers: Provider[],
   grants: Grant[],
   confirming: string | null,
-  busy: boolean,
+  flow: Flow,
   actions: AccountActions,
 ): void {
+  const busy = flow.phase === "waiting";
   const providerLabel = new Map(providers.map((p) => [p.id, p.label]));
   const now = Date.now();
   const rows = accounts.map((account) => {
@@ -108,8 +110,6 @@ export function renderAccounts(
             "span",
             { class: "meta muted small" },
             el("span", { class: "provider-name" }, provider),
-            account.scopes.length > 0 ? el("span", { "aria-hidden": "true" }, "·") : null,
-            account.scopes.length > 0 ? el("span", { class: "scopes", title: account.scopes.join(" ") }, account.scopes.join(" ")) : null,
           ),
         ),
         // The badge keeps one width whatever it says, so nothing beside it moves when it changes.
@@ -120,10 +120,15 @@ export function renderAccounts(
         ),
       ),
       account.reason ? el("p", { class: "muted small reason", "data-reason": "" }, account.reason) : null,
+      account.scopes.length > 0
+        ? el("p", { class: "scopes muted small", "data-scopes": "" }, `Scopes: ${account.scopes.join(" ")}`)
+        : null,
       el("p", { class: "times muted small", "data-times": "" }, timesOf(account, now)),
       account.recentUse.length > 0 ? renderUse(account.recentUse) : null,
       account.resource ? renderChain(account.resource, account.scopes) : null,
       confirming === account.id ? renderConfirm(account, provider, held, actions) : actionsRow,
+      // Reconnect's progress, under the account it signs in again.
+      flow.phase !== "idle" && flow.providerId === accountPanel(account.id) ? renderFlow(flow, actions) : null,
     );
   });
   if (rows.length === 0) {
@@ -132,7 +137,7 @@ export function renderAccounts(
         "li",
         { class: "empty muted", "data-empty": "accounts" },
         el("strong", {}, "No accounts linked yet."),
-        " Choose Connect beside a provider above: you sign in in your browser, and Pixy keeps the tokens in your keyring.",
+        " Choose Connect beside a provider below: you sign in in your browser, and Pixy keeps the tokens in your keyring.",
       ),
     );
   }

@@ -242,6 +242,14 @@ export function connect(
   return call("connect", { providerId, device, apiKey, onEvent: channel });
 }
 
+/** Signs the account in again (Reconnect), with its provider and the scopes it was granted.
+ *  Resolves with the account once its new tokens are stored. */
+export function reconnect(accountId: string, onEvent: (event: FlowEvent) => void): Promise<Account> {
+  const channel = new Channel<FlowEvent>();
+  channel.onmessage = onEvent;
+  return call("reconnect", { accountId, onEvent: channel });
+}
+
 /** Links the MCP server (or other protected resource) whose address `target` is, or signs the
  *  account `target` names in to its server again, keeping its scopes. The daemon finds the
  *  server's sign-in and registers Pixy there: `onEvent` hears each step of that, then the flow's

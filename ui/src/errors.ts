@@ -10,7 +10,7 @@ const WORDING: Record<ErrorKind, string> = {
   keyring_unavailable:
     "No keyring is available to keep your sign-in safe. Start a Secret Service such as GNOME Keyring, then try again.",
   keyring_locked: "Your keyring is locked. Unlock it, then try again.",
-  access_denied: "Access was declined in the browser, so nothing was linked.",
+  access_denied: "You declined access in the browser, so nothing was linked.",
   authorization_failed: "The provider turned the sign-in request down.",
   timeout: "The sign-in in the browser took too long. Try again when you are ready.",
   cancelled: "The sign-in was cancelled, so nothing was linked.",

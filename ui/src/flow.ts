@@ -41,6 +41,11 @@ export type Flow =
   | { phase: "connected"; providerId: string; account: Account }
   | { phase: "error"; providerId: string; error: PixyError; steps: ChainStep[] };
 
+/** The panel of a flow that signs the account `accountId` in again (Reconnect). */
+export function accountPanel(accountId: string): string {
+  return `@account:${accountId}`;
+}
+
 /** A device code for the person to enter at `verificationUri`. */
 export interface DeviceCode {
   userCode: string;

@@ -7,7 +7,7 @@ import type { Account, Choice, FlowEvent, Grant, PixyError, Provider, Question }
 import { renderAccounts } from "./accounts";
 import { AddProvider } from "./addProvider";
 import { renderGrants, renderQuestions, secondsLeft } from "./consent";
-import { countdown, type Flow, renderFlow } from "./flow";
+import { accountPanel, countdown, type Flow, renderFlow } from "./flow";
 import { describe } from "./errors";
 import { el } from "./dom";
 import { renderProviders } from "./providers";
@@ -61,15 +61,21 @@ const grantList = document.querySelector<HTMLUListElement>("#grants")!;
 const consentActions = { answer, revoke: revokeGrant };
 
 /** The linked accounts and the grants, re-rendered alone when only they changed. */
-function renderAccountLists(busy: boolean): void {
+function renderAccountLists(): void {
   const active = document.activeElement as HTMLElement | null;
   const row = active?.closest<HTMLElement>("[data-account-id]");
   const focused =
     row && active?.dataset.action ? { account: row.dataset.accountId!, action: active.dataset.action } : null;
-  renderAccounts(accountList, state.accounts, state.providers, state.grants, state.confirming, busy, {
+  renderAccounts(accountList, state.accounts, state.providers, state.grants, state.confirming, state.flow, {
+    cancel,
+    dismiss,
+    openPaste,
+    submitPaste,
+    copy,
+    copyLink,
     confirmDisconnect,
     disconnect: (account) => void disconnect(account.id),
-    reconnect: (account) => void (account.resource ? connectResource(account.id) : connect(account.provider)),
+    reconnect: (account) => void reconnect(account),
     refresh: (account) => void refreshNow(account),
   });
   // A redraw keeps the focus on the same button of the same account.
@@ -102,7 +108,7 @@ function render(): void {
       copy,
       copyLink,
     });
-    renderAccountLists(busy);
+    renderAccountLists();
   } else {
     const pending = state.problem ? "Not available until Pixy's background service answers." : "Loading…";
     for (const list of [providerList, accountList, grantList]) {
@@ -200,6 +206,12 @@ function onFlowEvent(serial: number, event: FlowEvent): void {
   }
   render();
   if (event.event === "pasteRejected") focusPaste();
+}
+
+/** Signs an account in again; its progress shows under the account. */
+function reconnect(account: Account): Promise<void> {
+  if (account.resource) return connectResource(account.id);
+  return runFlow(accountPanel(account.id), false, (onEvent) => api.reconnect(account.id, onEvent));
 }
 
 function connect(providerId: string, byDevice = false, apiKey: string | null = null): Promise<void> {
@@ -341,7 +353,7 @@ function refreshNow(account: Account): Promise<void> {
 function confirmDisconnect(accountId: string | null): void {
   const closing = state.confirming;
   state.confirming = accountId;
-  renderAccountLists(state.flow.phase === "waiting");
+  renderAccountLists();
   // The confirmation's safe choice takes the focus; closing it gives the focus back to its button.
   if (accountId !== null) accountList.querySelector<HTMLElement>("[data-confirm] [data-action=keep]")?.focus();
   if (accountId === null && closing !== null) {
@@ -433,7 +445,7 @@ async function followAccounts(): Promise<void> {
     if (!changed) return;
     state.accounts = listed.accounts;
     state.grants = grants;
-    renderAccountLists(false);
+    renderAccountLists();
   } catch {
     // The next full refresh says what is wrong.
   }

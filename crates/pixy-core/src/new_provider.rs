@@ -218,16 +218,27 @@ fn sentence(message: &str) -> String {
 }
 
 /// `text` (the file as it is; empty when it does not exist) with `new` appended as a
-/// `[[provider]]` table, everything already there kept byte for byte.
+/// `[[provider]]` table. What was there is kept byte for byte: the new table is added after it,
+/// comments at the end of the file included, rather than woven into a re-printed document.
 pub fn append(text: &str, new: &NewProvider) -> Result<String> {
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+    let not_toml = |e: toml_edit::TomlError, text: &str| {
         let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
         Error::new(
             ErrorKind::ProviderConfig,
             format!("providers.toml is not valid TOML{at}, so Pixy will not change it; fix it first"),
         )
-    })?;
+    };
+    let doc: toml_edit::DocumentMut = text.parse().map_err(|e| not_toml(e, text))?;
+    let unlike = || {
+        Error::new(
+            ErrorKind::ProviderConfig,
+            "providers.toml has a `provider` key that is not a list of [[provider]] tables; fix it first",
+        )
+    };
+    if doc.get("provider").is_some_and(|item| !item.is_array_of_tables()) {
+        return Err(unlike());
+    }
     let mut table = toml_edit::Table::new();
     table.insert("id", toml_edit::value(new.id.trim()));
     table.insert("label", toml_edit::value(new.label.trim()));
@@ -240,24 +251,21 @@ pub fn append(text: &str, new: &NewProvider) -> Result<String> {
         params.insert("prompt", "consent".into());
         table.insert("auth_params", toml_edit::value(params));
     }
-    table.decor_mut().set_prefix(if text.trim().is_empty() { "" } else { "\n" });
-    match doc.entry("provider") {
-        toml_edit::Entry::Vacant(slot) => {
-            let mut list = toml_edit::ArrayOfTables::new();
-            list.push(table);
-            slot.insert(toml_edit::Item::ArrayOfTables(list));
-        }
-        toml_edit::Entry::Occupied(mut slot) => match slot.get_mut().as_array_of_tables_mut() {
-            Some(list) => list.push(table),
-            None => {
-                return Err(Error::new(
-                    ErrorKind::ProviderConfig,
-                    "providers.toml has a `provider` key that is not a list of [[provider]] tables; fix it first",
-                ))
-            }
-        },
+    let mut list = toml_edit::ArrayOfTables::new();
+    list.push(table);
+    let mut addition = toml_edit::DocumentMut::new();
+    addition.insert("provider", toml_edit::Item::ArrayOfTables(list));
+    let mut updated = text.to_string();
+    if !updated.is_empty() && !updated.ends_with('\n') {
+        updated.push('\n');
     }
-    Ok(doc.to_string())
+    if !updated.trim().is_empty() {
+        updated.push('\n');
+    }
+    updated.push_str(&addition.to_string());
+    // A `provider = [...]` array cannot be extended by a table after it: checked, never written.
+    updated.parse::<toml_edit::DocumentMut>().map_err(|_| unlike())?;
+    Ok(updated)
 }
 
 /// Appends `new` to the providers file at `path` (created when missing), atomically.
@@ -305,6 +313,20 @@ mod tests {
             "offline_access asks for consent"
         );
         assert!(listed.get("a").unwrap().definition.is_ok());
+    }
+
+    #[test]
+    fn a_file_of_comments_only_keeps_them_first() {
+        let before = "# Providers of this machine, kept by hand.\n";
+        let after = append(before, &work()).unwrap();
+        assert!(after.starts_with(before), "{after}");
+        assert!(catalog(&after).get("work").is_some());
+        let inline = "provider = [{ id = \"a\", issuer = \"https://a.example\", client_id = \"x\" }]\n";
+        assert_eq!(
+            append(inline, &work()).unwrap_err().kind,
+            ErrorKind::ProviderConfig,
+            "an inline list is not extended"
+        );
     }
 
     #[test]

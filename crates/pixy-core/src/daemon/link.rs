@@ -27,6 +27,20 @@ async fn next_paste(pastes: &mut Option<mpsc::Receiver<SecretText>>) -> Option<S
     }
 }
 
+/// Signing an account in again asks for what it was granted. OpenID Connect grants
+/// `offline_access` (the refresh token) only after a consent prompt (OpenID Connect Core,
+/// section 11), which a definition may not say and a link by issuer did not keep.
+fn reconnect_options(request: &mut LinkRequest, record: &AccountRecord, provider: &Provider) {
+    if request.scopes.is_empty() {
+        request.scopes = record.scopes.clone();
+    }
+    let offline = request.scopes.iter().any(|s| s == "offline_access");
+    let prompt_given = request.auth_params.iter().chain(&provider.auth_params).any(|(k, _)| k == "prompt");
+    if offline && !prompt_given {
+        request.auth_params.push(("prompt".into(), "consent".into()));
+    }
+}
+
 /// A link waiting for the person: its number, the switch that stops it, and what tells that it
 /// has ended.
 pub(super) type RunningLink = (u64, oneshot::Sender<()>, oneshot::Receiver<()>);
@@ -40,8 +54,29 @@ impl Daemon {
         out: &mpsc::Sender<Event>,
         mut pastes: Option<mpsc::Receiver<SecretText>>,
     ) -> Result<Event> {
+        let mut request = request;
         let provider = match &request.provider {
             ProviderSelector::Named { id } => self.provider(id).await?,
+            ProviderSelector::Account { id } => {
+                let record = self.accounts.lock().await.iter().find(|a| &a.id == id && !a.pending).cloned();
+                let record =
+                    record.ok_or_else(|| Error::new(ErrorKind::InvalidRequest, format!("no linked account {id:?}")))?;
+                if record.resource.is_some() {
+                    let target = record.id.clone();
+                    request.provider = ProviderSelector::Resource {
+                        target,
+                        account: None,
+                        client_id: None,
+                        client_metadata_url: None,
+                        www_authenticate: None,
+                        no_resource: false,
+                    };
+                    return self.link_resource(request, out, pastes).await;
+                }
+                let provider = self.provider_of(&record).await?;
+                reconnect_options(&mut request, &record, &provider);
+                provider
+            }
             ProviderSelector::Issuer { issuer, client_id } => {
                 let id = provider_id_for_issuer(issuer)?;
                 self.build(crate::provider::ProviderConfig::adhoc(&id, &id, issuer, client_id), false).await?

@@ -139,6 +139,12 @@ pub enum ProviderSelector {
         /// The public client id registered with the provider.
         client_id: String,
     },
+    /// An account already linked, signed in to again (Reconnect): with the endpoints it was linked
+    /// with when its provider is not defined (linked by issuer), and its granted scopes.
+    Account {
+        /// The account id.
+        id: String,
+    },
     /// A protected resource (an MCP server) by its URL, or an account linked to one, to sign in
     /// again with the scopes a `403 insufficient_scope` demands (a step-up).
     Resource {
