@@ -167,6 +167,7 @@ bench:
 	cargo bench -p pixy-core --bench access_token
 	bash tests/bench/daemon-rss.sh
 	bash tests/bench/token-wall-time.sh
+	tests/support/with-session.sh $(PYTHON) tests/bench/window.py
 
 ## fuzz -------------------------------------------------------------------------------------------
 

@@ -21,11 +21,10 @@ pub fn run() {
         // One window: a second launch (the tray, a notification, a launcher) brings the running
         // one forward, on the view the second launch asked for, and exits.
         .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
-            let view = views::LaunchView::from_args(args);
-            if view != views::LaunchView::default() {
-                let launch = app.state::<commands::Launch>();
-                *launch.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = view;
-            }
+            // Replaced even by no view at all: the window must not go back to where an earlier
+            // launch asked it to go.
+            let launch = app.state::<commands::Launch>();
+            *launch.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = views::LaunchView::from_args(args);
             if let Some(window) = app.get_webview_window("main") {
                 let _ = window.unminimize();
                 let _ = window.show();

@@ -382,6 +382,12 @@ class WebDriver:
         """Runs `source` in the page with `args` (as `arguments`); returns its value."""
         return self._call("POST", self._s("/execute/sync"), {"script": source, "args": list(args)})
 
+    def press_key(self, key):
+        """Presses and releases one key (a WebDriver key code, e.g. "\\ue004" for Tab) where the
+        focus is, as a keyboard does."""
+        self._call("POST", self._s("/actions"), {"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]})
+
     def script_async(self, source, *args, timeout=60):
         """Runs `source` in the page; it calls its last argument with the result."""
         return self._call("POST", self._s("/execute/async"), {"script": source, "args": list(args)},

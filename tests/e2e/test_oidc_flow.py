@@ -6,7 +6,7 @@ approve.py stands in for the person at the browser ($BROWSER)."""
 import time
 import urllib.parse
 
-from conftest import oidc_link_args, pixy_keyring_items
+from conftest import APPROVE, oidc_link_args, pixy_keyring_items
 
 
 def link_oidc(pixy, oidc, *extra, timeout=90):
@@ -215,3 +215,16 @@ def test_token_refreshes_an_expired_access_token_and_keeps_the_rotated_tokens(pi
     assert now["access_token"]["secret"] == fresh, "the keyring must hold the refreshed access token"
     assert now["refresh_token"]["secret"] != stored["refresh_token"]["secret"], \
         "the provider rotates refresh tokens of public clients: the new one must replace the old"
+
+
+def test_a_browser_that_keeps_running_does_not_hold_the_link_open(pixy, tmp_path):
+    """A browser command that stays open until the person closes it (one that was not running yet,
+    a terminal browser): the link ends when the sign-in does, not when the browser exits."""
+    browser = tmp_path / "browser-that-stays"
+    browser.write_text(f'#!/bin/sh\n"{APPROVE}" "$1"\nexec sleep 300\n')
+    browser.chmod(0o755)
+    env = dict(pixy.env, BROWSER=str(browser))
+    started = time.monotonic()
+    proc, events = pixy.run_json("link", "demo", timeout=120, env=env)
+    assert events and events[-1]["event"] == "linked", f"{events}\n{proc.stderr}"
+    assert time.monotonic() - started < 60, "the link must not wait for the browser to exit"

@@ -194,7 +194,8 @@ def test_a_browser_that_will_not_open_offers_the_link_and_cancel_frees_the_port(
     assert driver.click_first('[data-action="cancel"]')
     assert wait_until(lambda: flow_state(driver) is None, timeout=10), "Cancel goes back to idle"
     assert wait_until(lambda: not listening(port), timeout=15), "and the loopback port is released"
-    assert driver.first_attribute(f'{row} [data-action="connect"]', "disabled") is None, "Connect works again"
+    assert driver.find_all(f'{row} [data-action="connect"]'), "the row has its Connect again"
+    assert driver.first_attribute(f'{row} [data-action="connect"]', "disabled") is None, "and it works"
 
 
 @pytest.fixture
@@ -380,27 +381,35 @@ def test_the_window_stays_whole_at_200_percent_and_passes_the_accessibility_audi
     assert "button-name" in [v["id"] for v in axe_violations(driver)], "the audit must catch a nameless button"
     driver.script("document.getElementById('nameless').remove()")
 
-    # Every control is reached with Tab, and shows where the keyboard is.
-    stops = driver.script("""
-        const seen = [];
-        for (const e of document.querySelectorAll('button:not([disabled]), input, summary')) {
-          e.focus();
-          if (document.activeElement !== e) continue;
-          const style = getComputedStyle(e);
-          seen.push([e.dataset.action || e.id || e.tagName, style.outlineStyle !== 'none' && style.outlineWidth !== '0px']);
-        }
-        return seen;""")
-    assert len(stops) >= 8, f"the providers' and the account's controls take the focus: {stops}"
-    unseen = [name for name, shown in stops if not shown]
-    assert not unseen, f"a focused control must show a visible outline: {unseen}"
+    # Every control is reached with Tab, and shows where the keyboard is when it is.
+    controls = driver.script("return [...document.querySelectorAll('button:not([disabled]), input, summary')]"
+                             ".filter(e => e.offsetParent !== null).length")
+    driver.script("document.activeElement && document.activeElement.blur()")
+    stops = []
+    for _ in range(controls + 3):
+        driver.press_key("\ue004")  # Tab
+        stops.append(driver.script(
+            "const e = document.activeElement; const s = getComputedStyle(e);"
+            "return [e.dataset.action || e.id || e.tagName, s.outlineStyle !== 'none' && s.outlineWidth !== '0px']"))
+    reached = {name for name, _ in stops}
+    assert len(reached) >= min(controls, 8) and {"connect", "disconnect", "issuer"} <= reached, \
+        f"Tab walks the controls ({controls} of them): {stops}"
+    unseen = sorted({name for name, shown in stops if not shown and name != "BODY"})
+    assert not unseen, f"a control reached with Tab must show a visible outline: {unseen}"
 
     driver.script("document.documentElement.style.zoom = '2'")
     time.sleep(0.5)
     overflow = driver.script("""
         const page = document.documentElement;
+        const overflows = e => {
+          const box = e.getBoundingClientRect(), parent = e.parentElement.getBoundingClientRect();
+          return e.scrollWidth > e.clientWidth + 1 || box.right > parent.right + 1 || box.left < parent.left - 1;
+        };
         const cut = [...document.querySelectorAll('button, [data-badge], h2, label')]
-          .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
-          .map(e => e.textContent.trim());
+          .filter(e => e.offsetParent !== null && overflows(e))
+          .map(e => { const b = e.getBoundingClientRect(), p = e.parentElement.getBoundingClientRect();
+                      return `${e.textContent.trim()} [${Math.round(b.left)}-${Math.round(b.right)} in ` +
+                             `${Math.round(p.left)}-${Math.round(p.right)}, ${e.scrollWidth}/${e.clientWidth}]`; });
         const hidden = [...document.querySelectorAll('.who .name')]
           .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width < 80)
           .map(e => e.textContent.trim());

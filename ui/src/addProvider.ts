@@ -62,6 +62,10 @@ export function renderFound(found: Found): HTMLElement {
 
 export class AddProvider {
   private found: Found | null = null;
+  /** The address `found` is for: what is saved, whatever the field holds by then. */
+  private lookedUp = "";
+  /** A client id typed before the address changed, kept for the next lookup. */
+  private keptClientId = "";
   private readonly issuerInput: HTMLInputElement;
   private readonly lookUp: HTMLButtonElement;
   private readonly details: HTMLElement;
@@ -85,14 +89,17 @@ export class AddProvider {
     });
     this.issuerInput.addEventListener("input", () => {
       this.fieldError("issuer", null);
-      // Another address: what was found belongs to the old one.
-      if (this.found) this.close();
+      // Another address: what was found belongs to the old one. A client id typed is kept.
+      if (this.found && this.issuerInput.value.trim() !== this.lookedUp) {
+        this.keptClientId = this.details.querySelector<HTMLInputElement>("[name=client_id]")?.value ?? "";
+        this.close();
+      }
     });
   }
 
   async discover(): Promise<void> {
     const issuer = this.issuerInput.value.trim();
-    this.said.textContent = "";
+    this.say("", false);
     if (!/^https?:\/\/./i.test(issuer)) {
       this.fieldError("issuer", "Enter the provider's address, starting with https://.");
       this.issuerInput.focus();
@@ -102,9 +109,14 @@ export class AddProvider {
     this.lookUp.disabled = true;
     this.lookUp.textContent = "Looking up…";
     try {
-      this.found = await api.discoverProvider(issuer);
+      const found = await api.discoverProvider(issuer);
+      // The address changed while it was looked up: this answer is for an address no longer there.
+      if (this.issuerInput.value.trim() !== issuer) return;
+      this.found = found;
+      this.lookedUp = issuer;
       this.renderDetails();
     } catch (error) {
+      if (this.issuerInput.value.trim() !== issuer) return;
       this.found = null;
       this.details.replaceChildren();
       this.details.hidden = true;
@@ -128,7 +140,7 @@ export class AddProvider {
     const values: Record<string, string> = {
       label: found.suggestedLabel,
       id: found.suggestedId,
-      client_id: "",
+      client_id: this.keptClientId,
       scopes: found.suggestedScopes.join(" "),
     };
     const fields = FIELDS.map(({ field, label, id, hint }) => {
@@ -181,7 +193,7 @@ export class AddProvider {
       const added = await api.addProvider({
         id: value("id").trim(),
         label: value("label").trim(),
-        issuer: this.issuerInput.value.trim(),
+        issuer: this.lookedUp,
         clientId: value("client_id").trim(),
         scopes: parseScopes(value("scopes")),
       });
@@ -191,10 +203,11 @@ export class AddProvider {
       }
       this.close();
       this.issuerInput.value = "";
-      this.said.textContent = `Added ${added.provider.label}. Connect it above.`;
+      this.keptClientId = "";
+      this.say(`Added ${added.provider.label}. Connect it above.`, false);
       this.onAdded(added.provider);
     } catch (error) {
-      this.said.textContent = asSentence((error as PixyError).message);
+      this.say(asSentence((error as PixyError).message), true);
     } finally {
       save.disabled = false;
     }
@@ -221,6 +234,12 @@ export class AddProvider {
     box.hidden = message === null;
     if (message === null) input?.removeAttribute("aria-invalid");
     else input?.setAttribute("aria-invalid", "true");
+  }
+
+  /** Says how the last save went, as a success or as a problem. */
+  private say(text: string, problem: boolean): void {
+    this.said.textContent = text;
+    this.said.classList.toggle("problem", problem);
   }
 
   close(): void {

@@ -35,6 +35,8 @@ export type Flow =
       browserFailed: boolean;
       /** The link was put on the clipboard. */
       linkCopied: boolean;
+      /** Why the link could not be put on the clipboard. */
+      copyProblem: string | null;
       /** A resource linked by its URL: the steps of finding its sign-in, so far. */
       steps: ChainStep[];
     }
@@ -61,6 +63,8 @@ export interface FlowActions {
   copy(text: string): void;
   /** Puts the sign-in link on the clipboard (the Rust side does; the page never sees it). */
   copyLink(): void;
+  /** Starts over with a device code, for a provider that offers one. */
+  useDevice?(): void;
 }
 
 /** `m:ss left`, or nothing once the deadline is unknown or past. */
@@ -129,6 +133,11 @@ function renderWaiting(flow: Waiting, actions: FlowActions): HTMLElement {
       copy.addEventListener("click", actions.copyLink);
       ways.append(copy);
     }
+    if (actions.useDevice && !flow.byDevice && !flow.pasteOnly) {
+      const device = el("button", { type: "button", class: "link", "data-action": "use-device" }, "Use a code instead");
+      device.addEventListener("click", actions.useDevice);
+      ways.append(device);
+    }
     if (mayPaste && (flow.pasteOnly || flow.pasteOpen)) {
       text.append(renderPasteForm(flow, actions));
     } else if (mayPaste) {
@@ -137,6 +146,9 @@ function renderWaiting(flow: Waiting, actions: FlowActions): HTMLElement {
       ways.append(open);
     }
     if (ways.childElementCount > 0) text.append(ways);
+    if (flow.copyProblem) {
+      text.append(el("span", { class: "paste-reason", role: "alert" }, `The link was not copied: ${flow.copyProblem}`));
+    }
     // The countdown line is empty until the daemon says how long it waits.
     text.append(el("span", { class: "countdown muted", "data-countdown": "" }, countdown(flow.deadline, Date.now())));
   }

@@ -107,6 +107,10 @@ function render(): void {
       submitPaste,
       copy,
       copyLink,
+      switchToDevice: (providerId) => {
+        cancel();
+        void connect(providerId, true);
+      },
     });
     renderAccountLists();
   } else {
@@ -198,7 +202,8 @@ function onFlowEvent(serial: number, event: FlowEvent): void {
       flow.exchanging = true;
       break;
     case "browserFailed":
-      flow.browserFailed = true;
+      // Too late to matter once the browser has come back with a code.
+      if (!flow.exchanging) flow.browserFailed = true;
       break;
     case "step":
       flow.steps = [...flow.steps, { step: event.step, ok: event.ok, detail: event.detail }];
@@ -247,6 +252,7 @@ async function runFlow(
     byDevice,
     browserFailed: false,
     linkCopied: false,
+    copyProblem: null,
     steps: [],
   };
   render();
@@ -319,7 +325,8 @@ function copyLink(): void {
       document.querySelector<HTMLElement>("[data-action=copy-link]")?.focus();
     })
     .catch((error: PixyError) => {
-      state.problem = error;
+      if (state.flow !== flow) return;
+      flow.copyProblem = error.message;
       render();
     });
 }
@@ -453,6 +460,12 @@ async function followAccounts(): Promise<void> {
 
 window.setInterval(() => void followAccounts(), 5000);
 
+// "Expires in", "token valid for" and "linked … ago" are said relative to now: said again each
+// half minute even when nothing changed at the daemon.
+window.setInterval(() => {
+  if (state.loaded && state.flow.phase !== "waiting" && state.confirming === null) renderAccountLists();
+}, 30_000);
+
 // The CLI or the tray may have changed the accounts while the window was in the background.
 window.addEventListener("focus", () => {
   if (state.flow.phase !== "waiting") void refresh();
@@ -471,9 +484,6 @@ byUrlForm.addEventListener("submit", (event) => {
 });
 byUrlInput.addEventListener("input", () => byUrlInput.setCustomValidity(""));
 
-render();
-void refresh();
-void pollQuestions();
 /** Goes to where this launch of the window (or a later one, which the running window takes over)
  *  asked: a question waiting for an answer, or one account. */
 function showLaunchView(): void {
@@ -504,5 +514,16 @@ new AddProvider(
   },
 );
 
-showLaunchView();
+/** Asks the daemon for everything once the page has loaded: requests made before the load event
+ *  hold back the window's first paint (measured), so the window shows itself first, its lists
+ *  saying "Loading…", and fills them a moment later. */
+function start(): void {
+  void refresh();
+  void pollQuestions();
+  showLaunchView();
+}
+
+render();
+if (document.readyState === "complete") start();
+else window.addEventListener("load", () => window.setTimeout(start), { once: true });
 api.onLaunchViewChanged(showLaunchView);

@@ -7,6 +7,8 @@ import { type Flow, type FlowActions, renderFlow } from "./flow";
 
 export interface ProviderActions extends FlowActions {
   connect(providerId: string, device?: boolean, apiKey?: string | null): void;
+  /** Gives up the browser sign-in in progress for a device code. */
+  switchToDevice(providerId: string): void;
 }
 
 /** The demo leads: it is the one a person can try without an account anywhere. */
@@ -77,7 +79,9 @@ export function renderProviders(
       ),
     );
     if (flow.phase !== "idle" && flow.providerId === provider.id) {
-      row.append(renderFlow(flow, actions));
+      // While the browser is awaited, a provider that offers device codes offers that way too.
+      const ways = provider.device ? { ...actions, useDevice: () => actions.switchToDevice(provider.id) } : actions;
+      row.append(renderFlow(flow, ways));
     }
     return row;
   });

@@ -121,6 +121,7 @@ describe("the account list", () => {
       byDevice: false,
       browserFailed: false,
       linkCopied: false,
+    copyProblem: null,
       steps: [],
     };
     renderAccounts(list, [account()], [provider()], [], null, flow, actions());

@@ -8,6 +8,7 @@ vi.mock("../src/api", () => ({
 }));
 
 import * as api from "../src/api";
+import type { Found } from "../src/api";
 import { AddProvider, parseScopes, renderFound } from "../src/addProvider";
 import { found, provider } from "./fixtures";
 
@@ -130,6 +131,43 @@ describe("Add provider", () => {
     expect($("#said").textContent).toBe("Added Example. Connect it above.");
     expect($("#details").hidden).toBe(true);
     expect(issuer.value).toBe("");
+  });
+});
+
+describe("Add provider while the address changes", () => {
+  beforeEach(() => {
+    discoverProvider.mockReset();
+    addProvider.mockReset();
+  });
+
+  it("ignores an answer for an address no longer in the field", async () => {
+    const { form, issuer } = setUp();
+    let answer: (value: Found) => void = () => undefined;
+    discoverProvider.mockReturnValue(new Promise((resolve) => (answer = resolve)));
+    issuer.value = "https://old.example.com";
+    const looking = form.discover();
+    issuer.value = "https://new.example.com";
+    answer(found({ issuer: "https://old.example.com" }));
+    await looking;
+    expect(document.querySelector("[data-found]")).toBeNull();
+  });
+
+  it("keeps the client id typed, and saves the address that was looked up", async () => {
+    const { form, issuer } = setUp();
+    discoverProvider.mockResolvedValue(found());
+    issuer.value = "https://id.example.com";
+    await form.discover();
+    $<HTMLInputElement>("#provider-client-id").value = "pixy-desktop";
+    issuer.value = "https://id2.example.com";
+    issuer.dispatchEvent(new Event("input"));
+    expect(document.querySelector("[data-found]")).toBeNull();
+    await form.discover();
+    expect($<HTMLInputElement>("#provider-client-id").value).toBe("pixy-desktop");
+    addProvider.mockResolvedValue({ provider: null, problems: [{ field: "id", message: "taken." }] });
+    issuer.value = "https://id2.example.com ";
+    $<HTMLButtonElement>("[data-action=save-provider]").click();
+    await vi.waitFor(() => expect(addProvider).toHaveBeenCalled());
+    expect(addProvider.mock.calls[0][0].issuer).toBe("https://id2.example.com");
   });
 });
 

@@ -20,6 +20,7 @@ function waiting(overrides: Partial<Waiting> = {}): Waiting {
     byDevice: false,
     browserFailed: false,
     linkCopied: false,
+    copyProblem: null,
     steps: [],
     ...overrides,
   };
@@ -46,6 +47,15 @@ describe("the link flow panel", () => {
     (panel.querySelector("[data-action=cancel]") as HTMLButtonElement).click();
     expect(act.cancel).toHaveBeenCalled();
     expect(panel.querySelector("[data-action=paste-open]")).not.toBeNull();
+  });
+
+  it("offers a device code instead where the provider has one", () => {
+    const act = { ...actions(), useDevice: vi.fn() };
+    const panel = renderFlow(waiting(), act);
+    (panel.querySelector("[data-action=use-device]") as HTMLButtonElement).click();
+    expect(act.useDevice).toHaveBeenCalled();
+    expect(renderFlow(waiting(), actions()).querySelector("[data-action=use-device]")).toBeNull();
+    expect(renderFlow(waiting({ byDevice: true }), act).querySelector("[data-action=use-device]")).toBeNull();
   });
 
   it("says when the browser could not be opened, and offers the link first", () => {

@@ -1,15 +1,11 @@
 //! Opening Pixy's window (`pixy-desktop`) from the daemon: from the tray, or on a consent question
-//! or a relink notice. At most one window is started at a time; a window already open shows new
-//! questions by itself (it asks the daemon for them every second).
+//! or a relink notice. The window is single-instance: when one is open, the one started here hands
+//! its view over to it (which comes forward on that view) and exits.
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The window's binary, looked up next to the daemon first, then on PATH.
 const WINDOW_BINARY: &str = "pixy-desktop";
-
-/// Set while a window this daemon started runs.
-static OPEN: AtomicBool = AtomicBool::new(false);
 
 /// Where the window opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +28,9 @@ impl View {
     }
 }
 
-/// Opens the window on `view`, unless one this daemon started is still open.
+/// Opens the window on `view`, or brings the open one forward on it.
 pub fn open(view: View) {
-    if OPEN.swap(true, Ordering::SeqCst) {
-        tracing::info!("the window is already open");
-        return;
-    }
     if let Err(error) = spawn(&view) {
-        OPEN.store(false, Ordering::SeqCst);
         tracing::warn!(%error, "could not open the window ({WINDOW_BINARY})");
     }
 }
@@ -59,7 +50,6 @@ fn spawn(view: &View) -> std::io::Result<()> {
     let mut child = command.spawn()?;
     std::thread::Builder::new().name("pixy-window-reaper".into()).spawn(move || {
         let _ = child.wait();
-        OPEN.store(false, Ordering::SeqCst);
     })?;
     Ok(())
 }

@@ -258,10 +258,14 @@ async fn run_redirect(
                 let _ = progress.send(Progress::BrowserFailed).await;
             }
             Ok(all_failed) => {
-                let progress = progress.clone();
+                // A weak sender: a browser that runs on (one that was not open yet, a terminal
+                // browser) must not keep the progress stream, and so the link, from ending.
+                let progress = progress.downgrade();
                 tokio::spawn(async move {
                     if all_failed.await.is_ok() {
-                        let _ = progress.send(Progress::BrowserFailed).await;
+                        if let Some(progress) = progress.upgrade() {
+                            let _ = progress.send(Progress::BrowserFailed).await;
+                        }
                     }
                 });
             }

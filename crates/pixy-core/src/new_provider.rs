@@ -265,7 +265,16 @@ pub fn append(text: &str, new: &NewProvider) -> Result<String> {
     updated.push_str(&addition.to_string());
     // A `provider = [...]` array cannot be extended by a table after it: checked, never written.
     updated.parse::<toml_edit::DocumentMut>().map_err(|_| unlike())?;
-    Ok(updated)
+    // What is written must read back as the entry added, as the catalog reads the file.
+    let read_back = crate::catalog::parse(&updated, Path::new("providers.toml"));
+    match read_back.get(new.id.trim()).map(|e| &e.definition) {
+        Some(Ok(_)) if read_back.problem.is_none() => Ok(updated),
+        Some(Err(problem)) => Err(Error::new(ErrorKind::ProviderConfig, problem.clone())),
+        _ => Err(Error::new(
+            ErrorKind::ProviderConfig,
+            read_back.problem.unwrap_or_else(|| "the new entry does not read back from providers.toml".into()),
+        )),
+    }
 }
 
 /// Appends `new` to the providers file at `path` (created when missing), atomically.

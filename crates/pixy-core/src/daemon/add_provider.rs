@@ -24,11 +24,9 @@ impl Daemon {
     /// Checks `new` field by field, then at its issuer, and appends it to providers.toml.
     /// Answered with [`Event::ProviderInvalid`] (nothing written) or [`Event::ProviderAdded`].
     pub(super) async fn add_provider(&self, new: NewProvider) -> Result<Event> {
-        // One writer at a time: two adds must not both read the file before either wrote it.
-        let _writing = self.providers_write.lock().await;
-        let catalog = self.providers_file.current().await;
-        let mut found = problems(&new, &catalog);
-        if found.iter().all(|p| p.field != "issuer") {
+        // The issuer is asked first, outside the lock: a slow one holds up no other add.
+        let mut found = Vec::new();
+        if crate::http::check_endpoint("issuer", new.issuer.trim()).is_ok() {
             match discover(&self.http, new.issuer.trim()).await {
                 Ok(meta) => {
                     if let Some(problem) = Found::of(&meta, |_| false).problem {
@@ -47,8 +45,22 @@ impl Daemon {
                 }),
             }
         }
-        if !found.is_empty() {
-            return Ok(Event::ProviderInvalid { problems: found });
+        // One writer at a time: two adds must not both read the file before either wrote it.
+        let _writing = self.providers_write.lock().await;
+        let catalog = self.providers_file.current().await;
+        if let Some(problem) = &catalog.problem {
+            // Ids in a file that cannot be read cannot be checked: it is fixed first.
+            return Err(crate::error::Error::new(
+                ErrorKind::ProviderConfig,
+                format!("{problem}; fix providers.toml before adding to it"),
+            ));
+        }
+        let mut checked = problems(&new, &catalog);
+        if checked.iter().all(|p| p.field != "issuer") {
+            checked.extend(found);
+        }
+        if !checked.is_empty() {
+            return Ok(Event::ProviderInvalid { problems: checked });
         }
         let path = self.providers_file.path().to_path_buf();
         let entry = new.clone();

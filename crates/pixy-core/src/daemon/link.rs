@@ -27,12 +27,19 @@ async fn next_paste(pastes: &mut Option<mpsc::Receiver<SecretText>>) -> Option<S
     }
 }
 
-/// Signing an account in again asks for what it was granted. OpenID Connect grants
+/// Signing an account in again asks for what it asked for and was granted. OpenID Connect grants
 /// `offline_access` (the refresh token) only after a consent prompt (OpenID Connect Core,
 /// section 11), which a definition may not say and a link by issuer did not keep.
 fn reconnect_options(request: &mut LinkRequest, record: &AccountRecord, provider: &Provider) {
     if request.scopes.is_empty() {
-        request.scopes = record.scopes.clone();
+        // What the definition asks for, and what was granted: a provider may leave a scope it
+        // honoured (offline_access) out of the scopes it reports.
+        request.scopes = provider.default_scopes.clone();
+        for scope in &record.scopes {
+            if !request.scopes.contains(scope) {
+                request.scopes.push(scope.clone());
+            }
+        }
     }
     let offline = request.scopes.iter().any(|s| s == "offline_access");
     let prompt_given = request.auth_params.iter().chain(&provider.auth_params).any(|(k, _)| k == "prompt");
@@ -385,5 +392,45 @@ impl Daemon {
             self.accounts.lock().await.retain(|a| a.id != id);
         }
         tracing::warn!(account = %id, ?revocation, secrets_deleted = deleted.is_ok(), "a link that could not be stored was undone");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(scopes: &[&str]) -> AccountRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "idp-1", "provider": "127.0.0.1-4000", "subject": "alice", "label": "alice",
+            "scopes": scopes, "obtained_at": 0, "expires_at": null, "status": "needs_relink",
+            "issuer": "http://127.0.0.1:4000", "client_id": "pixy-test", "has_refresh_token": true,
+        }))
+        .expect("a record")
+    }
+
+    fn request() -> LinkRequest {
+        serde_json::from_value(serde_json::json!({ "provider": { "type": "account", "id": "idp-1" } })).unwrap()
+    }
+
+    #[test]
+    fn reconnect_asks_for_the_granted_scopes_and_for_consent_when_they_hold_offline_access() {
+        let mut asked = request();
+        reconnect_options(&mut asked, &record(&["openid", "offline_access"]), &Provider::default());
+        assert_eq!(asked.scopes, ["openid", "offline_access"]);
+        assert_eq!(asked.auth_params, [("prompt".to_string(), "consent".to_string())]);
+
+        let mut plain = request();
+        reconnect_options(&mut plain, &record(&["openid"]), &Provider::default());
+        assert!(plain.auth_params.is_empty(), "no refresh token was granted, so no consent prompt is forced");
+
+        let defined = Provider {
+            auth_params: vec![("prompt".into(), "login consent".into())],
+            default_scopes: vec!["openid".into(), "offline_access".into()],
+            ..Provider::default()
+        };
+        let mut own_prompt = request();
+        reconnect_options(&mut own_prompt, &record(&["openid", "email"]), &defined);
+        assert_eq!(own_prompt.scopes, ["openid", "offline_access", "email"], "asked for, and granted");
+        assert!(own_prompt.auth_params.is_empty(), "the definition's own prompt is kept, not doubled");
     }
 }
