@@ -315,13 +315,10 @@ async fn link(
             Some(Event::Linked { account }) => return Ok(account.into()),
             Some(Event::Error { kind, message }) => return Err(Error::new(kind, message)),
             Some(event) => match events::progress(&event) {
-                Some(shown) if matches!(event, Event::Authorize { .. }) => {
+                Some(shown) => {
                     if let Event::Authorize { url, .. } = &event {
                         flow.set_link(number, url);
                     }
-                    let _ = on_event.send(shown);
-                }
-                Some(shown) => {
                     // A window that went away mid-flow cannot hear progress; the flow still finishes.
                     let _ = on_event.send(shown);
                 }

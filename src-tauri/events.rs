@@ -16,36 +16,21 @@ use crate::views::host_of;
 pub enum FlowEvent {
     /// The browser is opening: continue at `host`. With `paste_only`, the provider's page then
     /// shows a code for the person to paste into the window.
-    Browser {
-        host: String,
-        paste_only: bool,
-    },
+    Browser { host: String, paste_only: bool },
     /// A device code to enter at `verification_uri` on any device (RFC 8628); both are meant to
     /// be shown. The device code itself never leaves the daemon.
-    Device {
-        user_code: String,
-        verification_uri: String,
-        verification_uri_complete: Option<String>,
-        expires_in: u64,
-    },
+    Device { user_code: String, verification_uri: String, verification_uri_complete: Option<String>, expires_in: u64 },
     /// A paste was not used, and why (the reason quotes nothing of it); the flow waits on.
-    PasteRejected {
-        reason: String,
-    },
+    PasteRejected { reason: String },
     /// Waiting for the person; the flow gives up after `seconds_left`.
-    Waiting {
-        seconds_left: u64,
-    },
+    Waiting { seconds_left: u64 },
+    /// No browser could be started: the window offers the link to copy; the flow waits on.
     BrowserFailed,
     /// The browser came back; the daemon is exchanging the code.
     Exchanging,
     /// One step of finding a resource's authorization server (an MCP server linked by its URL),
     /// and how it went: the chain the window shows while it links and when it fails.
-    Step {
-        step: String,
-        ok: bool,
-        detail: String,
-    },
+    Step { step: String, ok: bool, detail: String },
 }
 
 /// The progress event to show for a daemon event, or `None` for one the window must not see.
