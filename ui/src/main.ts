@@ -59,6 +59,8 @@ const notice = document.querySelector<HTMLElement>("#notice")!;
 const consentPanel = document.querySelector<HTMLElement>("#consent")!;
 const grantList = document.querySelector<HTMLUListElement>("#grants")!;
 const consentActions = { answer, revoke: revokeGrant };
+/** What the flow panel's buttons do, wherever the panel is shown. Functions declared below. */
+const flowActions = { cancel, dismiss, openPaste, submitPaste, copy, copyLink };
 
 /** The linked accounts and the grants, re-rendered alone when only they changed. */
 function renderAccountLists(): void {
@@ -67,12 +69,7 @@ function renderAccountLists(): void {
   const focused =
     row && active?.dataset.action ? { account: row.dataset.accountId!, action: active.dataset.action } : null;
   renderAccounts(accountList, state.accounts, state.providers, state.grants, state.confirming, state.flow, {
-    cancel,
-    dismiss,
-    openPaste,
-    submitPaste,
-    copy,
-    copyLink,
+    ...flowActions,
     confirmDisconnect,
     disconnect: (account) => void disconnect(account.id),
     reconnect: (account) => void reconnect(account),
@@ -100,13 +97,8 @@ function render(): void {
   const busy = state.flow.phase === "waiting";
   if (state.loaded) {
     renderProviders(providerList, state.providers, state.flow, {
+      ...flowActions,
       connect,
-      cancel,
-      dismiss,
-      openPaste,
-      submitPaste,
-      copy,
-      copyLink,
       switchToDevice: (providerId) => {
         cancel();
         void connect(providerId, true);
@@ -124,7 +116,7 @@ function render(): void {
   });
   const flow = state.flow;
   if (flow.phase !== "idle" && flow.providerId === BY_URL) {
-    byUrlFlow.replaceChildren(renderFlow(flow, { cancel, dismiss, openPaste, submitPaste, copy, copyLink }));
+    byUrlFlow.replaceChildren(renderFlow(flow, flowActions));
   } else {
     byUrlFlow.replaceChildren();
   }

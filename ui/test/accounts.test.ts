@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import type { AccountActions } from "../src/accounts";
 import { badgeOf, disconnectWords, renderAccounts, timesOf } from "../src/accounts";
 import type { Grant } from "../src/api";
-import { account, NOW_MS, provider } from "./fixtures";
+import { account, NOW_MS, provider, waiting } from "./fixtures";
 
 function actions(): AccountActions {
   return {
@@ -107,23 +107,7 @@ describe("the account list", () => {
   });
 
   it("shows a Reconnect's progress under its account", () => {
-    const flow = {
-      phase: "waiting" as const,
-      providerId: "@account:work-1a2b3c4d",
-      serial: 1,
-      host: "id.example.com",
-      deadline: null,
-      exchanging: false,
-      pasteOnly: false,
-      pasteOpen: false,
-      pasteReason: null,
-      device: null,
-      byDevice: false,
-      browserFailed: false,
-      linkCopied: false,
-    copyProblem: null,
-      steps: [],
-    };
+    const flow = waiting({ providerId: "@account:work-1a2b3c4d" });
     renderAccounts(list, [account()], [provider()], [], null, flow, actions());
     expect(list.querySelector("li.account [data-flow-state=waiting]")).not.toBeNull();
     expect((list.querySelector("[data-action=reconnect]") as HTMLButtonElement).disabled).toBe(true);

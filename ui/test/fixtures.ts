@@ -1,5 +1,6 @@
 // Accounts and providers as the daemon's views describe them, for the tests to vary.
 import type { Account, Found, Provider } from "../src/api";
+import type { Flow } from "../src/flow";
 
 export const NOW_MS = Date.UTC(2026, 10, 30, 12, 0, 0);
 const NOW = NOW_MS / 1000;
@@ -53,6 +54,29 @@ export function found(overrides: Partial<Found> = {}): Found {
     suggestedId: "example",
     suggestedLabel: "Example",
     suggestedScopes: ["openid", "email", "offline_access"],
+    ...overrides,
+  };
+}
+
+export type Waiting = Extract<Flow, { phase: "waiting" }>;
+
+export function waiting(overrides: Partial<Waiting> = {}): Waiting {
+  return {
+    phase: "waiting",
+    providerId: "demo",
+    serial: 1,
+    host: "id.example.com",
+    deadline: null,
+    exchanging: false,
+    pasteOnly: false,
+    pasteOpen: false,
+    pasteReason: null,
+    device: null,
+    byDevice: false,
+    browserFailed: false,
+    linkCopied: false,
+    copyProblem: null,
+    steps: [],
     ...overrides,
   };
 }

@@ -1,30 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 
 import { describe as describeError } from "../src/errors";
-import { countdown, type Flow, type FlowActions, renderFlow } from "../src/flow";
-
-type Waiting = Extract<Flow, { phase: "waiting" }>;
-
-function waiting(overrides: Partial<Waiting> = {}): Waiting {
-  return {
-    phase: "waiting",
-    providerId: "demo",
-    serial: 1,
-    host: "id.example.com",
-    deadline: null,
-    exchanging: false,
-    pasteOnly: false,
-    pasteOpen: false,
-    pasteReason: null,
-    device: null,
-    byDevice: false,
-    browserFailed: false,
-    linkCopied: false,
-    copyProblem: null,
-    steps: [],
-    ...overrides,
-  };
-}
+import { countdown, type FlowActions, renderFlow } from "../src/flow";
+import { waiting } from "./fixtures";
 
 function actions(): FlowActions {
   return { cancel: vi.fn(), dismiss: vi.fn(), openPaste: vi.fn(), submitPaste: vi.fn(), copy: vi.fn(), copyLink: vi.fn() };
