@@ -41,11 +41,16 @@ def an_account_needing_relink(pixy, label, account_id="demo-0badc0de"):
     return record
 
 
+def browser_script(tmp_path, name, body):
+    """A $BROWSER: a shell script `name` running `body`, which gets the authorization URL as $1."""
+    script = tmp_path / name
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return script
+
+
 def recording_browser(pixy, tmp_path):
     """Makes $BROWSER a script that records every launch; returns the file it records them in."""
     launches = tmp_path / "browser-launches"
-    recorder = tmp_path / "browser.sh"
-    recorder.write_text(f"#!/bin/sh\necho \"$@\" >> {launches}\n")
-    recorder.chmod(0o755)
-    pixy.env["BROWSER"] = str(recorder)
+    pixy.env["BROWSER"] = str(browser_script(tmp_path, "browser.sh", f"echo \"$@\" >> {launches}\n"))
     return launches

@@ -70,8 +70,9 @@ def test_a_question_is_answered_in_a_notification_and_the_window_opens_on_it(pix
     # Allow once: handed out, and the same program is asked again next time.
     agent = start_agent(pixy, tmp_path, "notified_agent", account)
     assert wait_until(lambda: displayed(env) == 1, timeout=30), "the question is shown as a notification"
-    assert wait_until(lambda: windows_named(display, "^Pixy$"), timeout=60), "the window opens on the question"
-    [window] = windows_named(display, "^Pixy$")
+    opened = wait_until(lambda: windows_named(display, "^Pixy$"), timeout=60)
+    assert opened, "the window opens on the question"
+    [window] = opened
     assert wait_painted(display, window, pixy.artifacts / "consent-window.png", indigo, timeout=60) is not None
     time.sleep(1.5)  # the first poll of the questions
     wait_painted(display, "root", pixy.artifacts / "consent-desktop.png", indigo)

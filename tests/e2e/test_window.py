@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from agents import an_account_needing_relink, finish, start_agent
+from agents import an_account_needing_relink, browser_script, finish, start_agent
 from conftest import (APPROVE, code_on_page, copied_address, demo_issuer, forget_kept_grantex_key, grantex_at_demo,
                       write_providers)
 from desktop import (alive, comm, indigo, request_close, screenshot, wait_painted, wait_until, windows_named)
@@ -163,10 +163,7 @@ def test_a_damaged_account_index_is_said_in_the_window(pixy, a_damaged_account_i
 def a_recording_browser(pixy, tmp_path):
     """A $BROWSER that only notes the address it is given: the person opens it on another device."""
     noted = tmp_path / "opened-url"
-    script = tmp_path / "note-url"
-    script.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{noted}"\n')
-    script.chmod(0o755)
-    pixy.env["BROWSER"] = str(script)
+    pixy.env["BROWSER"] = str(browser_script(tmp_path, "note-url", f'printf "%s" "$1" > "{noted}"\n'))
     return noted
 
 

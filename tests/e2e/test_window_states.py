@@ -15,6 +15,7 @@ import urllib.request
 
 import pytest
 
+from agents import browser_script
 from conftest import APPROVE, KEYRING_SERVICE, oidc_link_args, pixy_keyring_items, write_providers
 from desktop import indigo, screenshot, wait_painted, wait_until, windows_named
 from windows import axe_violations, desktop, flow_state, record_ipc, recorded_ipc, window  # noqa: F401
@@ -33,14 +34,6 @@ def shoot(pixy, display, name):
 def settled_flow(driver, timeout=90):
     return wait_until(lambda: flow_state(driver) if flow_state(driver) in ("connected", "error") else None,
                       timeout=timeout, interval=0.3)
-
-
-def browser_script(tmp_path, name, body):
-    """A $BROWSER: a shell script that gets the authorization URL as $1."""
-    script = tmp_path / name
-    script.write_text("#!/bin/sh\n" + body)
-    script.chmod(0o755)
-    return script
 
 
 def listening(port):

@@ -43,6 +43,29 @@ export type Flow =
   | { phase: "connected"; providerId: string; account: Account }
   | { phase: "error"; providerId: string; error: PixyError; steps: ChainStep[] };
 
+type Waiting = Extract<Flow, { phase: "waiting" }>;
+
+/** A flow that has just started: nothing heard from the daemon yet. */
+export function waitingFor(providerId: string, serial: number, byDevice: boolean): Waiting {
+  return {
+    phase: "waiting",
+    providerId,
+    serial,
+    host: null,
+    deadline: null,
+    exchanging: false,
+    pasteOnly: false,
+    pasteOpen: false,
+    pasteReason: null,
+    device: null,
+    byDevice,
+    browserFailed: false,
+    linkCopied: false,
+    copyProblem: null,
+    steps: [],
+  };
+}
+
 /** The panel of a flow that signs the account `accountId` in again (Reconnect). */
 export function accountPanel(accountId: string): string {
   return `@account:${accountId}`;
@@ -89,7 +112,6 @@ function icon(path: string): SVGSVGElement {
   return svg;
 }
 
-type Waiting = Extract<Flow, { phase: "waiting" }>;
 
 function waitingText(flow: Waiting): [string, string] {
   if (flow.host === null && flow.steps.length > 0 && !flow.exchanging) {

@@ -7,7 +7,7 @@ import type { Account, Choice, FlowEvent, Grant, PixyError, Provider, Question }
 import { renderAccounts } from "./accounts";
 import { AddProvider } from "./addProvider";
 import { renderGrants, renderQuestions, secondsLeft } from "./consent";
-import { accountPanel, countdown, type Flow, renderFlow } from "./flow";
+import { accountPanel, countdown, type Flow, renderFlow, waitingFor } from "./flow";
 import { describe } from "./errors";
 import { el } from "./dom";
 import { renderProviders } from "./providers";
@@ -230,23 +230,7 @@ async function runFlow(
 ): Promise<void> {
   if (state.flow.phase === "waiting") return;
   const serial = ++flowSerial;
-  state.flow = {
-    phase: "waiting",
-    providerId,
-    serial,
-    host: null,
-    deadline: null,
-    exchanging: false,
-    pasteOnly: false,
-    pasteOpen: false,
-    pasteReason: null,
-    device: null,
-    byDevice,
-    browserFailed: false,
-    linkCopied: false,
-    copyProblem: null,
-    steps: [],
-  };
+  state.flow = waitingFor(providerId, serial, byDevice);
   render();
   try {
     const account = await start((event) => onFlowEvent(serial, event));

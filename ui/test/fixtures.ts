@@ -1,6 +1,6 @@
 // Accounts and providers as the daemon's views describe them, for the tests to vary.
 import type { Account, Found, Provider } from "../src/api";
-import type { Flow } from "../src/flow";
+import { type Flow, waitingFor } from "../src/flow";
 
 export const NOW_MS = Date.UTC(2026, 10, 30, 12, 0, 0);
 const NOW = NOW_MS / 1000;
@@ -60,23 +60,7 @@ export function found(overrides: Partial<Found> = {}): Found {
 
 export type Waiting = Extract<Flow, { phase: "waiting" }>;
 
+/** A flow waiting at id.example.com, as a link to the demo provider does. */
 export function waiting(overrides: Partial<Waiting> = {}): Waiting {
-  return {
-    phase: "waiting",
-    providerId: "demo",
-    serial: 1,
-    host: "id.example.com",
-    deadline: null,
-    exchanging: false,
-    pasteOnly: false,
-    pasteOpen: false,
-    pasteReason: null,
-    device: null,
-    byDevice: false,
-    browserFailed: false,
-    linkCopied: false,
-    copyProblem: null,
-    steps: [],
-    ...overrides,
-  };
+  return { ...waitingFor("demo", 1, false), host: "id.example.com", ...overrides };
 }

@@ -57,11 +57,7 @@ pub async fn run(args: AddProviderArgs) -> ExitCode {
 }
 
 fn finish(event: &Event, json: bool) -> ExitCode {
-    if json {
-        output::json(event);
-    } else {
-        output::human(event);
-    }
+    output::event(event, json);
     match event {
         Event::ProviderAdded { .. } => ExitCode::SUCCESS,
         _ => ExitCode::from(1),

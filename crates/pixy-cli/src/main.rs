@@ -123,11 +123,7 @@ fn main() -> ExitCode {
 /// A request with one answer, printed for a person or as JSON.
 pub(crate) async fn simple(request: Request, json: bool) -> ExitCode {
     let event = client::ask(request).await.unwrap_or_else(|e| Event::Error { kind: e.kind, message: e.message });
-    if json {
-        output::json(&event);
-    } else {
-        output::human(&event);
-    }
+    output::event(&event, json);
     if matches!(event, Event::Error { .. }) {
         ExitCode::from(1)
     } else {

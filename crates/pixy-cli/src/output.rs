@@ -8,6 +8,15 @@ pub fn json(event: &Event) {
     println!("{}", serde_json::to_string(event).expect("events serialize"));
 }
 
+/// Prints a terminal event as JSON or for a person.
+pub fn event(event: &Event, json: bool) {
+    if json {
+        self::json(event);
+    } else {
+        human(event);
+    }
+}
+
 /// Prints one step of a link's explanation, as `--explain` shows them.
 pub fn step(step: &pixy_core::resource_link::Step) {
     let mark = if step.ok { "ok  " } else { "FAIL" };

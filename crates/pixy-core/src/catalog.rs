@@ -231,7 +231,7 @@ fn check(table: toml::Table, id: &str, earlier: Option<usize>) -> Result<Provide
             None => message,
         }
     })?;
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !is_valid_id(id) {
         return Err("the id must be letters, digits, '-' or '_'".into());
     }
     if id == "demo" {
@@ -245,6 +245,11 @@ fn check(table: toml::Table, id: &str, earlier: Option<usize>) -> Result<Provide
         config.clone().into_provider(None).map_err(|e| e.message)?;
     }
     Ok(config)
+}
+
+/// Whether `id` can name a provider: letters, digits, `-` and `_`, at least one.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

@@ -168,7 +168,7 @@ pub fn problems(new: &NewProvider, catalog: &Catalog) -> Vec<FieldProblem> {
     let id = new.id.trim();
     if id.is_empty() {
         found.push(FieldProblem::new("id", "Give it a short id, such as work."));
-    } else if id.len() > MAX_FIELD || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    } else if id.len() > MAX_FIELD || !crate::catalog::is_valid_id(id) {
         found.push(FieldProblem::new("id", "Use only letters, digits, - and _."));
     } else if id == "demo" {
         found.push(FieldProblem::new("id", "\"demo\" is the built-in demo provider's id."));
