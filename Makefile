@@ -5,8 +5,11 @@
 #   make run      build, start the daemon if it is not running, and open the window
 #   make test     setup + build, cargo tests, the end-to-end suite in a private D-Bus session with a
 #                 real Secret Service, then the .deb/.rpm package test
-#   make package  release build, then .deb and .rpm bundles
-#   make bench    benchmarks
+#   make package  release build, then .deb and .rpm bundles (man pages, completions, icons,
+#                 AppStream metainfo and a systemd user unit inside)
+#   make icons    regenerate icons/ from icons/pixy.svg with `tauri icon`
+#   make bench    benchmarks: speed, memory, sizes against their budgets, opt-level "s" against 3,
+#                 the largest crates in each binary
 #
 # The build cache lives outside the work tree so fresh clones on the same machine reuse it;
 # override with CARGO_TARGET_DIR=... . Binaries are always looked up there.
@@ -30,7 +33,8 @@ APT_BUILD := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev lib
 # a tray host for the daemon's StatusNotifierItem, and WebKit's WebDriver.
 APT_TEST := xvfb xauth imagemagick webkit2gtk-driver xdotool x11-utils gnome-keyring git \
 	libsecret-tools libglib2.0-bin dbus-daemon dbus-bin dbus-x11 dunst libnotify-bin haskell-gtk-sni-tray-utils \
-	haskell-status-notifier-item-utils chromium chromium-driver xclip
+	haskell-status-notifier-item-utils chromium chromium-driver xclip \
+	appstream desktop-file-utils man-db zsh fish
 APT_PACKAGES := $(APT_BUILD) $(APT_TEST)
 
 BIN_DIR := $(CARGO_TARGET_DIR)/debug
@@ -40,7 +44,7 @@ CARGO_BIN := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 export PATH := $(CARGO_BIN):$(PATH)
 
 .PHONY: setup preflight setup-apt setup-npm setup-tauri-driver setup-pytest setup-grantex-sdk build ui run test test-cargo test-ui \
-	test-e2e test-package package bench fuzz
+	test-e2e test-package package icons bench fuzz
 
 ## setup ------------------------------------------------------------------------------------------
 
@@ -150,14 +154,30 @@ test-package: package
 
 ## package ----------------------------------------------------------------------------------------
 
-# The bundles ship both binaries: the bundler takes pixy-desktop from the release build and pixy
-# from build/pkg/ (see tauri.conf.json).
+# The bundles ship both binaries: the bundler takes pixy-desktop from the release build and pixy as
+# an external binary from build/pkg/ (named for the target, as Tauri wants), with the man pages
+# and shell completions that pixy generates from its own command-line definitions, so they cannot
+# drift from it. AppImage is configured but not built: its bundler downloads tools at build time.
+HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+PKG_DIR := build/pkg
+PKG_PIXY := $(PKG_DIR)/pixy-$(HOST_TRIPLE)
+
 package: setup
 	cargo build --release -p pixy-cli
-	mkdir -p build/pkg
-	cp "$(CARGO_TARGET_DIR)/release/pixy" build/pkg/pixy
+	rm -rf $(PKG_DIR)
+	mkdir -p $(PKG_DIR)/man $(PKG_DIR)/completions
+	cp "$(CARGO_TARGET_DIR)/release/pixy" $(PKG_PIXY)
+	$(PKG_PIXY) man-pages $(PKG_DIR)/man >/dev/null
+	gzip -9n $(PKG_DIR)/man/*.1
+	$(PKG_PIXY) completions bash > $(PKG_DIR)/completions/pixy.bash
+	$(PKG_PIXY) completions zsh > $(PKG_DIR)/completions/_pixy
+	$(PKG_PIXY) completions fish > $(PKG_DIR)/completions/pixy.fish
 	npm --prefix ui exec -- tauri build --bundles deb,rpm
 	@ls -1 "$(BUNDLE_DIR)"/deb/*.deb "$(BUNDLE_DIR)"/rpm/*.rpm
+
+# The icons are committed (the window embeds one when it is compiled); this regenerates them.
+icons: setup-npm
+	packaging/icons.sh icons
 
 ## bench ------------------------------------------------------------------------------------------
 
@@ -168,6 +188,9 @@ bench:
 	bash tests/bench/daemon-rss.sh
 	bash tests/bench/token-wall-time.sh
 	tests/support/with-session.sh $(PYTHON) tests/bench/window.py
+	bash tests/bench/sizes.sh
+	bash tests/bench/opt-level.sh
+	bash tests/bench/bloat.sh
 
 ## fuzz -------------------------------------------------------------------------------------------
 

@@ -5,12 +5,14 @@
 
 mod add_provider;
 mod audit;
+mod completions;
 mod consented;
 mod daemon;
 mod exec;
 mod git_credential;
 mod grants;
 mod link;
+mod man_pages;
 mod notify;
 mod output;
 mod token;
@@ -19,19 +21,43 @@ mod window;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use pixy_core::ipc::{client, Event, Request};
 
 #[derive(Parser)]
 #[command(
     name = "pixy",
     version,
-    about = "Link your accounts on OAuth 2.0 / OpenID Connect providers and keep them linked"
+    about = "Link your accounts on OAuth 2.0 / OpenID Connect providers and keep them linked",
+    long_about = LONG_ABOUT,
+    after_long_help = AFTER_LONG_HELP
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// What `pixy --help` and the man page say before the subcommands.
+const LONG_ABOUT: &str = "Link your accounts on OAuth 2.0 / OpenID Connect providers and keep them linked.
+
+Sign-in happens in your own browser (or with a pasted code, or a device code); the tokens stay in \
+your system keyring, and one small daemon per user keeps them fresh and hands them to the programs \
+you allow. Every subcommand but daemon and demo-server asks that daemon, starting it when it is \
+not running. Secrets live only in the keyring: no file Pixy writes holds one.";
+
+/// What `pixy --help` and the man page say after the options: files, environment, exit codes.
+const AFTER_LONG_HELP: &str = "Files:
+  $XDG_CONFIG_HOME/pixy/providers.toml   your providers (pixy add-provider writes here too)
+  $XDG_CONFIG_HOME/pixy/accounts.json    the linked accounts, without secrets
+  $XDG_STATE_HOME/pixy/                  the daemon's log and the record of handed-out tokens
+  the system keyring                     the tokens (service dev.pixy.Pixy)
+
+Environment:
+  BROWSER                the browser to open for sign-in (else the desktop's default)
+  PIXY_LOG               the daemon's log level (error, warn, info, debug; default info)
+  PIXY_CONSENT_TIMEOUT   seconds a consent question waits for you (default 60)
+
+Exit status: 0 done, 1 failed, 2 usage error.";
 
 #[derive(Subcommand)]
 enum Command {
@@ -85,10 +111,21 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
     },
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(completions::CompletionsArgs),
+    /// Write the manual pages into a directory (for packaging).
+    #[command(hide = true)]
+    ManPages(man_pages::ManPagesArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Generated from the definitions above; neither needs the runtime or the daemon.
+    match cli.command {
+        Command::Completions(args) => return completions::run(args, Cli::command()),
+        Command::ManPages(args) => return man_pages::run(args, Cli::command()),
+        _ => {}
+    }
     // A client makes one request at a time: one thread starts faster, which a script calling
     // `pixy token` on every command feels. The daemon and the demo server serve many at once.
     let runtime = match cli.command {
@@ -113,6 +150,7 @@ fn main() -> ExitCode {
             Command::AddProvider(args) => add_provider::run(args).await,
             Command::Daemon(args) => daemon::run(args).await,
             Command::DemoServer { port } => daemon::demo_server(port).await,
+            Command::Completions(_) | Command::ManPages(_) => unreachable!("handled before the runtime starts"),
         }
     });
     // A keyring call stuck on an unlock prompt nobody answers must not keep the process alive.
