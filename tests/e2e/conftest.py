@@ -249,16 +249,23 @@ class Pixy:
                     log.write(f"# teardown stops {pid}: {process_cmdline(pid)}\n")
         return stop_pids(pids)
 
+    def daemon_log_files(self):
+        """The daemon's log files, oldest first: daemon.log.N ... daemon.log.1, then daemon.log."""
+        log_dir = self.state_home / "pixy"
+        rotated = [p for p in log_dir.glob("daemon.log.*") if p.suffix[1:].isdigit()]
+        rotated.sort(key=lambda p: -int(p.suffix[1:]))
+        current = log_dir / "daemon.log"
+        return rotated + ([current] if current.exists() else [])
+
     def daemon_log(self):
-        """The daemon's log so far ("" before the daemon first wrote it)."""
-        path = self.state_home / "pixy" / "daemon.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        """The daemon's log so far, every file of it ("" before the daemon first wrote it)."""
+        return "".join(path.read_text(errors="replace") for path in self.daemon_log_files())
 
     def collect_logs(self):
         """Copies this user's logs to the artifacts; returns the lines around any panic in them."""
         panics = []
         for d in (self.state_home, self.data_home, self.runtime_dir):
-            for path in d.rglob("*.log"):
+            for path in [*d.rglob("*.log"), *d.rglob("*.log.[0-9]*")]:
                 if not path.is_file():
                     continue
                 copy = self.artifacts / f"{d.name}-{path.name}"

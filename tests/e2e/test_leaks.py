@@ -205,3 +205,35 @@ def test_escape_sequences_in_a_providers_claims_never_reach_the_terminal(pixy, o
             f"a control character reached the person: {shown!r}"
     assert "[31meve (" in link.stdout, f"the readable part of the label stays: {link.stdout!r}"
     assert [a["label"] for a in accounts] == ["[2J]52;c;ZXZpbA==[31meve"], accounts
+
+
+def test_a_link_refresh_and_handout_at_debug_level_leave_no_secret_in_any_log_file(pixy, oidc):
+    env = {**pixy.env, "PIXY_LOG": "debug"}
+    proc, events = pixy.run_json(*oidc_link_args(oidc.issuer), env=env)
+    assert proc.returncode == 0 and events[-1]["event"] == "linked", f"{events}\n{proc.stderr}"
+    account, url = events[-1]["account"], events[0]["url"]
+    exchange = oidc.last_code_exchange()
+    secrets = [query(url, "state"), exchange["code"], exchange["code_verifier"]]
+    stored = [item["secret"] for item in keyring_items(service="dev.pixy.Pixy")
+              if item.get("username", "").startswith(f"{account['id']}:")]
+    assert len(stored) == 3, "access, refresh and ID token are stored"
+    refresh = pixy.run("refresh", account["id"], env=env)
+    assert refresh.returncode == 0, refresh.stderr
+    renewed = [item["secret"] for item in keyring_items(service="dev.pixy.Pixy")
+               if item.get("username", "").startswith(f"{account['id']}:")]
+    assert set(renewed) != set(stored), "the refresh brought new tokens"
+    token = pixy.run("token", account["id"], env=env)
+    assert token.returncode == 0, token.stderr
+    assert token.stdout.strip() in renewed, "pixy token handed out the refreshed access token"
+    secrets += stored + renewed
+
+    files = pixy.daemon_log_files()
+    assert files, "the daemon wrote its log"
+    log = pixy.daemon_log()
+    assert " DEBUG " in log, "PIXY_LOG=debug reaches the daemon: the test reads a debug log"
+    assert all(len(s) >= 16 for s in secrets), "every secret looked for is a real value"
+    for path in [*files, *(pixy.state_home / "pixy").glob("*.log*")]:
+        # Not even the sign-in link: it holds the state.
+        text = path.read_text(errors="replace")
+        leaked = [s[:6] + "…" for s in secrets if s in text]
+        assert not leaked, f"{path.name} holds {len(leaked)} secret value(s) of this flow ({leaked})"

@@ -3,6 +3,11 @@
 //! It takes the single-daemon lock, starts the embedded demo provider, serves the socket, shows
 //! the tray when a StatusNotifier host is there, and stops on Quit, `Shutdown`, SIGTERM or
 //! Ctrl-C, removing its socket.
+//!
+//! It writes its own log ([`pixy_core::log_file`], in [`paths::log_dir`]; also on stderr when
+//! that is a terminal), and a panic goes there too. Until it serves, its stderr is where the
+//! client that started it hears why it could not ([`pixy_core::ipc::client`]); once it serves,
+//! stderr is let go, so nothing waits on a client that has moved on.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -57,13 +62,73 @@ async fn control(args: &DaemonArgs) -> Option<ExitCode> {
     })
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PIXY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// The level everything logs at: `PIXY_LOG` (an env-filter directive), else info.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_env("PIXY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+}
+
+fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// The daemon's log: its file, and stderr when a person watches it there (or when there is no
+/// file). A panic is logged before the default hook prints it, so it lands in the file.
+fn init_daemon_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let file = paths::log_dir_private().map_err(|e| e.message).and_then(|dir| {
+        pixy_core::log_file::RotatingLog::open(&dir, paths::LOG_NAME)
+            .map_err(|e| format!("cannot open {}: {e}", dir.join(paths::LOG_NAME).display()))
+    });
+    let no_file = file.as_ref().err().cloned();
+    let to_file =
+        file.ok().map(|log| tracing_subscriber::fmt::layer().with_ansi(false).with_writer(std::sync::Mutex::new(log)));
+    let to_stderr = (stderr_is_terminal() || to_file.is_none())
+        .then(|| tracing_subscriber::fmt::layer().with_ansi(stderr_is_terminal()).with_writer(std::io::stderr).boxed());
+    let _ = tracing_subscriber::registry().with(log_filter()).with(to_file).with(to_stderr).try_init();
+    if let Some(why) = no_file {
+        tracing::warn!("no log file ({why}): logging to stderr only");
+    }
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!("the daemon {info}");
+        default_hook(info);
+    }));
+}
+
+/// Logs why the daemon cannot start, and says it on stderr for the client that started it (when
+/// stderr is not already a terminal the log goes to).
+fn fail_at_start(why: impl std::fmt::Display) -> ExitCode {
+    tracing::error!("cannot start: {why}");
+    if !stderr_is_terminal() {
+        use std::io::Write;
+        // The client may have given up waiting: a closed pipe is no reason to panic.
+        let _ = writeln!(std::io::stderr(), "pixy daemon: {why}");
+    }
+    ExitCode::from(1)
+}
+
+/// Lets go of the stderr the client gave at start (a pipe it stops reading): from here on the
+/// log file is where the daemon speaks. A terminal is kept.
+fn let_go_of_stderr() {
+    use std::os::fd::AsRawFd;
+    if stderr_is_terminal() {
+        return;
+    }
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        // SAFETY: dup2 onto the process's own stderr descriptor, from one this function holds.
+        unsafe { libc::dup2(null.as_raw_fd(), libc::STDERR_FILENO) };
+    }
+}
+
+/// A foreground tool's log: stderr only.
+fn init_stderr_logging() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(stderr_is_terminal())
         .try_init();
 }
 
@@ -72,16 +137,13 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
     if let Some(code) = control(&args).await {
         return code;
     }
-    init_logging();
+    init_daemon_logging();
     // Whoever started it, the daemon keeps no directory of theirs busy.
     let _ = std::env::set_current_dir("/");
     socket::raise_open_file_limit();
     let lock = match socket::acquire_lock() {
         Ok(lock) => lock,
-        Err(e) => {
-            eprintln!("pixy daemon: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fail_at_start(e),
     };
     let demo = if args.no_demo {
         None
@@ -119,17 +181,11 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
     };
     let daemon = match Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
         Ok(daemon) => Arc::new(daemon),
-        Err(e) => {
-            eprintln!("pixy daemon: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fail_at_start(e),
     };
     let listener = match socket::bind(&lock) {
         Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("pixy daemon: {e}");
-            return ExitCode::from(1);
-        }
+        Err(e) => return fail_at_start(e),
     };
     tokio::spawn({
         let daemon = daemon.clone();
@@ -143,7 +199,13 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         // Without a display, questions go to the requesting terminal and notices to the status.
         crate::notify::spawn(daemon.clone());
     }
-    tracing::info!(pid = std::process::id(), demo = demo.is_some(), "pixy daemon ready");
+    tracing::info!(
+        pid = std::process::id(),
+        version = env!("CARGO_PKG_VERSION"),
+        demo = demo.is_some(),
+        "pixy daemon ready"
+    );
+    let_go_of_stderr();
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = socket::serve(listener, daemon.clone(), quit.clone()) => {}
@@ -171,7 +233,7 @@ fn has_display() -> bool {
 
 /// Runs the demo provider alone until interrupted.
 pub async fn demo_server(port: u16) -> ExitCode {
-    init_logging();
+    init_stderr_logging();
     match pixy_demo::DemoServer::start(port).await {
         Ok(demo) => {
             println!("Pixy demo provider (a test fixture, not a real account) at {}", demo.issuer());

@@ -8,6 +8,7 @@ mod audit;
 mod completions;
 mod consented;
 mod daemon;
+mod doctor;
 mod exec;
 mod git_credential;
 mod grants;
@@ -103,6 +104,9 @@ enum Command {
     },
     /// Add a provider to providers.toml from its issuer, as the window's Add provider does.
     AddProvider(add_provider::AddProviderArgs),
+    /// Check what Pixy depends on (daemon, keyring, tray, providers, accounts, ports) for a bug
+    /// report: no secret is printed. Exits 0 when nothing is wrong, 1 when a problem is found.
+    Doctor(doctor::DoctorArgs),
     /// Run the daemon in the foreground (for service managers and tests).
     Daemon(daemon::DaemonArgs),
     /// Run the embedded demo authorization server (a test fixture, not a real account).
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
             Command::Providers { json } => simple(Request::Providers, json).await,
             Command::AddProvider(args) => add_provider::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
             Command::Daemon(args) => daemon::run(args).await,
             Command::DemoServer { port } => daemon::demo_server(port).await,
             Command::Completions(_) | Command::ManPages(_) => unreachable!("handled before the runtime starts"),

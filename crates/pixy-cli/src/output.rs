@@ -51,6 +51,7 @@ pub fn human(event: &Event) {
         Event::Unlinked { account, revocation, .. } => println!("Unlinked {account}; {}", unlinked_words(*revocation)),
         Event::Pong { version, pid } => println!("pixy daemon {version} (pid {pid})"),
         Event::ShuttingDown => println!("The daemon is stopping."),
+        Event::Doctor { report } => print!("{}", pixy_core::doctor::render(report)),
         Event::Error { message, .. } => eprintln!("error: {message}"),
         Event::Grants { grants } => grant_list(grants),
         Event::Granted { grant } => {

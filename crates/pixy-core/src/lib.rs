@@ -20,6 +20,7 @@ pub mod consent;
 pub mod daemon;
 pub mod device;
 pub mod discovery;
+pub mod doctor;
 pub mod error;
 pub mod exchange;
 pub mod flow;
@@ -30,6 +31,7 @@ pub mod identity;
 pub mod index;
 pub mod ipc;
 pub mod json_list;
+pub mod log_file;
 pub mod loopback;
 pub mod new_provider;
 pub mod pages;
@@ -46,6 +48,8 @@ pub mod resource;
 pub mod resource_link;
 pub mod revoke;
 pub mod secret;
+#[cfg(target_os = "linux")]
+pub mod session_bus;
 pub mod store;
 pub mod text;
 

@@ -38,6 +38,7 @@ impl Daemon {
         let FollowUps { pastes, mut answers } = follow_ups;
         let result = match request {
             Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),
+            Request::Doctor => Ok(Event::Doctor { report: Box::new(self.doctor().await) }),
             Request::Providers => Ok(Event::Providers { providers: self.provider_list().await }),
             Request::Status => Ok(Event::Status {
                 accounts: summaries_of(&self.accounts.lock().await),

@@ -48,9 +48,24 @@ fn reconnect_options(request: &mut LinkRequest, record: &AccountRecord, provider
     }
 }
 
-/// A link waiting for the person: its number, the switch that stops it, and what tells that it
-/// has ended.
-pub(super) type RunningLink = (u64, oneshot::Sender<()>, oneshot::Receiver<()>);
+/// A link waiting for the person.
+pub(super) struct RunningLink {
+    /// Which flow it is (a newer one with the same provider has a higher number).
+    number: u64,
+    /// Stops it.
+    stop: oneshot::Sender<()>,
+    /// Tells that it has ended (and its port is free).
+    ended: oneshot::Receiver<()>,
+    /// The loopback port it listens on for the redirect, once known (`pixy doctor` lists it).
+    pub(super) port: Option<u16>,
+}
+
+/// The loopback port an authorization URL's `redirect_uri` names.
+fn redirect_port(authorization_url: &str) -> Option<u16> {
+    let url = url::Url::parse(authorization_url).ok()?;
+    let redirect = url.query_pairs().find(|(k, _)| k == "redirect_uri")?.1.into_owned();
+    url::Url::parse(&redirect).ok()?.port()
+}
 
 impl Daemon {
     /// Links an account: the provider resolved, the keyring probed, the flow run (replacing one
@@ -205,9 +220,12 @@ impl Daemon {
         let (stop_tx, mut stop_rx) = oneshot::channel();
         let (_ended_tx, ended_rx) = oneshot::channel::<()>();
         let number = self.flow_numbers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let earlier =
-            self.running.lock().expect("running lock").insert(provider.id.clone(), (number, stop_tx, ended_rx));
-        if let Some((_, stop, ended)) = earlier {
+        let earlier = self
+            .running
+            .lock()
+            .expect("running lock")
+            .insert(provider.id.clone(), RunningLink { number, stop: stop_tx, ended: ended_rx, port: None });
+        if let Some(RunningLink { stop, ended, .. }) = earlier {
             let _ = stop.send(());
             // Its port must be free before this flow binds (a provider's fixed port).
             let _ = tokio::time::timeout(Duration::from_secs(3), ended).await;
@@ -236,7 +254,16 @@ impl Daemon {
             };
             let Some(progress) = progress else { break };
             let event = match progress {
-                Progress::Authorize { url, paste_only } => Event::Authorize { url, paste_only },
+                Progress::Authorize { url, paste_only } => {
+                    if !paste_only {
+                        if let Some(link) = self.running.lock().expect("running lock").get_mut(&provider.id) {
+                            if link.number == number {
+                                link.port = redirect_port(&url);
+                            }
+                        }
+                    }
+                    Event::Authorize { url, paste_only }
+                }
                 Progress::Device { user_code, verification_uri, verification_uri_complete, expires_in } => {
                     Event::Device { user_code, verification_uri, verification_uri_complete, expires_in }
                 }
@@ -256,7 +283,7 @@ impl Daemon {
         let linked = handle.result().await;
         {
             let mut running = self.running.lock().expect("running lock");
-            if running.get(&provider.id).is_some_and(|(n, _, _)| *n == number) {
+            if running.get(&provider.id).is_some_and(|link| link.number == number) {
                 running.remove(&provider.id);
             }
         }

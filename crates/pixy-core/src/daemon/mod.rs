@@ -15,6 +15,7 @@
 //! - [`schedule`]: refreshing every account ahead of expiry;
 //! - [`unlink`]: revoking and forgetting;
 //! - [`reconcile`]: putting the index and the keyring back in step at start;
+//! - [`doctor`]: what `pixy doctor` needs of the daemon: keyring, tray, providers, accounts, ports;
 //! - [`socket`]: the socket clients reach it through.
 //!
 //! Invariants: only the daemon reads or writes tokens; refreshes of one account are
@@ -30,6 +31,7 @@ mod add_provider;
 mod audit;
 mod consent;
 mod dispatch;
+mod doctor;
 mod handout;
 mod link;
 mod notices;
@@ -122,6 +124,8 @@ pub struct Daemon {
     audit: Option<crate::audit::AuditLog>,
     consent: consent::Consent,
     notices: notices::Notices,
+    /// When the daemon started, for its uptime.
+    started: std::time::Instant,
 }
 
 impl Daemon {
@@ -177,6 +181,7 @@ impl Daemon {
             audit,
             consent,
             notices: notices::Notices::new(),
+            started: std::time::Instant::now(),
         })
     }
 

@@ -129,18 +129,29 @@ async fn connect_or_start() -> Result<UnixStream> {
     if let Ok(stream) = connect().await {
         return Ok(stream);
     }
-    start_daemon()?;
+    let mut daemon = start_daemon()?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         match connect().await {
-            Ok(stream) => return Ok(stream),
-            Err(e) if Instant::now() >= deadline => {
-                return Err(Error::new(
-                    ErrorKind::DaemonUnavailable,
-                    format!("{}; the daemon did not start — see {}", e.message, log_path().display()),
-                ))
+            Ok(stream) => {
+                daemon.started();
+                return Ok(stream);
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(40)).await,
+            Err(e) => {
+                if let Some(why) = daemon.stopped() {
+                    // Another daemon may have won the race it lost: that one serves.
+                    return connect().await.map_err(|_| Error::new(ErrorKind::DaemonUnavailable, why));
+                }
+                if Instant::now() >= deadline {
+                    // It may still come up: it is left to run, and reaped when it ends.
+                    daemon.started();
+                    return Err(Error::new(
+                        ErrorKind::DaemonUnavailable,
+                        format!("{}; the daemon did not start — see {}", e.message, log_path().display()),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(40)).await
+            }
         }
     }
 }
@@ -166,9 +177,9 @@ async fn start_lock() -> Result<std::fs::File> {
     .ok_or_else(|| Error::new(ErrorKind::DaemonUnavailable, "cannot take the daemon start lock"))
 }
 
-/// The daemon's log file.
+/// The daemon's current log file.
 pub fn log_path() -> PathBuf {
-    paths::state_dir().join("daemon.log")
+    paths::log_path()
 }
 
 /// The `pixy` binary: `$PIXY_BIN`, else the one beside this program, else `pixy` on PATH.
@@ -231,31 +242,52 @@ fn daemon_keeps(name: &str) -> bool {
     DAEMON_ENV.contains(&name) || DAEMON_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
-/// Opens the daemon's log for appending: mode 0600 in a 0700 directory, since another local
-/// user has no business reading what the daemon did. A log left wider by an older Pixy is
-/// narrowed.
-fn open_log() -> Result<std::fs::File> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let path = paths::state_dir_private()?.join("daemon.log");
-    let fail =
-        |e: std::io::Error| Error::new(ErrorKind::DaemonUnavailable, format!("cannot open {}: {e}", path.display()));
-    let log = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(&path).map_err(fail)?;
-    if log.metadata().map_err(fail)?.permissions().mode() & 0o077 != 0 {
-        log.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
-    }
-    Ok(log)
+/// A daemon this client started, until it answers or stops.
+struct Starting {
+    child: std::process::Child,
 }
 
-fn start_daemon() -> Result<()> {
+impl Starting {
+    /// Why the daemon stopped before it answered, from what it said on stderr; `None` while it
+    /// runs.
+    fn stopped(&mut self) -> Option<String> {
+        use std::io::Read;
+        let status = self.child.try_wait().ok().flatten()?;
+        let mut said = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_string(&mut said);
+        }
+        let said: Vec<&str> = said.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let why = match said.len() {
+            0 => format!("the Pixy daemon stopped as it started ({status})"),
+            n => format!("the Pixy daemon stopped as it started: {}", said[n.saturating_sub(3)..].join("; ")),
+        };
+        Some(format!("{why} — its log: {}", log_path().display()))
+    }
+
+    /// The daemon answers (or is given up on): its stderr is no longer read (it writes its own
+    /// log), and a thread reaps it when it ends.
+    fn started(self) {
+        let mut child = self.child;
+        drop(child.stderr.take());
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+    }
+}
+
+/// Starts `pixy daemon` detached from this client. The daemon writes its own log; its stderr
+/// comes to this client only while it starts, so a daemon that cannot start says why right here
+/// (it stops reading stderr once it is serving, so nothing later goes to a closed pipe).
+fn start_daemon() -> Result<Starting> {
     use std::os::unix::process::CommandExt;
-    // A log that cannot be opened privately is not written at all; the daemon still starts.
-    let (out, err) = match open_log() {
-        Ok(f) => (f.try_clone().map(Into::into).unwrap_or(std::process::Stdio::null()), f.into()),
-        Err(_) => (std::process::Stdio::null(), std::process::Stdio::null()),
-    };
     let binary = pixy_binary();
     let mut command = std::process::Command::new(&binary);
-    command.arg("daemon").stdin(std::process::Stdio::null()).stdout(out).stderr(err);
+    command
+        .arg("daemon")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     // A neutral world: not the client's working directory (it would keep that mount busy), and
     // only the variables the daemon needs.
     command
@@ -270,13 +302,10 @@ fn start_daemon() -> Result<()> {
             Ok(())
         });
     }
-    let mut child = command.spawn().map_err(|e| {
+    let child = command.spawn().map_err(|e| {
         Error::new(ErrorKind::DaemonUnavailable, format!("cannot start the Pixy daemon ({}: {e})", binary.display()))
     })?;
-    std::thread::spawn(move || {
-        let _ = child.wait();
-    });
-    Ok(())
+    Ok(Starting { child })
 }
 
 #[cfg(test)]

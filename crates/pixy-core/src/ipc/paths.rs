@@ -3,7 +3,10 @@
 //! - runtime: `$XDG_RUNTIME_DIR/pixy` (else `/tmp/pixy-UID`), mode 0700 and owned by the user,
 //!   checked on every use: the daemon socket and its lock file live there;
 //! - config: `$XDG_CONFIG_HOME/pixy` (else `~/.config/pixy`): providers.toml and accounts.json;
-//! - state: `$XDG_STATE_HOME/pixy` (else `~/.local/state/pixy`): the daemon's log.
+//! - state: `$XDG_STATE_HOME/pixy` (else `~/.local/state/pixy`): the audit log;
+//! - logs: the platform's place for an application's logs ([`log_dir`]): on Linux the state
+//!   directory (XDG counts logs as state), on macOS `~/Library/Logs/Pixy`, on Windows
+//!   `%LOCALAPPDATA%\Pixy\logs`. The daemon's log is there, 0600 in a 0700 directory.
 
 use std::path::PathBuf;
 
@@ -48,12 +51,38 @@ pub fn config_dir() -> PathBuf {
     env_dir("XDG_CONFIG_HOME").unwrap_or_else(|| home().join(".config")).join("pixy")
 }
 
-/// The state directory (logs).
+/// The state directory (the audit log; on Linux also the daemon's log).
 pub fn state_dir() -> PathBuf {
     env_dir("XDG_STATE_HOME").unwrap_or_else(|| home().join(".local/state")).join("pixy")
 }
 
-/// The state directory, created 0700 and checked to be ours and private: the log lives there.
+/// Where the daemon's log goes, by the platform's convention (see the module doc).
+pub fn log_dir() -> PathBuf {
+    if cfg!(target_os = "macos") {
+        home().join("Library/Logs/Pixy")
+    } else if cfg!(windows) {
+        env_dir("LOCALAPPDATA").unwrap_or_else(|| home().join("AppData/Local")).join("Pixy").join("logs")
+    } else {
+        state_dir()
+    }
+}
+
+/// The daemon's current log file (older ones beside it are `daemon.log.1`, `.2`, ...).
+pub fn log_path() -> PathBuf {
+    log_dir().join(LOG_NAME)
+}
+
+/// The name of the daemon's current log file.
+pub const LOG_NAME: &str = "daemon.log";
+
+/// The log directory, created 0700 and checked to be ours and private.
+pub fn log_dir_private() -> Result<PathBuf> {
+    let dir = log_dir();
+    ensure_private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// The state directory, created 0700 and checked to be ours and private: the audit log lives there.
 pub fn state_dir_private() -> Result<PathBuf> {
     let dir = state_dir();
     ensure_private_dir(&dir)?;

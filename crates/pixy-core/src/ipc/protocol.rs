@@ -26,6 +26,9 @@ pub enum Request {
     Ping,
     /// The providers one can link. Answered with [`Event::Providers`].
     Providers,
+    /// What `pixy doctor` reports: the keyring, the tray, each provider and whether it answers,
+    /// the accounts, the ports, known problems. Answered with [`Event::Doctor`]; no secret.
+    Doctor,
     /// The linked accounts and their status. Answered with [`Event::Status`].
     Status,
     /// What an issuer's metadata offers, before adding it as a provider. Answered with
@@ -258,6 +261,11 @@ pub enum Event {
         version: String,
         /// The daemon's process id.
         pid: u32,
+    },
+    /// Terminal: answer to [`Request::Doctor`].
+    Doctor {
+        /// The daemon's report ([`crate::doctor::render`] prints it).
+        report: Box<crate::doctor::Report>,
     },
     /// Terminal: answer to [`Request::Providers`].
     Providers {
