@@ -157,7 +157,9 @@ test-package: package
 # The bundles ship both binaries: the bundler takes pixy-desktop from the release build and pixy as
 # an external binary from build/pkg/ (named for the target, as Tauri wants), with the man pages
 # and shell completions that pixy generates from its own command-line definitions, so they cannot
-# drift from it. AppImage is configured but not built: its bundler downloads tools at build time.
+# drift from it. The .deb is then re-packed with xz, dpkg's own default (the bundler writes gzip).
+# AppImage is configured but not built: its bundler downloads tools at build time.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 PKG_DIR := build/pkg
 PKG_PIXY := $(PKG_DIR)/pixy-$(HOST_TRIPLE)
@@ -173,7 +175,8 @@ package: setup
 	$(PKG_PIXY) completions zsh > $(PKG_DIR)/completions/_pixy
 	$(PKG_PIXY) completions fish > $(PKG_DIR)/completions/pixy.fish
 	npm --prefix ui exec -- tauri build --bundles deb,rpm
-	@ls -1 "$(BUNDLE_DIR)"/deb/*.deb "$(BUNDLE_DIR)"/rpm/*.rpm
+	packaging/recompress-deb.sh "$(BUNDLE_DIR)/deb/Pixy_$(VERSION)_amd64.deb"
+	@ls -l "$(BUNDLE_DIR)/deb/Pixy_$(VERSION)_amd64.deb" "$(BUNDLE_DIR)"/rpm/Pixy-$(VERSION)-*.rpm
 
 # The icons are committed (the window embeds one when it is compiled); this regenerates them.
 icons: setup-npm
