@@ -34,7 +34,7 @@ APT_BUILD := libwebkit2gtk-4.1-dev build-essential curl wget file libxdo-dev lib
 APT_TEST := xvfb xauth imagemagick webkit2gtk-driver xdotool x11-utils gnome-keyring git \
 	libsecret-tools libglib2.0-bin dbus-daemon dbus-bin dbus-x11 dunst libnotify-bin haskell-gtk-sni-tray-utils \
 	haskell-status-notifier-item-utils chromium chromium-driver xclip \
-	appstream desktop-file-utils man-db zsh fish
+	appstream desktop-file-utils man-db bash-completion zsh fish
 APT_PACKAGES := $(APT_BUILD) $(APT_TEST)
 
 BIN_DIR := $(CARGO_TARGET_DIR)/debug

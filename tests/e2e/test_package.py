@@ -203,7 +203,10 @@ def check_desktop_integration(tmp_path):
              "COMP_WORDS=(pixy tok); COMP_CWORD=1; COMP_LINE='pixy tok'; COMP_POINT=8; "
              "$(complete -p pixy | sed -E 's/.* -F ([^ ]+) .*/\\1/') pixy tok pixy; echo ${COMPREPLY[@]}")
     assert run(["bash", "-c", probe]).stdout.split() == ["token"], "bash completes `pixy tok` to token"
-    fish = run(["fish", "--no-config", "-c", "complete -C 'pixy gr'"]).stdout
+    # (Not --no-config: it empties fish's completion path too.) A home of its own keeps any
+    # personal fish configuration out.
+    fish = run(["fish", "-c", "complete -C 'pixy gr'"], env=dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path)))
+    fish = fish.stdout
     assert fish.startswith("grants"), f"fish finds the vendor completion: {fish!r}"
 
     runtime = tempfile.mkdtemp()
