@@ -113,6 +113,12 @@ def test_start_at_login_is_off_at_first_writes_an_entry_that_starts_only_the_dae
     assert not checked(driver)
     assert not entry_path(home).exists() and not (home / ".config" / "autostart").exists(), \
         "and nothing was written just by opening the window"
+    # Only the window's own two commands reach the entry: the plugin's are not allowed to the page.
+    refused = driver.script_async(
+        "const done = arguments[arguments.length - 1];"
+        "window.__TAURI_INTERNALS__.invoke('plugin:autostart|enable').then(() => done('done'), e => done(String(e)))")
+    assert refused != "done" and "not allowed" in refused, f"the plugin's own enable is refused: {refused}"
+    assert not entry_path(home).exists(), "and wrote nothing"
     label = driver.first_text(f"label[for={CHECKBOX[1:]}]")
     assert label == "Start Pixy at login (in the tray)", f"the setting says what it does: {label!r}"
     assert "login" in (driver.first_text("#autostart-hint") or ""), "with its one line of explanation"
