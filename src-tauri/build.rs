@@ -1,7 +1,7 @@
 //! Build script of the window: generates Tauri's context and the permissions of the app's own
 //! commands, so capabilities/ can allow exactly those and nothing more.
 
-/// The commands in commands.rs. A command missing here cannot be called from the window at all.
+/// The commands in commands.rs and autostart.rs. A command missing here cannot be called from the window at all.
 const COMMANDS: &[&str] = &[
     "providers",
     "accounts",
@@ -20,6 +20,8 @@ const COMMANDS: &[&str] = &[
     "add_provider",
     "copy_link",
     "reconnect",
+    "autostart_enabled",
+    "set_autostart",
 ];
 
 fn main() {

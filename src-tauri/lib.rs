@@ -3,8 +3,10 @@
 //! The window holds no account state and no secret. Every command is one request to the daemon
 //! (started on demand by `pixy_core::ipc::client`), mapped to the small view types the UI needs.
 //! The process ends when its last window closes: nothing here (no tray, no background task) keeps
-//! it alive, so WebKit's processes end with it while the daemon runs on.
+//! it alive, so WebKit's processes end with it while the daemon runs on. Launched at login
+//! (`--background`, see autostart.rs), it only makes sure the daemon runs, and opens nothing.
 
+mod autostart;
 mod commands;
 mod events;
 mod views;
@@ -14,8 +16,16 @@ use tauri::Manager;
 /// Tells the page that the launch view changed; it asks for it again (no event API is allowed).
 const LAUNCH_CHANGED: &str = "window.dispatchEvent(new Event('pixy-launch'))";
 
-/// Opens the window and runs until it is closed.
+/// Opens the window and runs until it is closed; launched at login, starts the daemon and ends.
 pub fn run() {
+    // Before Tauri: a launch at login must neither open a window nor reach a running one.
+    if autostart::is_background(std::env::args()) {
+        if let Err(error) = autostart::run_in_background() {
+            eprintln!("pixy-desktop: could not start Pixy's background service: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let launch = views::LaunchView::from_args(std::env::args());
     let result = tauri::Builder::default()
         // One window: a second launch (the tray, a notification, a launcher) brings the running
@@ -32,6 +42,7 @@ pub fn run() {
                 let _ = window.eval(LAUNCH_CHANGED);
             }
         }))
+        .plugin(autostart::plugin())
         .manage(commands::Launch(std::sync::Mutex::new(launch)))
         .manage(commands::FlowSlot::default())
         .manage(commands::Clipboard::default())
@@ -53,6 +64,8 @@ pub fn run() {
             commands::add_provider,
             commands::copy_link,
             commands::reconnect,
+            autostart::autostart_enabled,
+            autostart::set_autostart,
         ])
         .run(tauri::generate_context!());
     if let Err(error) = result {

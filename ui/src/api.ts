@@ -330,6 +330,16 @@ export function copyLink(): Promise<void> {
   return call("copy_link");
 }
 
+/** Whether Pixy starts at login (in the tray): whether its login entry is there now. */
+export function autostartEnabled(): Promise<boolean> {
+  return call("autostart_enabled");
+}
+
+/** Adds or removes Pixy's login entry; resolves with whether it is there afterwards. */
+export function setAutostart(enabled: boolean): Promise<boolean> {
+  return call("set_autostart", { enabled });
+}
+
 export function isPixyError(value: unknown): value is PixyError {
   return !!value && typeof value === "object" && "kind" in value && "message" in value;
 }

@@ -11,6 +11,7 @@ import { accountPanel, countdown, type Flow, renderFlow, waitingFor } from "./fl
 import { describe } from "./errors";
 import { el } from "./dom";
 import { renderProviders } from "./providers";
+import { Autostart } from "./settings";
 
 interface State {
   providers: Provider[];
@@ -442,9 +443,16 @@ window.setInterval(() => {
   if (state.loaded && state.flow.phase !== "waiting" && state.confirming === null) renderAccountLists();
 }, 30_000);
 
-// The CLI or the tray may have changed the accounts while the window was in the background.
+const autostart = new Autostart(
+  document.querySelector<HTMLInputElement>("#autostart")!,
+  document.querySelector<HTMLElement>("#autostart-error")!,
+);
+
+// The CLI or the tray may have changed the accounts while the window was in the background, and
+// the login entry is the person's to remove by hand as well.
 window.addEventListener("focus", () => {
   if (state.flow.phase !== "waiting") void refresh();
+  void autostart.load();
 });
 
 byUrlForm.addEventListener("submit", (event) => {
@@ -496,6 +504,7 @@ new AddProvider(
 function start(): void {
   void refresh();
   void pollQuestions();
+  void autostart.load();
   showLaunchView();
 }
 
