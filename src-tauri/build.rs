@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "discover_provider",
     "add_provider",
     "copy_link",
+    "copy_diagnostics",
     "reconnect",
     "autostart_enabled",
     "set_autostart",

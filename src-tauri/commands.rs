@@ -20,7 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::events::{self, FlowEvent};
 use crate::views::{
-    AccountView, AccountsView, AddedView, FoundView, GrantView, LaunchView, ProviderView, QuestionView, UseView,
+    AccountView, AccountsView, AddedView, DiagnosticsView, FoundView, GrantView, LaunchView, ProviderView,
+    QuestionView, UseView,
 };
 
 /// The link flow in progress, if any: its number, the sender whose drop cancels it, and where
@@ -336,18 +337,35 @@ async fn link(
 pub fn copy_link(flow: State<'_, FlowSlot>, clipboard: State<'_, Clipboard>) -> Result<(), Error> {
     let link = flow.slot().link.clone();
     let link = link.ok_or_else(|| Error::new(ErrorKind::InvalidRequest, "No sign-in link is waiting."))?;
-    let mut held = clipboard.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let unusable = |e: arboard::Error| Error::new(ErrorKind::Internal, format!("The clipboard could not be used: {e}"));
-    if held.is_none() {
-        *held = Some(arboard::Clipboard::new().map_err(unusable)?);
-    }
-    held.as_mut().expect("just set").set_text(link.as_str()).map_err(unusable)
+    clipboard.put(link.as_str())
+}
+
+/// Puts the diagnostics report (`pixy doctor`'s text, which holds no secret) on the clipboard,
+/// and says how many problems it found. When the daemon cannot be reached, the report says why
+/// and holds what the window can tell by itself.
+#[tauri::command]
+pub async fn copy_diagnostics(clipboard: State<'_, Clipboard>) -> Result<DiagnosticsView, Error> {
+    let report = pixy_core::doctor::collect(env!("CARGO_PKG_VERSION")).await;
+    clipboard.put(&pixy_core::doctor::render(&report))?;
+    Ok(DiagnosticsView::of(&report))
 }
 
 /// The system clipboard, kept open while the window runs: on X11 what was copied is served by
 /// its owner, so it must outlive the copy.
 #[derive(Default)]
 pub struct Clipboard(Mutex<Option<arboard::Clipboard>>);
+
+impl Clipboard {
+    /// Replaces the clipboard's text; an error names only the clipboard's own failure.
+    fn put(&self, text: &str) -> Result<(), Error> {
+        let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let unusable = |e: arboard::Error| Error::new(ErrorKind::Internal, format!("The clipboard could not be used: {e}"));
+        if held.is_none() {
+            *held = Some(arboard::Clipboard::new().map_err(unusable)?);
+        }
+        held.as_mut().expect("just set").set_text(text).map_err(unusable)
+    }
+}
 
 /// Cancels the link flow in progress; its `connect` then fails with `cancelled`.
 #[tauri::command]

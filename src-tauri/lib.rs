@@ -63,6 +63,7 @@ pub fn run() {
             commands::discover_provider,
             commands::add_provider,
             commands::copy_link,
+            commands::copy_diagnostics,
             commands::reconnect,
             autostart::autostart_enabled,
             autostart::set_autostart,

@@ -228,6 +228,21 @@ pub struct AddedView {
     pub problems: Vec<pixy_core::new_provider::FieldProblem>,
 }
 
+/// What Copy diagnostics put on the clipboard, in brief: the problems the report found, each in
+/// one line (the report itself holds no secret either).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticsView {
+    pub problems: Vec<String>,
+}
+
+impl DiagnosticsView {
+    pub fn of(report: &pixy_core::doctor::Report) -> DiagnosticsView {
+        let problems = report.findings.iter().filter(|f| f.severity == pixy_core::doctor::Severity::Problem);
+        DiagnosticsView { problems: problems.map(|f| f.what.clone()).collect() }
+    }
+}
+
 /// The chain behind an account linked by a resource's URL.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -251,6 +251,40 @@ def test_a_keyring_that_is_not_there_is_said_before_any_browser_opens(pixy, no_k
     shoot(pixy, display, "state-no-keyring")
 
 
+def copy_diagnostics(driver, display):
+    """Clicks Copy diagnostics; returns (what the window said, the clipboard's text)."""
+    said = lambda: driver.first_text("#diagnostics-said") or ""
+    assert driver.click_first("#copy-diagnostics")
+    assert wait_until(lambda: said().startswith(("Diagnostics copied", "Nothing was copied")), timeout=30), said()
+    pasted = subprocess.run(["xclip", "-o", "-selection", "clipboard"], env=dict(os.environ, DISPLAY=display),
+                            capture_output=True, text=True, timeout=10)
+    return said(), pasted.stdout
+
+
+def test_copy_diagnostics_puts_the_doctor_report_on_the_clipboard_and_no_secret(pixy, window):
+    assert pixy.run("link", "demo", timeout=90).returncode == 0, pixy.last.stderr
+    [account] = pixy.status_accounts()
+    driver, display, _ = window
+    said, report = copy_diagnostics(driver, display)
+    assert said == "Diagnostics copied. No problem found.", said
+    assert report.startswith("Pixy doctor\n"), f"the report `pixy doctor` prints: {report[:200]!r}"
+    for section in ("Keyring", "Providers", "Accounts", "Ports (127.0.0.1)"):
+        assert f"\n{section}\n" in report, f"the report has its {section} section"
+    assert "unlocked   yes" in report and account["id"] in report, report
+    secrets = [item["secret"] for item in pixy_keyring_items(account["id"]).values() if item["secret"]]
+    assert secrets, "the account's tokens are in the keyring to look for"
+    assert not any(secret in report for secret in secrets), "no token of the account is in the report"
+    shoot(pixy, display, "state-diagnostics-copied")
+
+
+def test_copy_diagnostics_says_what_is_wrong_when_there_is_no_keyring(pixy, no_keyring, window):
+    driver, display, _ = window
+    said, report = copy_diagnostics(driver, display)
+    assert said.startswith("Diagnostics copied. One problem found: the keyring cannot be reached"), said
+    assert "start gnome-keyring or KeePassXC" in report, report
+    assert driver.first_attribute("#diagnostics-said", "class") == "said small problem"
+
+
 # ------------------------------------------------------------------------------------------------
 # An account that needs relinking, on a desktop with a tray and a notification server
 

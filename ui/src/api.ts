@@ -330,6 +330,16 @@ export function copyLink(): Promise<void> {
   return call("copy_link");
 }
 
+/** What Copy diagnostics found: each problem of the report, in one line. */
+export interface Diagnostics {
+  problems: string[];
+}
+
+/** Puts the diagnostics report (what `pixy doctor` prints; no secret) on the clipboard. */
+export function copyDiagnostics(): Promise<Diagnostics> {
+  return call("copy_diagnostics");
+}
+
 /** Whether Pixy starts at login (in the tray): whether its login entry is there now. */
 export function autostartEnabled(): Promise<boolean> {
   return call("autostart_enabled");

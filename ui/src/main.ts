@@ -12,6 +12,7 @@ import { describe } from "./errors";
 import { el } from "./dom";
 import { renderProviders } from "./providers";
 import { Autostart } from "./settings";
+import { CopyDiagnostics } from "./diagnostics";
 
 interface State {
   providers: Provider[];
@@ -446,6 +447,11 @@ window.setInterval(() => {
 const autostart = new Autostart(
   document.querySelector<HTMLInputElement>("#autostart")!,
   document.querySelector<HTMLElement>("#autostart-error")!,
+);
+
+new CopyDiagnostics(
+  document.querySelector<HTMLButtonElement>("#copy-diagnostics")!,
+  document.querySelector<HTMLElement>("#diagnostics-said")!,
 );
 
 // The CLI or the tray may have changed the accounts while the window was in the background, and
