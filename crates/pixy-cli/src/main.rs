@@ -13,6 +13,7 @@ mod grants;
 mod link;
 mod notify;
 mod output;
+mod reset;
 mod token;
 mod tray;
 mod window;
@@ -69,6 +70,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Forget every account (revoked first), secret, registration, grant and the audit log;
+    /// keeps providers.toml and the daemon's log. Asks first (--yes for scripts).
+    Reset(reset::ResetArgs),
     /// List the providers you can link with.
     Providers {
         /// One JSON event per line.
@@ -88,7 +92,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Command::Daemon(args) = &mut cli.command {
+        args.take_upgrade_note();
+    }
     // A client makes one request at a time: one thread starts faster, which a script calling
     // `pixy token` on every command feels. The daemon and the demo server serve many at once.
     let runtime = match cli.command {
@@ -110,6 +117,7 @@ fn main() -> ExitCode {
             Command::Refresh { account, json } => simple(Request::Refresh { account }, json).await,
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
             Command::Providers { json } => simple(Request::Providers, json).await,
+            Command::Reset(args) => reset::run(args).await,
             Command::AddProvider(args) => add_provider::run(args).await,
             Command::Daemon(args) => daemon::run(args).await,
             Command::DemoServer { port } => daemon::demo_server(port).await,

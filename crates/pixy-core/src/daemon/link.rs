@@ -53,6 +53,15 @@ fn reconnect_options(request: &mut LinkRequest, record: &AccountRecord, provider
 pub(super) type RunningLink = (u64, oneshot::Sender<()>, oneshot::Receiver<()>);
 
 impl Daemon {
+    /// Whether a link is waiting for the person. A link whose client hung up was dropped where
+    /// it stood and left its entry behind; its stop switch has no receiver any more, so it is
+    /// forgotten here.
+    pub(super) fn links_waiting(&self) -> bool {
+        let mut running = self.running.lock().expect("running lock");
+        running.retain(|_, (_, stop, _)| !stop.is_closed());
+        !running.is_empty()
+    }
+
     /// Links an account: the provider resolved, the keyring probed, the flow run (replacing one
     /// still waiting with the same provider), and the result stored whole.
     pub(super) async fn link(
