@@ -165,6 +165,26 @@ def test_a_link_waiting_for_the_person_delays_the_restart_until_it_ends(pixy, tm
     assert status.returncode == 0, status.stderr
 
 
+def test_a_new_version_that_cannot_start_leaves_no_half_stopped_daemon_and_the_next_client_starts_one(
+        pixy, tmp_path):
+    installed = daemon_from_a_copy(pixy, tmp_path)
+    assert pixy.run("status").returncode == 0
+    pid = the_daemon(pixy)
+    # An install that went wrong: executable, but its interpreter is not there, so exec fails.
+    broken = tmp_path / "broken"
+    broken.write_text("#!/nonexistent/interpreter\n")
+    broken.chmod(0o755)
+    install_over(installed, broken)
+    wait_for("the daemon to give up and exit", lambda: pid not in pixy.daemon_pids(), 3 * POLL + 10)
+    assert "the new version could not be started; exiting" in pixy.daemon_log(), pixy.daemon_log()
+    assert not (pixy.runtime_dir / "pixy" / "daemon.sock").exists(), "it stopped serving cleanly"
+
+    install_over(installed, pixy.bin)
+    status = pixy.run("status")
+    assert status.returncode == 0, f"the next client starts a daemon: {status.stderr}"
+    assert exe_of(the_daemon(pixy)) == str(installed)
+
+
 @pytest.fixture
 def installed(pixy, tmp_path):
     """The daemon runs from a copy of `pixy` of the test's own (set up before the window starts)."""
