@@ -265,10 +265,18 @@ def test_a_version_1_index_is_migrated_and_its_account_still_hands_out_a_token(p
     assert [a["id"] for a in pixy.status_accounts()] == [account_id]
 
 
-def test_a_newer_index_is_refused_in_words_by_status_and_token_and_left_byte_identical(pixy):
-    newer = b'{"version": 99, "written_by": "9.9.9", "accounts": [{"id": "work-0123abcd", "future": 1}]}'
+NEWER = b'{"version": 99, "written_by": "9.9.9", "accounts": [{"id": "work-0123abcd", "future": 1}]}'
+
+
+@pytest.fixture
+def a_newer_index(pixy):
     index_path(pixy).parent.mkdir(parents=True, exist_ok=True)
-    index_path(pixy).write_bytes(newer)
+    index_path(pixy).write_bytes(NEWER)
+    return NEWER
+
+
+def test_a_newer_index_is_refused_in_words_by_status_and_token_and_left_byte_identical(pixy, a_newer_index):
+    newer = a_newer_index
     version = version_of(pixy.bin)
     expected = (f"{index_path(pixy)} was written by Pixy 9.9.9 (schema 99), newer than this Pixy {version} "
                 f"(schema 2) understands; upgrade Pixy — the file is left as it is")
@@ -300,3 +308,11 @@ def test_a_daemon_started_while_another_runs_leaves_quietly_and_clients_keep_the
     assert " ERROR " not in second.stderr and " WARN " not in second.stderr, second.stderr
     assert pixy.daemon_pids() == [pid], "the first daemon runs on, alone"
     assert pixy.run("status").returncode == 0, "and clients reach it"
+
+
+def test_the_window_says_why_a_newer_index_is_refused(pixy, a_newer_index, window):
+    driver, _, _ = window
+    said = "was written by Pixy 9.9.9 (schema 99), newer than this Pixy"
+    assert wait_for_value(lambda: said in driver.page_text(), 60), f"the window says why: {driver.page_text()}"
+    assert "upgrade Pixy" in driver.page_text()
+    assert index_path(pixy).read_bytes() == a_newer_index, "the newer file is byte-identical"
