@@ -359,7 +359,8 @@ impl Clipboard {
     /// Replaces the clipboard's text; an error names only the clipboard's own failure.
     fn put(&self, text: &str) -> Result<(), Error> {
         let mut held = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let unusable = |e: arboard::Error| Error::new(ErrorKind::Internal, format!("The clipboard could not be used: {e}"));
+        let unusable =
+            |e: arboard::Error| Error::new(ErrorKind::Internal, format!("The clipboard could not be used: {e}"));
         if held.is_none() {
             *held = Some(arboard::Clipboard::new().map_err(unusable)?);
         }

@@ -11,7 +11,9 @@ started (daemon, browser stand-in, window): they are stopped by PID, and nothing
 
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -294,6 +296,39 @@ def pixy(request, tmp_path):
         shutil.rmtree(runtime_dir, ignore_errors=True)
     # A daemon that panics (even while stopping on SIGTERM) is a bug, whatever the test saw.
     assert not panics, "a pixy process panicked:\n" + "\n".join(panics)
+
+
+def on_terminal(pixy, argv, prompt, answer=None, timeout=60):
+    """Runs argv with a pseudo-terminal as its controlling terminal, answering each `prompt` it
+    shows with `answer`; returns (exit code, everything the terminal showed)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(argv[0], argv, pixy.env)
+    shown, answered = b"", 0
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:  # the terminal closed: everything on it has ended
+                    break
+                if not data:
+                    break
+                shown += data
+            if answer is not None and shown.count(prompt) > answered:
+                os.write(fd, f"{answer}\n".encode())
+                answered += 1
+        else:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"{argv} did not finish; the terminal showed:\n{shown.decode(errors='replace')}")
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    with open(pixy.artifacts / "terminal.log", "ab") as log:
+        log.write(b"$ " + " ".join(map(str, argv)).encode() + b"\n" + shown + b"\n")
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
 
 
 def demo_issuer(pixy):

@@ -4,10 +4,6 @@ or, with no terminal either, the request is refused at once. The program that as
 run by python, as the kernel tells the daemon; different scripts are different programs."""
 
 import json
-import os
-import pty
-import select
-import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +12,7 @@ import time
 import pytest
 
 from agents import an_account_needing_relink, recording_browser
+from conftest import on_terminal
 
 PROMPT = b"[d]eny? "
 CONSENT_TIMEOUT = 4
@@ -47,43 +44,10 @@ def agent(pixy, tmp_path, name):
     return script
 
 
-def on_terminal(pixy, argv, answer=None, timeout=60):
-    """Runs argv with a pseudo-terminal as its controlling terminal, answering each prompt with
-    `answer`; returns (exit code, everything the terminal showed)."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve(argv[0], argv, pixy.env)
-    shown, answered = b"", 0
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(fd, 4096)
-                except OSError:  # the terminal closed: everything on it has ended
-                    break
-                if not data:
-                    break
-                shown += data
-            if answer is not None and shown.count(PROMPT) > answered:
-                os.write(fd, f"{answer}\n".encode())
-                answered += 1
-        else:
-            os.kill(pid, signal.SIGKILL)
-            pytest.fail(f"{argv} did not finish; the terminal showed:\n{shown.decode(errors='replace')}")
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    with open(pixy.artifacts / "terminal.log", "ab") as log:
-        log.write(b"$ " + " ".join(map(str, argv)).encode() + b"\n" + shown + b"\n")
-    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
-
-
 def ask(pixy, tmp_path, script, account, answer=None, count=1):
     """The agent asks on a terminal; returns (exit code, terminal text, [(code, stdout, stderr)])."""
     out = tmp_path / f"{script.stem}-{time.monotonic_ns()}.json"
-    code, shown = on_terminal(pixy, [sys.executable, str(script), account, str(out), str(count)], answer)
+    code, shown = on_terminal(pixy, [sys.executable, str(script), account, str(out), str(count)], PROMPT, answer)
     assert code == 0, f"the agent script itself failed: {shown}"
     return shown, json.loads(out.read_text())
 
@@ -188,7 +152,7 @@ def test_a_command_run_by_exec_gets_tokens_inside_the_run_without_a_second_quest
                                env=dict(__import__("os").environ, T="-"))
         print("AFTER", after.returncode)
     """))
-    code, shown = on_terminal(pixy, [sys.executable, str(runner)], answer="o")
+    code, shown = on_terminal(pixy, [sys.executable, str(runner)], PROMPT, answer="o")
     assert code == 0, shown
     # Asked once for the runner's `pixy exec`; the child inside the run is not asked.
     inside = [line for line in shown.splitlines() if line.startswith("ENV")]

@@ -11,6 +11,10 @@
 //                     as some providers do) or "none" (nowhere; the endpoint still answers)
 //   OIDC_DEVICE_TTL   device-code lifetime in seconds (default 600, oidc-provider's), for tests
 //                     where a device code expires
+//   OIDC_TOKEN_DELAY_MS  hold every token-endpoint answer this many milliseconds after it is made
+//                     (the grant is already issued, a refresh token already rotated), so a test
+//                     can act while a response is on its way; counters.token_in_flight says how
+//                     many are being held
 //   OIDC_RESOURCES    space-separated URLs of protected resources (MCP servers) this provider issues
 //                     tokens for. Set, it is an MCP authorization server: RFC 7591 dynamic
 //                     registration (open) with RFC 7592 management, RFC 8707 resource indicators
@@ -35,7 +39,7 @@
 //
 // Test-only routes (never part of a real provider):
 //   GET /_test/counters  -> {"token_requests": {GRANT_TYPE: n}, "token_errors": {GRANT_TYPE: n},
-//                            "revocations": n, "introspections": n}
+//                            "revocations": n, "introspections": n, "token_in_flight": n}
 //   GET /_test/last-code-exchange -> {"code": ..., "code_verifier": ...} of the latest
 //                            authorization_code request, so a test can look for those secrets in
 //                            Pixy's logs and output (they are never printed here)
@@ -69,6 +73,11 @@ function seconds(name, fallback) {
 const accessTtl = seconds('OIDC_ACCESS_TTL', 3600);
 const refreshTtl = seconds('OIDC_REFRESH_TTL', 14 * 24 * 3600);
 const deviceTtl = seconds('OIDC_DEVICE_TTL', 600);
+const tokenDelayMs = Number.parseInt(process.env.OIDC_TOKEN_DELAY_MS ?? '0', 10);
+if (!Number.isInteger(tokenDelayMs) || tokenDelayMs < 0) {
+  console.error(`server.mjs: OIDC_TOKEN_DELAY_MS must be a number of milliseconds, got ${process.env.OIDC_TOKEN_DELAY_MS}`);
+  process.exit(2);
+}
 const revocationMetadata = process.env.OIDC_REVOCATION_METADATA || 'openid';
 const resources = (process.env.OIDC_RESOURCES ?? '').split(/\s+/).filter(Boolean);
 if (!['openid', 'rfc8414', 'none'].includes(revocationMetadata)) {
@@ -80,7 +89,7 @@ if (!['openid', 'rfc8414', 'none'].includes(revocationMetadata)) {
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' };
 
-const counters = { token_requests: {}, token_errors: {}, revocations: 0, introspections: 0 };
+const counters = { token_requests: {}, token_errors: {}, revocations: 0, introspections: 0, token_in_flight: 0 };
 let lastCodeExchange = {};
 
 function bump(map, key) {
@@ -195,6 +204,14 @@ server.listen(port, '127.0.0.1', () => {
     }
     await next();
     const route = ctx.oidc?.route;
+    if (route === 'token' && tokenDelayMs > 0) {
+      counters.token_in_flight += 1;
+      try {
+        await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
+      } finally {
+        counters.token_in_flight -= 1;
+      }
+    }
     if (route === 'token') {
       const grant = ctx.oidc.params?.grant_type ?? ctx.oidc.body?.grant_type ?? 'unknown';
       bump(counters.token_requests, grant);

@@ -2,7 +2,10 @@
 //!
 //! It takes the single-daemon lock, starts the embedded demo provider, serves the socket, shows
 //! the tray when a StatusNotifier host is there, and stops on Quit, `Shutdown`, SIGTERM or
-//! Ctrl-C, removing its socket.
+//! Ctrl-C, removing its socket. When a new version is installed over its executable it stops the
+//! same way once idle and re-executes it in place (see `pixy_core::daemon::upgrade`). A daemon
+//! that finds another holding the lock leaves quietly: two can start at once when a client finds
+//! no daemon while one replaces itself, and the clients reach whichever won.
 //!
 //! It writes its own log ([`pixy_core::log_file`], in [`paths::log_dir`]; also on stderr when
 //! that is a terminal), and a panic goes there too. Until it serves, its stderr is where the
@@ -13,7 +16,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use pixy_core::daemon::socket;
+use pixy_core::daemon::socket::{self, LockAttempt, Stopped};
+use pixy_core::daemon::upgrade::{Executable, UPGRADED_FROM};
 use pixy_core::daemon::{Daemon, DaemonConfig};
 use pixy_core::ipc::{client, paths, Request};
 use pixy_core::store::keyring::KeyringStore;
@@ -37,6 +41,19 @@ pub struct DaemonArgs {
     /// Stop the running daemon instead of running one.
     #[arg(long, conflicts_with_all = ["no_tray", "no_demo"])]
     stop: bool,
+    /// The version this daemon replaced in place, when it was re-executed after an upgrade.
+    #[arg(skip)]
+    upgraded_from: Option<String>,
+}
+
+impl DaemonArgs {
+    /// Takes the note a replaced daemon leaves for its successor out of the environment, before
+    /// any thread starts (so nothing reads the environment meanwhile) and before any child
+    /// could inherit it.
+    pub fn take_upgrade_note(&mut self) {
+        self.upgraded_from = std::env::var(UPGRADED_FROM).ok();
+        std::env::remove_var(UPGRADED_FROM);
+    }
 }
 
 /// `pixy daemon --ping` or `--stop`: asks a running daemon, never starts one.
@@ -141,13 +158,22 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         return code;
     }
     init_daemon_logging();
+    // Read before anything can replace it: the file this daemon runs, to notice a new version.
+    let executable = Executable::current();
     // Whoever started it, the daemon keeps no directory of theirs busy.
     let _ = std::env::set_current_dir("/");
     socket::raise_open_file_limit();
     let lock = match socket::acquire_lock() {
-        Ok(lock) => lock,
+        Ok(LockAttempt::Taken(lock)) => lock,
+        Ok(LockAttempt::HeldBy(pid)) => {
+            tracing::info!("another Pixy daemon is already running (pid {pid}); this one leaves it be");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => return fail_at_start(e),
     };
+    if let Some(from) = &args.upgraded_from {
+        tracing::info!(from = %from, to = %pixy_core::VERSION, "replaced by a new version on disk");
+    }
     let demo = if args.no_demo {
         None
     } else {
@@ -182,10 +208,7 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         consent_timeout: consent_timeout(),
         desktop,
     };
-    let daemon = match Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()) {
-        Ok(daemon) => Arc::new(daemon),
-        Err(e) => return fail_at_start(e),
-    };
+    let daemon = Arc::new(Daemon::new(config, Arc::new(KeyringStore::new()), quit.clone()));
     let listener = match socket::bind(&lock) {
         Ok(listener) => listener,
         Err(e) => return fail_at_start(e),
@@ -202,24 +225,36 @@ pub async fn run(args: DaemonArgs) -> ExitCode {
         // Without a display, questions go to the requesting terminal and notices to the status.
         crate::notify::spawn(daemon.clone());
     }
-    tracing::info!(
-        pid = std::process::id(),
-        version = env!("CARGO_PKG_VERSION"),
-        demo = demo.is_some(),
-        "pixy daemon ready"
-    );
+    tracing::info!(pid = std::process::id(), version = %pixy_core::VERSION, demo = demo.is_some(), "pixy daemon ready");
     let_go_of_stderr();
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = socket::serve(listener, daemon.clone(), quit.clone()) => {}
-        _ = term.recv() => tracing::info!("SIGTERM; stopping"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
-    }
+    let stopped = tokio::select! {
+        stopped = socket::serve(listener, daemon.clone(), quit.clone(), executable) => stopped,
+        _ = term.recv() => {
+            tracing::info!("SIGTERM; stopping");
+            Stopped::Asked
+        }
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupted; stopping");
+            Stopped::Asked
+        }
+    };
     if let Ok(path) = paths::socket_path() {
         let _ = std::fs::remove_file(path);
     }
     drop(lock);
-    ExitCode::SUCCESS
+    let Stopped::Replaced(replaced) = stopped else { return ExitCode::SUCCESS };
+    let (executable, _quiet) = *replaced;
+    tracing::info!(
+        version = %pixy_core::VERSION,
+        path = %executable.path().display(),
+        "replaced by a new version on disk; starting it in place"
+    );
+    // Returns only when the new version cannot be started: this daemon has stopped serving, so
+    // it leaves, and the next client starts a daemon.
+    let error = executable.exec();
+    tracing::error!(error = %error, "the new version could not be started; exiting");
+    ExitCode::from(1)
 }
 
 /// How long a consent question waits for the person: `PIXY_CONSENT_TIMEOUT` seconds, else a

@@ -16,6 +16,7 @@ mod link;
 mod man_pages;
 mod notify;
 mod output;
+mod reset;
 mod token;
 mod tray;
 mod window;
@@ -96,6 +97,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Forget every account (revoked first), secret, registration, grant and the audit log;
+    /// keeps providers.toml and the daemon's log. Asks first (--yes for scripts).
+    Reset(reset::ResetArgs),
     /// List the providers you can link with.
     Providers {
         /// One JSON event per line.
@@ -123,11 +127,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // Generated from the definitions above; neither needs the runtime or the daemon.
+    let mut cli = Cli::parse();
     match cli.command {
+        // Generated from the definitions above; neither needs the runtime or the daemon.
         Command::Completions(args) => return completions::run(args, Cli::command()),
         Command::ManPages(args) => return man_pages::run(args, Cli::command()),
+        Command::Daemon(ref mut args) => args.take_upgrade_note(),
         _ => {}
     }
     // A client makes one request at a time: one thread starts faster, which a script calling
@@ -151,6 +156,7 @@ fn main() -> ExitCode {
             Command::Refresh { account, json } => simple(Request::Refresh { account }, json).await,
             Command::Unlink { account, json } => simple(Request::Unlink { account }, json).await,
             Command::Providers { json } => simple(Request::Providers, json).await,
+            Command::Reset(args) => reset::run(args).await,
             Command::AddProvider(args) => add_provider::run(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Daemon(args) => daemon::run(args).await,

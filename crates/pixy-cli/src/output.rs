@@ -52,6 +52,23 @@ pub fn human(event: &Event) {
         Event::Pong { version, pid } => println!("pixy daemon {version} (pid {pid})"),
         Event::ShuttingDown => println!("The daemon is stopping."),
         Event::Doctor { report } => print!("{}", pixy_core::doctor::render(report)),
+        Event::ResetPlan { delete, keep } => {
+            println!("A reset deletes:");
+            delete.iter().for_each(|item| println!("  - {item}"));
+            println!("and keeps:");
+            keep.iter().for_each(|item| println!("  - {item}"));
+        }
+        Event::ResetStep { step } => {
+            let mark = if step.ok { "done" } else { "FAIL" };
+            println!("  {mark}  {}: {}", step.item, step.outcome);
+        }
+        Event::Reset { steps, kept } => {
+            match steps.iter().filter(|s| !s.ok).count() {
+                0 => println!("Pixy is reset: nothing of it is left but what it keeps."),
+                n => eprintln!("error: Pixy is reset, but {n} item(s) above did not go as they should."),
+            }
+            kept.iter().for_each(|item| println!("Kept {item}"));
+        }
         Event::Error { message, .. } => eprintln!("error: {message}"),
         Event::Grants { grants } => grant_list(grants),
         Event::Granted { grant } => {

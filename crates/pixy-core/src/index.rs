@@ -1,11 +1,19 @@
 //! The account index: the account records in a JSON file (`accounts.json` in Pixy's config
-//! directory) with a schema version, written atomically (temp file, fsync, rename) with mode 0600.
+//! directory) with a schema version and the version of Pixy that wrote it, written atomically
+//! (temp file, fsync, rename) with mode 0600.
 //!
 //! Reading it recovers what can be recovered: an account that cannot be read costs only itself,
 //! and a value this version does not know (a status, an error kind) degrades that one field.
 //! Whatever is lost is said, for `pixy status` and the window to show, and the file as it was is
-//! kept beside the index (`accounts.json.corrupt-TIMESTAMP`), never overwritten. An index of a
-//! newer schema is refused and left alone. Secrets never go here.
+//! kept beside the index (`accounts.json.corrupt-TIMESTAMP`), never overwritten. Secrets never go
+//! here.
+//!
+//! Schemas: 1 held the accounts; 2 adds `written_by`, the Pixy version that wrote the file, so a
+//! Pixy too old for it can say which one did. A schema 1 file is migrated when read: first a copy
+//! of it is kept as `accounts.json.v1` (what a downgrade recovers by hand), then the index is
+//! rewritten atomically, so a crash mid-way leaves the old file or the new one. An index of a newer
+//! schema is refused with a sentence naming both versions and is never written: not when read,
+//! and not by a save either, which checks the file on disk first.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,11 +23,16 @@ use serde::Serialize;
 use crate::account::AccountRecord;
 use crate::error::{Error, ErrorKind, Result};
 
-const SCHEMA_VERSION: u32 = 1;
+/// The schema this Pixy reads and writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest schema this Pixy migrates from.
+const OLDEST_MIGRATED: u32 = 1;
 
 #[derive(Serialize)]
 struct IndexFile<'a> {
     version: u32,
+    written_by: &'a str,
     accounts: &'a [AccountRecord],
 }
 
@@ -50,7 +63,8 @@ impl AccountIndex {
     }
 
     /// Reads the accounts: a missing file is no accounts; a damaged one gives what can be read,
-    /// says what was lost and keeps a copy of it aside; a newer one is an error.
+    /// says what was lost and keeps a copy of it aside; an older schema is migrated (a copy of it
+    /// kept beside it first); a newer one is an error and the file is left as it is.
     pub fn load(&self) -> Result<LoadedIndex> {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
@@ -61,23 +75,14 @@ impl AccountIndex {
             Ok(document) => document,
             Err(e) => return self.set_aside(&format!("it is not JSON ({e})"), Vec::new()),
         };
-        match document.get("version").and_then(serde_json::Value::as_u64) {
-            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-            Some(v) if v > u64::from(SCHEMA_VERSION) => {
-                return Err(Error::new(
-                    ErrorKind::Internal,
-                    format!(
-                        "{} has schema version {v}, newer than this Pixy understands ({SCHEMA_VERSION}); \
-                         upgrade Pixy (the file is left as it is)",
-                        self.path.display()
-                    ),
-                ))
-            }
+        let version = match document.get("version").and_then(serde_json::Value::as_u64) {
+            Some(v) if (u64::from(OLDEST_MIGRATED)..=u64::from(SCHEMA_VERSION)).contains(&v) => v,
+            Some(v) if v > u64::from(SCHEMA_VERSION) => return Err(self.newer(v, &document)),
             Some(v) => {
                 return self.set_aside(&format!("its schema version {v} is not one Pixy ever wrote"), Vec::new())
             }
             None => return self.set_aside("it has no schema version", Vec::new()),
-        }
+        };
         let Some(entries) = document.get("accounts").and_then(serde_json::Value::as_array) else {
             return self.set_aside("it has no list of accounts", Vec::new());
         };
@@ -92,11 +97,54 @@ impl AccountIndex {
                 }),
             }
         }
-        if unreadable.is_empty() {
-            return Ok(LoadedIndex { accounts, problem: None });
+        if !unreadable.is_empty() {
+            let why = format!("{} of its accounts could not be read ({})", unreadable.len(), unreadable.join(", "));
+            return self.set_aside(&why, accounts);
         }
-        let why = format!("{} of its accounts could not be read ({})", unreadable.len(), unreadable.join(", "));
-        self.set_aside(&why, accounts)
+        if version < u64::from(SCHEMA_VERSION) {
+            self.migrate(version, &bytes, &accounts)?;
+        }
+        Ok(LoadedIndex { accounts, problem: None })
+    }
+
+    /// Where a migration keeps the file of schema `version` as it was.
+    pub fn backup_path(&self, version: u64) -> PathBuf {
+        self.path.with_extension(format!("json.v{version}"))
+    }
+
+    /// Rewrites an index of an older schema: the file as it was is kept first (replacing an
+    /// older copy: the latest is what a downgrade wants), then the index is written anew. Each
+    /// write is atomic, so a crash between or during them leaves a readable index.
+    fn migrate(&self, version: u64, bytes: &[u8], accounts: &[AccountRecord]) -> Result<()> {
+        let backup = self.backup_path(version);
+        let tmp = backup.with_extension(format!("v{version}.tmp-{}", std::process::id()));
+        write_private(&backup, &tmp, bytes)?;
+        self.save(accounts)?;
+        tracing::info!(
+            from = version,
+            to = SCHEMA_VERSION,
+            kept_at = %backup.display(),
+            "the account index was migrated to this Pixy's schema"
+        );
+        Ok(())
+    }
+
+    /// The refusal of an index of the newer schema `version`, naming the Pixy that wrote it when
+    /// the file says.
+    fn newer(&self, version: u64, document: &serde_json::Value) -> Error {
+        let writer = match document.get("written_by").and_then(serde_json::Value::as_str) {
+            Some(by) => format!("was written by Pixy {} (schema {version})", crate::text::printable(by, 40)),
+            None => format!("has schema {version}"),
+        };
+        Error::new(
+            ErrorKind::Internal,
+            format!(
+                "{} {writer}, newer than this Pixy {} (schema {SCHEMA_VERSION}) understands; upgrade Pixy — \
+                 the file is left as it is",
+                self.path.display(),
+                crate::VERSION
+            ),
+        )
     }
 
     /// Keeps a copy of a damaged index beside it, rewrites the index with the accounts that could
@@ -132,9 +180,18 @@ impl AccountIndex {
         self.path.with_extension(format!("json.tmp-{}", std::process::id()))
     }
 
-    /// Writes the accounts atomically with mode 0600.
+    /// Writes the accounts atomically with mode 0600, unless the file on disk is of a newer
+    /// schema (a newer Pixy wrote it since it was read): that is refused and the file kept.
     pub fn save(&self, accounts: &[AccountRecord]) -> Result<()> {
-        let file = IndexFile { version: SCHEMA_VERSION, accounts };
+        if let Ok(bytes) = std::fs::read(&self.path) {
+            if let Ok(document) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                match document.get("version").and_then(serde_json::Value::as_u64) {
+                    Some(v) if v > u64::from(SCHEMA_VERSION) => return Err(self.newer(v, &document)),
+                    _ => {}
+                }
+            }
+        }
+        let file = IndexFile { version: SCHEMA_VERSION, written_by: crate::VERSION, accounts };
         let json = serde_json::to_vec_pretty(&file).expect("records serialize");
         write_private(&self.path, &self.temp_path(), &json)
     }
@@ -269,10 +326,79 @@ mod tests {
         std::fs::write(index.path(), br#"{"version":0,"accounts":[]}"#).unwrap();
         let problem = index.load().unwrap().problem.unwrap();
         assert!(problem.contains("schema version 0 is not one Pixy ever wrote"), "not called newer: {problem}");
+    }
+
+    /// An index as Pixy's schema 1 wrote it: `{"version": 1, "accounts": [...]}`, nothing else.
+    fn version_1_file(index: &AccountIndex, accounts: &[AccountRecord]) -> Vec<u8> {
+        let bytes = serde_json::to_vec_pretty(&serde_json::json!({ "version": 1, "accounts": accounts })).unwrap();
+        std::fs::create_dir_all(index.path().parent().unwrap()).unwrap();
+        std::fs::write(index.path(), &bytes).unwrap();
+        bytes
+    }
+
+    fn on_disk(index: &AccountIndex) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(index.path()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_version_1_index_is_migrated_with_its_accounts_and_a_copy_of_it_is_kept() {
+        let index = temp_index("migrate");
+        let accounts = vec![AccountRecord::sample("a"), AccountRecord::sample("b")];
+        let old = version_1_file(&index, &accounts);
+
+        let loaded = index.load().unwrap();
+        assert_eq!(loaded, LoadedIndex { accounts: accounts.clone(), problem: None }, "nothing is lost");
+        let now = on_disk(&index);
+        assert_eq!(now["version"], SCHEMA_VERSION, "the index is rewritten in this schema");
+        assert_eq!(now["written_by"], crate::VERSION, "and says which Pixy wrote it");
+        assert_eq!(std::fs::read(index.backup_path(1)).unwrap(), old, "the version 1 file is kept byte for byte");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(index.backup_path(1)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "the kept copy is as private as the index");
+        }
+        assert_eq!(index.load().unwrap().accounts, accounts, "the migrated index reads back");
+    }
+
+    #[test]
+    fn a_migration_that_cannot_write_leaves_the_version_1_file_as_it_was() {
+        let index = temp_index("migrate-fails");
+        let old = version_1_file(&index, &[AccountRecord::sample("a")]);
+        // The rewrite's temporary file cannot be created where a directory stands: the fault a
+        // full disk or a crash before the rename would leave.
+        std::fs::create_dir_all(index.temp_path()).unwrap();
+        assert!(index.load().is_err(), "a migration that cannot finish is an error, not an empty index");
+        assert_eq!(std::fs::read(index.path()).unwrap(), old, "the index is still the version 1 file, whole");
+
+        std::fs::remove_dir(index.temp_path()).unwrap();
+        assert_eq!(index.load().unwrap().accounts, vec![AccountRecord::sample("a")], "the next start migrates it");
+        assert_eq!(on_disk(&index)["version"], SCHEMA_VERSION);
+        assert_eq!(std::fs::read(index.backup_path(1)).unwrap(), old);
+    }
+
+    #[test]
+    fn a_newer_index_is_refused_naming_both_versions_and_left_byte_identical() {
+        let index = temp_index("newer");
+        std::fs::create_dir_all(index.path().parent().unwrap()).unwrap();
+        let newer = br#"{"version":3,"written_by":"0.3.0","accounts":[{"id":"a","future":true}]}"#;
+        std::fs::write(index.path(), newer).unwrap();
+
+        let err = index.load().unwrap_err();
+        let expected = format!(
+            "was written by Pixy 0.3.0 (schema 3), newer than this Pixy {} (schema {SCHEMA_VERSION}) understands; \
+             upgrade Pixy — the file is left as it is",
+            crate::VERSION
+        );
+        assert!(err.message.contains(&expected), "{}", err.message);
+        assert!(err.message.contains(&index.path().display().to_string()), "the file is named: {}", err.message);
+        let saved = index.save(&[AccountRecord::sample("b")]).unwrap_err();
+        assert_eq!(saved.message, err.message, "a save is refused with the same sentence");
+        assert_eq!(std::fs::read(index.path()).unwrap(), newer, "neither reading nor saving touched it");
+        assert!(!index.backup_path(3).exists() && kept_copies(&index) == 0, "nothing is made of it either");
 
         std::fs::write(index.path(), br#"{"version":99,"accounts":[]}"#).unwrap();
         let err = index.load().unwrap_err();
-        assert!(err.message.contains("schema version 99, newer"), "{}", err.message);
-        assert_eq!(std::fs::read(index.path()).unwrap(), br#"{"version":99,"accounts":[]}"#, "left as it is");
+        assert!(err.message.contains("has schema 99, newer than this Pixy"), "{}", err.message);
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Losing such a list costs only what it lists (Pixy registers again, or asks again), never an
 //! account: a file that cannot be read is kept aside as `NAME.json.corrupt-TIME` and reads as
-//! empty. A file from a newer Pixy is an error and is left exactly as it is.
+//! empty. A file from a newer Pixy is an error and is left exactly as it is. Each file records
+//! the Pixy version that wrote it (`written_by`, which older readers ignore), so that error can
+//! name it.
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -44,10 +46,20 @@ impl<T: Serialize + DeserializeOwned> JsonList<T> {
         };
         let value = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
         let version = value.as_ref().and_then(|v| v.get("version")).and_then(serde_json::Value::as_u64);
-        if version.is_some_and(|v| v > u64::from(self.version)) {
+        if let Some(v) = version.filter(|v| *v > u64::from(self.version)) {
+            let writer = match value.as_ref().and_then(|d| d.get("written_by")).and_then(serde_json::Value::as_str) {
+                Some(by) => format!("was written by Pixy {} (schema {v})", crate::text::printable(by, 40)),
+                None => format!("is from a newer Pixy (schema {v})"),
+            };
             return Err(Error::new(
                 ErrorKind::Internal,
-                format!("{} is from a newer Pixy; upgrade Pixy (the file is left as it is)", self.path.display()),
+                format!(
+                    "{} {writer}, newer than this Pixy {} (schema {}) understands; upgrade Pixy — the file is left \
+                     as it is",
+                    self.path.display(),
+                    crate::VERSION,
+                    self.version
+                ),
             ));
         }
         let records = value
@@ -69,6 +81,7 @@ impl<T: Serialize + DeserializeOwned> JsonList<T> {
     pub fn save(&self, records: &[T]) -> Result<()> {
         let mut file = serde_json::Map::new();
         file.insert("version".into(), self.version.into());
+        file.insert("written_by".into(), crate::VERSION.into());
         file.insert(self.key.into(), serde_json::to_value(records).expect("records serialize"));
         let json = serde_json::to_vec_pretty(&file).expect("a JSON object serializes");
         let tmp = self.path.with_extension(format!("json.tmp-{}", std::process::id()));
@@ -115,7 +128,10 @@ mod tests {
             .count();
         assert_eq!(kept, 3, "each damaged file was kept");
         std::fs::write(list.path(), br#"{"version":9,"things":[]}"#).unwrap();
-        assert!(list.load().unwrap_err().message.contains("newer Pixy"));
+        assert!(list.load().unwrap_err().message.contains("is from a newer Pixy (schema 9)"));
         assert_eq!(std::fs::read(list.path()).unwrap(), br#"{"version":9,"things":[]}"#);
+        std::fs::write(list.path(), br#"{"version":9,"written_by":"9.0.0","things":[]}"#).unwrap();
+        let message = list.load().unwrap_err().message;
+        assert!(message.contains("was written by Pixy 9.0.0 (schema 9), newer than this Pixy"), "{message}");
     }
 }

@@ -54,3 +54,7 @@ pub mod store;
 pub mod text;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// Pixy's version, which every binary of the workspace shares: what `pixy daemon --ping` reports
+/// and what the files Pixy writes record as their writer.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -282,3 +282,133 @@ async fn reconciling_at_start_sweeps_orphans_finishes_whole_links_and_rolls_back
     assert!(saved["accounts"][0].get("pending").is_none(), "the finished link is saved as complete");
     assert!(!f.dir.join("accounts.json.tmp-99999").exists(), "unfinished index writes are swept");
 }
+
+// ------------------------------------------------------------------------------------------------
+// Reset, a newer index, and quiet for an upgrade
+
+fn refresh_token_of(f: &Fixture, account: &str) -> String {
+    f.store.get(account, Field::RefreshToken).unwrap().expect("a refresh token").to_string()
+}
+
+#[tokio::test]
+async fn a_reset_revokes_every_account_deletes_every_secret_and_file_and_keeps_providers_toml() {
+    let f = fixture("reset").await;
+    let providers =
+        b"# the person's own\n[[provider]]\nid = \"work\"\nissuer = \"https://id.example.com\"\nclient_id = \"x\"\n";
+    std::fs::write(f.dir.join("providers.toml"), providers).unwrap();
+    let account = link_and_approve(&f).await;
+    let refresh_token = refresh_token_of(&f, &account);
+    let allow = Request::Allow { program: "any".into(), account: account.clone() };
+    assert!(matches!(terminal(&mut start(&f.service, allow)).await, Event::Granted { .. }), "a grant to reset");
+    // Secrets no account names: an orphan and a registration's, which only a reset removes.
+    f.store.put("orphan-1", Field::AccessToken, "left over").unwrap();
+    f.store.put("registration:0123abcd", Field::ClientSecret, "a client secret").unwrap();
+    std::fs::write(f.dir.join("accounts.json.v1"), b"{\"version\":1,\"accounts\":[]}").unwrap();
+
+    let Event::ResetPlan { delete, keep } = terminal(&mut start(&f.service, Request::Reset { dry_run: true })).await
+    else {
+        panic!("a dry run answers with the plan")
+    };
+    assert!(delete.iter().any(|d| d.contains(&account)), "the plan names the account: {delete:?}");
+    assert!(keep.iter().any(|k| k.contains("providers.toml")), "and says providers.toml is kept: {keep:?}");
+    assert_eq!(f.store.len(), 5, "a dry run deletes nothing");
+    assert!(active(&f, &refresh_token).await, "nor revokes anything");
+
+    let mut events = start(&f.service, Request::Reset { dry_run: false });
+    let mut progress = Vec::new();
+    let (steps, kept) = loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await.unwrap().unwrap() {
+            Event::ResetStep { step } => progress.push(step),
+            Event::Reset { steps, kept } => break (steps, kept),
+            other => panic!("a reset answers with steps, then the summary: {other:?}"),
+        }
+    };
+    assert_eq!(progress, steps, "each step was said as it was done");
+    assert!(steps.iter().all(|s| s.ok), "every item went as it should: {steps:?}");
+    let revoked = steps.iter().find(|s| s.item == format!("account {account}")).expect("the account is a step");
+    assert_eq!(revoked.outcome, "revoked at its provider");
+    assert!(!active(&f, &refresh_token).await, "the provider revoked the refresh token");
+    assert!(f.store.is_empty(), "no secret is left, orphans and registrations' included");
+    let index = steps.iter().find(|s| s.item.starts_with("the account index")).unwrap();
+    assert_eq!(index.outcome, "deleted, with 1 kept copy", "the migration's backup went too");
+    for gone in ["accounts.json", "accounts.json.v1", "grants.json"] {
+        assert!(!f.dir.join(gone).exists(), "{gone} is deleted");
+    }
+    assert_eq!(std::fs::read(f.dir.join("providers.toml")).unwrap(), providers, "providers.toml is untouched");
+    assert!(kept.iter().any(|k| k.contains("providers.toml")) && kept.iter().any(|k| k.contains("daemon.log")));
+    let Event::Status { accounts, .. } = terminal(&mut start(&f.service, Request::Status)).await else { panic!() };
+    assert!(accounts.is_empty(), "no account is left");
+    let Event::Grants { grants } = terminal(&mut start(&f.service, Request::Grants)).await else { panic!() };
+    assert!(grants.is_empty(), "no grant is left");
+
+    let again = link_and_approve(&f).await;
+    assert!(!again.is_empty(), "Pixy works on after a reset");
+}
+
+#[tokio::test]
+async fn a_reset_cancels_a_waiting_link() {
+    let f = fixture("reset-link").await;
+    let mut link = start(&f.service, link_demo());
+    let _url = authorize_url(&mut link).await;
+    let Event::Reset { steps, .. } = terminal(&mut start(&f.service, Request::Reset { dry_run: false })).await else {
+        panic!("the reset answers")
+    };
+    assert_eq!(steps[0].item, "link with demo", "{steps:?}");
+    let Event::Error { kind, .. } = terminal(&mut link).await else { panic!("the link ends") };
+    assert_eq!(kind, ErrorKind::Cancelled);
+}
+
+#[tokio::test]
+async fn a_daemon_over_a_newer_index_refuses_every_request_with_why_and_touches_nothing() {
+    let dir = support::fresh_dir("service-newer-index");
+    let newer = br#"{"version":99,"written_by":"9.9.9","accounts":[{"id":"work-1"}]}"#;
+    std::fs::write(dir.join("accounts.json"), newer).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    store.put("work-1", Field::RefreshToken, "the newer Pixy's").unwrap();
+    let service = support::service_over(
+        &dir,
+        None,
+        Duration::from_secs(5),
+        store.clone(),
+        Arc::new(pixy_core::clock::SystemClock),
+    );
+    service.reconcile().await;
+    assert_eq!(store.len(), 1, "the keyring is not swept by a daemon that cannot read the index");
+
+    for request in [
+        Request::Status,
+        Request::Token { account: "work-1".into(), min_valid: None, can_prompt: false },
+        Request::Reset { dry_run: false },
+    ] {
+        let Event::Error { message, .. } = terminal(&mut start(&service, request)).await else {
+            panic!("every request is refused")
+        };
+        assert!(message.contains("was written by Pixy 9.9.9 (schema 99), newer than this Pixy"), "{message}");
+        assert!(message.contains("upgrade Pixy"), "{message}");
+    }
+    let pong = terminal(&mut start(&service, Request::Ping)).await;
+    assert!(matches!(pong, Event::Pong { ref version, .. } if version == pixy_core::VERSION), "ping works: {pong:?}");
+    assert_eq!(std::fs::read(dir.join("accounts.json")).unwrap(), newer, "the index is byte-identical");
+    assert_eq!(store.len(), 1, "and the keyring untouched");
+}
+
+#[tokio::test]
+async fn a_daemon_is_quiet_only_with_no_link_waiting_and_holds_every_account_while_quiet() {
+    let f = fixture("quiet").await;
+    let account = link_and_approve(&f).await;
+    assert!(f.service.quiet().is_some(), "nothing under way: quiet");
+
+    let mut link = start(&f.service, link_demo());
+    let url = authorize_url(&mut link).await;
+    assert!(f.service.quiet().is_none(), "a link waiting for the person keeps the daemon from restarting");
+    pixy_demo::person::answer(&url, pixy_demo::person::Decision::Deny).await;
+    assert!(matches!(terminal(&mut link).await, Event::Error { .. }), "the person declined");
+    let quiet = f.service.quiet().expect("quiet once the link ended");
+
+    let mut refresh = start(&f.service, Request::Refresh { account: account.clone() });
+    let held = tokio::time::timeout(Duration::from_millis(500), refresh.recv()).await;
+    assert!(held.is_err(), "no refresh starts while the daemon is held quiet for its restart");
+    assert!(f.service.quiet().is_none(), "nor is it quiet twice");
+    drop(quiet);
+    assert!(matches!(terminal(&mut refresh).await, Event::Refreshed { .. }), "the refresh runs once released");
+}

@@ -495,6 +495,28 @@ impl Daemon {
         Some(RunGuard { runs: &self.consent.runs, pid, started })
     }
 
+    /// Forgets every grant and denial (a reset, which deletes the file itself); returns how many
+    /// grants there were.
+    pub(super) fn forget_every_grant(&self) -> usize {
+        self.consent.denied.lock().expect("denied lock").clear();
+        std::mem::take(&mut *self.consent.grants.lock().expect("grants lock")).len()
+    }
+
+    /// How many grants are kept.
+    pub(super) fn grant_count(&self) -> usize {
+        self.consent.grants.lock().expect("grants lock").len()
+    }
+
+    /// Where the grants are kept.
+    pub(super) fn consent_path(&self) -> &std::path::Path {
+        self.consent.list.path()
+    }
+
+    /// Whether a `pixy exec` run holds a grant now.
+    pub(super) fn runs_under_way(&self) -> bool {
+        !self.consent.runs.lock().expect("runs lock").is_empty()
+    }
+
     /// Whether the process `pid` runs inside a `pixy exec` run that holds `account`.
     fn in_run(&self, pid: u32, account: &str) -> bool {
         if self.consent.runs.lock().expect("runs lock").is_empty() {
@@ -552,7 +574,7 @@ mod tests {
             consent_timeout: timeout,
             desktop,
         };
-        Arc::new(Daemon::new(config, Arc::new(MemoryStore::new()), Arc::new(tokio::sync::Notify::new())).unwrap())
+        Arc::new(Daemon::new(config, Arc::new(MemoryStore::new()), Arc::new(tokio::sync::Notify::new())))
     }
 
     fn program(exe: &str) -> Program {

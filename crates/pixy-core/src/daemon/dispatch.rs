@@ -36,8 +36,12 @@ impl Daemon {
         follow_ups: FollowUps,
     ) {
         let FollowUps { pastes, mut answers } = follow_ups;
+        if let Some(refusal) = self.refusal.as_ref().filter(|_| !matches!(request, Request::Ping | Request::Shutdown)) {
+            let _ = out.send(Event::Error { kind: refusal.kind, message: refusal.message.clone() }).await;
+            return;
+        }
         let result = match request {
-            Request::Ping => Ok(Event::Pong { version: env!("CARGO_PKG_VERSION").into(), pid: std::process::id() }),
+            Request::Ping => Ok(Event::Pong { version: crate::VERSION.into(), pid: std::process::id() }),
             Request::Doctor => Ok(Event::Doctor { report: Box::new(self.doctor().await) }),
             Request::Providers => Ok(Event::Providers { providers: self.provider_list().await }),
             Request::Status => Ok(Event::Status {
@@ -64,6 +68,7 @@ impl Daemon {
             Request::Activity { account, limit } => self.activity(account, limit),
             Request::Refresh { account } => self.refresh_now(&account).await,
             Request::Unlink { account } => self.unlink(&account).await,
+            Request::Reset { dry_run } => self.reset(dry_run, &out).await,
             Request::Shutdown => {
                 self.quit.notify_waiters();
                 self.quit.notify_one();

@@ -53,7 +53,7 @@ pub(super) struct RunningLink {
     /// Which flow it is (a newer one with the same provider has a higher number).
     number: u64,
     /// Stops it.
-    stop: oneshot::Sender<()>,
+    pub(super) stop: oneshot::Sender<()>,
     /// Tells that it has ended (and its port is free).
     ended: oneshot::Receiver<()>,
     /// The loopback port it listens on for the redirect, once known (`pixy doctor` lists it).
@@ -68,6 +68,15 @@ fn redirect_port(authorization_url: &str) -> Option<u16> {
 }
 
 impl Daemon {
+    /// Whether a link is waiting for the person. A link whose client hung up was dropped where
+    /// it stood and left its entry behind; its stop switch has no receiver any more, so it is
+    /// forgotten here.
+    pub(super) fn links_waiting(&self) -> bool {
+        let mut running = self.running.lock().expect("running lock");
+        running.retain(|_, link| !link.stop.is_closed());
+        !running.is_empty()
+    }
+
     /// Links an account: the provider resolved, the keyring probed, the flow run (replacing one
     /// still waiting with the same provider), and the result stored whole.
     pub(super) async fn link(

@@ -16,6 +16,8 @@
 //! - [`unlink`]: revoking and forgetting;
 //! - [`reconcile`]: putting the index and the keyring back in step at start;
 //! - [`doctor`]: what `pixy doctor` needs of the daemon: keyring, tray, providers, accounts, ports;
+//! - [`reset`]: forgetting everything, revoking first;
+//! - [`upgrade`]: replacing itself with a new version installed over its executable;
 //! - [`socket`]: the socket clients reach it through.
 //!
 //! Invariants: only the daemon reads or writes tokens; refreshes of one account are
@@ -37,12 +39,14 @@ mod link;
 mod notices;
 mod providers;
 mod reconcile;
+mod reset;
 mod resources;
 mod runs;
 mod schedule;
 pub mod socket;
 mod tokens;
 mod unlink;
+pub mod upgrade;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -54,7 +58,6 @@ use tokio::sync::{watch, Notify};
 use crate::account::AccountRecord;
 use crate::catalog::{Catalog, ProvidersFile};
 use crate::clock::Clock;
-use crate::error::Result;
 use crate::index::AccountIndex;
 use crate::ipc::protocol::{AccountStatus, AccountSummary};
 use crate::provider::Provider;
@@ -97,6 +100,16 @@ pub struct Daemon {
     accounts: tokio::sync::Mutex<Vec<AccountRecord>>,
     /// What was lost when the index was read, said with every status until the daemon restarts.
     index_problem: Option<String>,
+    /// Why the account index cannot be used at all (a newer Pixy's schema, or a file that cannot
+    /// be read): then every request but Ping and Shutdown is answered with it, and nothing touches
+    /// the keyring or the index. A daemon that stays up to say so, rather than one that fails to
+    /// start, puts the reason in front of every client (`pixy status`, `pixy token`, the window)
+    /// in the daemon's own words, where a client that finds no daemon could only wait out its
+    /// start timeout and point at the log; it holds the single-daemon lock, so clients do not
+    /// start one failing daemon after another; and it replaces itself when a new version is
+    /// installed over its executable like any daemon, so installing the Pixy the message asks
+    /// for is all it takes.
+    refusal: Option<crate::error::Error>,
     /// Links the last daemon left pending, for [`Daemon::reconcile`].
     pending_at_start: Mutex<Vec<String>>,
     config: DaemonConfig,
@@ -129,10 +142,17 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Loads the account index and builds the daemon.
-    pub fn new(config: DaemonConfig, store: Arc<dyn TokenStore>, quit: Arc<Notify>) -> Result<Daemon> {
+    /// Loads the account index and builds the daemon; an index that cannot be used makes a
+    /// daemon that refuses every request with the reason (see `refusal`).
+    pub fn new(config: DaemonConfig, store: Arc<dyn TokenStore>, quit: Arc<Notify>) -> Daemon {
         let index = AccountIndex::new(&config.index_path);
-        let loaded = index.load()?;
+        let (loaded, refusal) = match index.load() {
+            Ok(loaded) => (loaded, None),
+            Err(e) => {
+                tracing::error!(error = %e, "the account index cannot be used; every request is refused with why");
+                (crate::index::LoadedIndex::default(), Some(e))
+            }
+        };
         let mut accounts = loaded.accounts;
         let accounts_pending = accounts.iter().filter(|a| a.pending).map(|a| a.id.clone()).collect();
         for a in accounts.iter_mut().filter(|a| a.status == AccountStatus::Refreshing) {
@@ -157,12 +177,13 @@ impl Daemon {
             config.consent_timeout,
             config.desktop,
         );
-        Ok(Daemon {
+        Daemon {
             http: crate::http::client(config.http_timeout),
             store,
             index,
             accounts: tokio::sync::Mutex::new(accounts),
             index_problem: loaded.problem,
+            refusal,
             pending_at_start: Mutex::new(accounts_pending),
             providers_file: Arc::new(ProvidersFile::new(&config.providers_path)),
             config,
@@ -182,7 +203,7 @@ impl Daemon {
             consent,
             notices: notices::Notices::new(),
             started: std::time::Instant::now(),
-        })
+        }
     }
 
     /// The time, as the daemon's clock tells it.

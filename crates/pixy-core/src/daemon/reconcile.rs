@@ -15,6 +15,10 @@ impl Daemon {
     /// requests: a link in progress records its account before it writes a secret, so its
     /// secrets are never taken for orphans.
     pub async fn reconcile(&self) {
+        if self.refusal.is_some() {
+            // With no index to go by, every secret would look like an orphan.
+            return;
+        }
         let swept = self.index.sweep_temp_files();
         if swept > 0 {
             tracing::info!(swept, "unfinished index writes were swept");

@@ -15,6 +15,9 @@ impl Daemon {
     /// [`AccountRecord::refresh_due`]), backing off exponentially (30 s doubling, capped at
     /// 30 min) after failures. Runs until the daemon stops.
     pub async fn keep_fresh(self: Arc<Self>) {
+        if self.refusal.is_some() {
+            return;
+        }
         let mut changes = self.summaries.subscribe();
         let mut backoff: HashMap<String, (u32, u64)> = HashMap::new();
         loop {

@@ -1,10 +1,15 @@
 //! The daemon's side of the socket.
 //!
 //! Rules: one daemon per user, held by an exclusive `flock` on the lock file (a second daemon
-//! exits naming the first's pid); the socket lives in the private runtime directory with mode
+//! is told the first's pid, and leaves); the socket lives in the private runtime directory with mode
 //! 0600; every peer's uid is read with SO_PEERCRED and any other user is refused before a byte
 //! is read; each connection is served on its own task, so a running link never blocks another
 //! client; a client that hangs up during a link cancels it.
+//!
+//! It also watches the daemon's executable ([`super::upgrade`]): once a new version stands
+//! there and nothing is under way — no connection open, none waiting in the listen backlog, and
+//! the daemon quiet — serving stops and the caller re-executes the new version. That check and
+//! the return run in the accept loop itself, so no connection is accepted between them.
 //!
 //! Limits: at most [`MAX_CONNECTIONS`] connections at once. Past that, the oldest connection that
 //! has not yet sent its request is closed to make room (idle connections cannot keep a real
@@ -23,6 +28,7 @@ use tokio::io::BufReader;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use super::upgrade::{Executable, Quiet, POLL};
 use super::{Daemon, FollowUps};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipc::framing::{read_message, write_message};
@@ -31,6 +37,8 @@ use crate::ipc::protocol::{Event, Request};
 
 /// How long a client has to send its request once connected.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopping daemon waits for the answers it is writing.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 256;
 /// The shortest time between two logged accept errors.
@@ -42,8 +50,17 @@ pub struct DaemonLock {
     _file: File,
 }
 
+/// What came of trying to take the single-daemon lock.
+#[derive(Debug)]
+pub enum LockAttempt {
+    /// This process is the user's daemon.
+    Taken(DaemonLock),
+    /// Another daemon holds it: its pid as it wrote it ("unknown" when it wrote none yet).
+    HeldBy(String),
+}
+
 /// Takes the single-daemon lock, or says which process holds it.
-pub fn acquire_lock() -> Result<DaemonLock> {
+pub fn acquire_lock() -> Result<LockAttempt> {
     let path = paths::lock_path()?;
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -58,19 +75,13 @@ pub fn acquire_lock() -> Result<DaemonLock> {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
         let holder = holder.trim();
-        return Err(Error::new(
-            ErrorKind::DaemonUnavailable,
-            format!(
-                "another Pixy daemon is already running (pid {}); this one exits",
-                if holder.is_empty() { "unknown" } else { holder }
-            ),
-        ));
+        return Ok(LockAttempt::HeldBy(if holder.is_empty() { "unknown".into() } else { holder.into() }));
     }
     file.set_len(0)
         .and_then(|_| file.rewind())
         .and_then(|_| write!(file, "{}", std::process::id()))
         .map_err(|e| Error::new(ErrorKind::DaemonUnavailable, format!("cannot write {}: {e}", path.display())))?;
-    Ok(DaemonLock { _file: file })
+    Ok(LockAttempt::Taken(DaemonLock { _file: file }))
 }
 
 /// Binds the socket (replacing a stale one: the lock proves no daemon owns it).
@@ -133,6 +144,11 @@ impl Connections {
         admitted
     }
 
+    /// Whether any connection is open, busy or still waiting for its request.
+    fn any(&self) -> bool {
+        self.busy > 0 || !self.waiting.is_empty()
+    }
+
     fn ended(&mut self, id: u64, was_busy: bool) {
         if was_busy {
             self.busy -= 1;
@@ -163,22 +179,67 @@ impl AcceptErrors {
     }
 }
 
-/// Serves clients until `quit` is notified.
-pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, quit: Arc<Notify>) {
+/// Why serving stopped.
+pub enum Stopped {
+    /// `quit` was notified (Shutdown, the tray's Quit).
+    Asked,
+    /// A new version stands at the executable's path and the daemon is quiet: the caller removes
+    /// the socket, releases the lock and calls [`Executable::exec`] while holding [`Quiet`].
+    Replaced(Box<(Executable, Quiet)>),
+}
+
+/// Serves clients until `quit` is notified, or until `executable` is replaced by a new version
+/// and nothing is under way.
+pub async fn serve(
+    listener: UnixListener,
+    daemon: Arc<Daemon>,
+    quit: Arc<Notify>,
+    mut executable: Option<Executable>,
+) -> Stopped {
     let me = paths::uid();
     let connections = Arc::new(Mutex::new(Connections::default()));
     let mut accept_errors = AcceptErrors { last: None, unsaid: 0 };
+    let mut poll = tokio::time::interval(POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let stream = tokio::select! {
-            _ = quit.notified() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    accept_errors.record(&e);
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+        let accepted = tokio::select! {
+            _ = quit.notified() => {
+                // The answers being written (Shutdown's own among them) go out before the
+                // daemon exits, for as long as a client may fairly wait for one.
+                let deadline = Instant::now() + STOP_GRACE;
+                while connections.lock().expect("connections lock").any() && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                return Stopped::Asked;
+            }
+            accepted = listener.accept() => accepted,
+            _ = poll.tick(), if executable.is_some() => {
+                if !executable.as_mut().is_some_and(Executable::replaced)
+                    || connections.lock().expect("connections lock").any()
+                {
                     continue;
                 }
-            },
+                // A client already in the listen backlog is served first: closing the listener
+                // now would reset its connection.
+                match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+                    Ok(accepted) => accepted,
+                    Err(_) => match daemon.quiet() {
+                        Some(quiet) => {
+                            let executable = executable.take().expect("polled only with an executable");
+                            return Stopped::Replaced(Box::new((executable, quiet)));
+                        }
+                        None => continue,
+                    },
+                }
+            }
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                accept_errors.record(&e);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let peer = match stream.peer_cred() {
             // A peer whose pid the kernel does not give is a process nobody can be asked about:
@@ -361,10 +422,13 @@ mod tests {
         assert_eq!(mode, 0o700, "the socket's directory is private");
 
         let first = acquire_lock().unwrap();
-        let second = acquire_lock().unwrap_err();
-        assert_eq!(second.kind, ErrorKind::DaemonUnavailable);
-        assert!(second.message.contains(&std::process::id().to_string()), "names the first: {}", second.message);
+        assert!(matches!(first, LockAttempt::Taken(_)));
+        let second = acquire_lock().unwrap();
+        assert!(
+            matches!(&second, LockAttempt::HeldBy(pid) if *pid == std::process::id().to_string()),
+            "names the first: {second:?}"
+        );
         drop(first);
-        assert!(acquire_lock().is_ok(), "the lock is free once the first daemon is gone");
+        assert!(matches!(acquire_lock().unwrap(), LockAttempt::Taken(_)), "the lock is free once the first is gone");
     }
 }

@@ -115,6 +115,16 @@ pub enum Request {
         /// Account id, or a provider id that has exactly one account.
         account: String,
     },
+    /// Forget everything Pixy keeps but the person's own configuration and the daemon's log:
+    /// running links are cancelled, every account is revoked at its provider, and the keyring's
+    /// entries, the account index, the client registrations, the grants and the audit log are
+    /// deleted. Progress [`Event::ResetStep`]s, then [`Event::Reset`]. With `dry_run`, nothing is
+    /// done: answered with [`Event::ResetPlan`], what would go and what stays.
+    Reset {
+        /// Only say what a reset would do.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        dry_run: bool,
+    },
     /// Ask the daemon to exit (used by the tray's Quit and by tests).
     Shutdown,
     /// What the person pasted (a code, `code#state` or the redirect URL), sent on a link's own
@@ -365,6 +375,25 @@ pub enum Event {
         /// What became of the revocation, for a client to say it exactly.
         revocation: crate::revoke::Revocation,
     },
+    /// Terminal: answer to [`Request::Reset`] with `dry_run`.
+    ResetPlan {
+        /// What a reset deletes, one item a line.
+        delete: Vec<String>,
+        /// What it keeps, and why.
+        keep: Vec<String>,
+    },
+    /// Progress of [`Request::Reset`]: one item done, or not.
+    ResetStep {
+        /// The item.
+        step: ResetStep,
+    },
+    /// Terminal: answer to [`Request::Reset`]: every item, and what was kept.
+    Reset {
+        /// Each item and how it went, in order.
+        steps: Vec<ResetStep>,
+        /// What was kept, and why.
+        kept: Vec<String>,
+    },
     /// Terminal: answer to [`Request::Shutdown`].
     ShuttingDown,
     /// Terminal: the request failed.
@@ -390,8 +419,21 @@ impl Event {
                 | Event::BrowserFailed
                 | Event::Question { .. }
                 | Event::Run { .. }
+                | Event::ResetStep { .. }
         )
     }
+}
+
+/// One item of a reset and how it went: a sentence that names no secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResetStep {
+    /// What it is about: an account, the keyring, a file.
+    pub item: String,
+    /// What became of it.
+    pub outcome: String,
+    /// Whether it went as a reset means it to (false: a provider that did not revoke, a file or
+    /// an entry that could not be deleted).
+    pub ok: bool,
 }
 
 /// One account's token in [`Event::Run`].

@@ -43,7 +43,11 @@ impl KeyringStore {
     }
 
     fn entry(&self, account: &str, field: Field) -> Result<keyring_core::Entry> {
-        self.connect()?.build(SERVICE, &field.entry(account), None).map_err(|e| map_error(&e))
+        self.named(&field.entry(account))
+    }
+
+    fn named(&self, name: &str) -> Result<keyring_core::Entry> {
+        self.connect()?.build(SERVICE, name, None).map_err(|e| map_error(&e))
     }
 }
 
@@ -110,21 +114,19 @@ impl TokenStore for KeyringStore {
     }
 
     fn delete(&self, account: &str, field: Field) -> Result<()> {
-        match self.entry(account, field)?.delete_credential() {
+        self.delete_entry(&field.entry(account))
+    }
+
+    fn entries(&self) -> Result<Vec<String>> {
+        let spec = std::collections::HashMap::from([("service", SERVICE)]);
+        let entries = self.connect()?.search(&spec).map_err(|e| map_error(&e))?;
+        Ok(entries.iter().filter_map(|entry| entry.get_attributes().ok()?.remove("username")).collect())
+    }
+
+    fn delete_entry(&self, name: &str) -> Result<()> {
+        match self.named(name)?.delete_credential() {
             Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
             Err(e) => Err(map_error(&e)),
         }
-    }
-
-    fn list(&self) -> Result<Vec<(String, Field)>> {
-        let spec = std::collections::HashMap::from([("service", SERVICE)]);
-        let entries = self.connect()?.search(&spec).map_err(|e| map_error(&e))?;
-        Ok(entries
-            .iter()
-            .filter_map(|entry| {
-                let attributes = entry.get_attributes().ok()?;
-                Field::parse_entry(attributes.get("username")?)
-            })
-            .collect())
     }
 }

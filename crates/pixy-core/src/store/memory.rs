@@ -67,9 +67,15 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
-    fn list(&self) -> Result<Vec<(String, Field)>> {
+    fn entries(&self) -> Result<Vec<String>> {
         self.check()?;
-        Ok(self.entries.lock().expect("memory store lock").keys().filter_map(|k| Field::parse_entry(k)).collect())
+        Ok(self.entries.lock().expect("memory store lock").keys().cloned().collect())
+    }
+
+    fn delete_entry(&self, name: &str) -> Result<()> {
+        self.check()?;
+        self.entries.lock().expect("memory store lock").remove(name);
+        Ok(())
     }
 }
 

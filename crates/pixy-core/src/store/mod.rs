@@ -137,10 +137,18 @@ pub trait TokenStore: Send + Sync + 'static {
     fn get(&self, account: &str, field: Field) -> Result<Option<Zeroizing<String>>>;
     /// Deletes one secret; deleting a missing one is not an error.
     fn delete(&self, account: &str, field: Field) -> Result<()>;
-    /// Every secret Pixy keeps, as (account, field): what reconciling at start compares with the
-    /// account index to find secrets no account names. A store that cannot list says so with
-    /// an error, and nothing is swept.
-    fn list(&self) -> Result<Vec<(String, Field)>>;
+    /// The name of every entry under [`SERVICE`], whatever it holds (an account's secret, a
+    /// registration's, a provider's API key, or a name this Pixy does not know): what a reset
+    /// deletes.
+    fn entries(&self) -> Result<Vec<String>>;
+    /// Deletes the entry named `name` under [`SERVICE`]; deleting a missing one is not an error.
+    fn delete_entry(&self, name: &str) -> Result<()>;
+    /// Every account secret Pixy keeps, as (account, field): what reconciling at start compares
+    /// with the account index to find secrets no account names. A store that cannot list says so
+    /// with an error, and nothing is swept.
+    fn list(&self) -> Result<Vec<(String, Field)>> {
+        Ok(self.entries()?.iter().filter_map(|name| Field::parse_entry(name)).collect())
+    }
 }
 
 /// Runs a store call on the blocking pool, with [`TIMEOUT`].

@@ -58,7 +58,7 @@ pub fn service_over(
         consent_timeout: Duration::from_secs(60),
         desktop: false,
     };
-    Arc::new(Daemon::new(config, store as Arc<dyn TokenStore>, Arc::new(Notify::new())).unwrap())
+    Arc::new(Daemon::new(config, store as Arc<dyn TokenStore>, Arc::new(Notify::new())))
 }
 
 /// A link with a provider of providers.toml (or the demo), with no browser opened.
