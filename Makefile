@@ -155,7 +155,9 @@ test-package: package
 ## package ----------------------------------------------------------------------------------------
 
 # The bundles ship both binaries: the bundler takes pixy-desktop from the release build and pixy as
-# an external binary from build/pkg/ (named for the target, as Tauri wants), with the man pages
+# an external binary from build/pkg/ (named for the target, as Tauri wants; named in a config of its
+# own, packaging/bundle-cli.conf.json, since Tauri's build script copies every external binary
+# beside the one it builds: in every other build it would put this copy over cargo's `pixy`), with the man pages
 # and shell completions that pixy generates from its own command-line definitions, so they cannot
 # drift from it. The .deb is then re-packed with xz, dpkg's own default (the bundler writes gzip).
 # AppImage is configured but not built: its bundler downloads tools at build time.
@@ -174,7 +176,7 @@ package: setup
 	$(PKG_PIXY) completions bash > $(PKG_DIR)/completions/pixy.bash
 	$(PKG_PIXY) completions zsh > $(PKG_DIR)/completions/_pixy
 	$(PKG_PIXY) completions fish > $(PKG_DIR)/completions/pixy.fish
-	npm --prefix ui exec -- tauri build --bundles deb,rpm
+	npm --prefix ui exec -- tauri build --bundles deb,rpm --config packaging/bundle-cli.conf.json
 	packaging/recompress-deb.sh "$(BUNDLE_DIR)/deb/Pixy_$(VERSION)_amd64.deb"
 	@ls -l "$(BUNDLE_DIR)/deb/Pixy_$(VERSION)_amd64.deb" "$(BUNDLE_DIR)"/rpm/Pixy-$(VERSION)-*.rpm
 

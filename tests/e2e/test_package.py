@@ -351,14 +351,15 @@ def test_an_upgrade_keeps_every_account_removal_keeps_them_too_and_reset_clears_
     os.chmod(runtime, 0o700)
     user = Pixy(tmp_path / "user", runtime, artifacts)
     user.bin = "/usr/bin/pixy"
-    # Each refresh waits at the provider, so the upgrade lands while one is in flight.
-    server = OidcServer(artifacts / "oidc-server.log", {"OIDC_TOKEN_DELAY_MS": "4000"})
+    # Every token answer is held at the provider for longer than apt takes to upgrade, so the
+    # upgrade lands while a refresh is in flight.
+    server = OidcServer(artifacts / "oidc-server.log", {"OIDC_TOKEN_DELAY_MS": "15000"})
     refresh = None
     try:
         # 1. Version N, with a demo account and an oidc-provider account in the real keyring.
         assert install(deb) == VERSION
         assert user.run("link", "demo", timeout=90).returncode == 0, user.last.stderr
-        linked = user.run_json(*oidc_link_args(server.issuer), timeout=120)[1]
+        linked = user.run_json(*oidc_link_args(server.issuer), timeout=180)[1]
         assert linked and linked[-1]["event"] == "linked", f"the oidc-provider link: {linked}"
         accounts = {a["id"] for a in user.status_accounts()}
         oidc_account = linked[-1]["account"]["id"]
@@ -372,10 +373,11 @@ def test_an_upgrade_keeps_every_account_removal_keeps_them_too_and_reset_clears_
         # 2. Upgrade with apt while a refresh is at the provider.
         refresh = subprocess.Popen([user.bin, "refresh", oidc_account, "--json"], env=user.env, text=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        assert wait_until(lambda: server.counters()["token_requests"].get("refresh_token", 0) > refreshes,
-                          timeout=30), "the refresh reached the provider"
+        assert wait_until(lambda: server.counters()["token_in_flight"] > 0, timeout=30), \
+            "the refresh reached the provider"
         assert install(next_deb) == version
-        out, err = refresh.communicate(timeout=60)
+        assert server.counters()["token_in_flight"] > 0, "the package was upgraded while the refresh was in flight"
+        out, err = refresh.communicate(timeout=90)
         assert refresh.returncode == 0 and '"event":"refreshed"' in out.replace(" ", ""), \
             f"the refresh under way when the package was upgraded finished: {out} {err}"
         after = wait_until(lambda: (p := ping(user)) and p[0] == version and p, timeout=60, interval=0.5)
@@ -384,7 +386,7 @@ def test_an_upgrade_keeps_every_account_removal_keeps_them_too_and_reset_clears_
         assert not os.readlink(f"/proc/{after[1]}/exe").endswith("(deleted)"), "it runs the new binary"
         assert {a["id"] for a in user.status_accounts()} == accounts, "every account is still there"
         assert token_works(user, demo_account) and token_works(user, oidc_account), "pixy token still works"
-        assert user.run("refresh", oidc_account, timeout=60).returncode == 0, \
+        assert user.run("refresh", oidc_account, timeout=90).returncode == 0, \
             f"the refresh token kept across the upgrade is the current one: {user.last.stderr}"
         counters = server.counters()
         assert counters["token_requests"].get("refresh_token", 0) == refreshes + 2, \

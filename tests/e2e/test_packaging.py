@@ -33,21 +33,47 @@ def tauri_validate(config_dir):
                cwd=config_dir)
 
 
+def merged(base, patch):
+    """`patch` merged into `base` as the Tauri CLI merges a --config file (JSON Merge Patch)."""
+    if not isinstance(patch, dict) or not isinstance(base, dict):
+        return patch
+    out = dict(base)
+    for key, value in patch.items():
+        out[key] = merged(base.get(key), value) if value is not None else None
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def release_config():
+    """tauri.conf.json as `make package` and the release workflow build with it."""
+    extra = json.loads((REPO / "packaging" / "bundle-cli.conf.json").read_text())
+    return merged(json.loads((REPO / "tauri.conf.json").read_text()), extra)
+
+
+def validate_in(directory, config):
+    shutil.copy(REPO / "Cargo.toml", directory / "Cargo.toml")
+    (directory / "tauri.conf.json").write_text(json.dumps(config))
+    return tauri_validate(directory)
+
+
 def test_the_bundle_configuration_passes_the_tauri_cli_validation_on_every_platform(tmp_path):
-    config = json.loads((REPO / "tauri.conf.json").read_text())
+    assert "externalBin" not in json.loads((REPO / "tauri.conf.json").read_text())["bundle"], \
+        "Tauri's build script copies external binaries beside the one it builds: named in tauri.conf.json, " \
+        "the packaged pixy would replace cargo's own in every build"
+    config = release_config()
     bundle = config["bundle"]
+    assert bundle["externalBin"] == ["build/pkg/pixy"], "the release build ships the CLI beside the window"
     assert {"deb", "rpm", "appimage"} <= set(bundle["linux"]), "Linux bundles are configured"
     assert "dmg" in bundle["macOS"], "the macOS disk image is configured"
     assert {"nsis", "wix"} <= set(bundle["windows"]), "both Windows installers are configured"
-    valid = tauri_validate(REPO)
+    (tmp_path / "valid").mkdir()
+    valid = validate_in(tmp_path / "valid", config)
     assert valid.returncode == 0 and "Error" not in valid.stderr, f"the Tauri CLI refused the config:\n{valid.stderr}"
 
     # The same check on a copy broken where only macOS and Windows read it must fail, naming both.
-    shutil.copy(REPO / "Cargo.toml", tmp_path / "Cargo.toml")
     bundle["macOS"]["dmg"]["windowSize"] = {"width": "wide"}
     bundle["windows"]["nsis"]["installMode"] = "everywhere"
-    (tmp_path / "tauri.conf.json").write_text(json.dumps(config))
-    broken = tauri_validate(tmp_path)
+    (tmp_path / "broken").mkdir()
+    broken = validate_in(tmp_path / "broken", config)
     assert broken.returncode != 0, "a config the bundler cannot use must be refused"
     assert "bundle > macOS > dmg > windowSize" in broken.stderr and "bundle > windows > nsis" in broken.stderr, \
         broken.stderr
@@ -60,6 +86,7 @@ def test_the_release_workflow_builds_each_platform_on_its_own_runner():
         assert f"runs-on: {runner}" in workflow and bundles in workflow, f"{runner} job building {bundles}"
     # Each job puts the CLI where externalBin looks for it.
     assert workflow.count('build/pkg/pixy-$triple') == 2, "macOS and Windows name the CLI for their target"
+    assert workflow.count("--config packaging/bundle-cli.conf.json") == 2, "and bundle it with the release config"
 
 
 def test_the_metainfo_passes_appstream_validation_and_matches_the_package():

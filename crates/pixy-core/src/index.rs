@@ -129,6 +129,16 @@ impl AccountIndex {
         Ok(())
     }
 
+    /// Whether the index on disk has a newer schema than this Pixy's (a refusal that lasts until
+    /// Pixy is upgraded, where a failure to read or write may pass).
+    pub fn is_newer(&self) -> bool {
+        std::fs::read(&self.path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|document| document.get("version").and_then(serde_json::Value::as_u64))
+            .is_some_and(|version| version > u64::from(SCHEMA_VERSION))
+    }
+
     /// The refusal of an index of the newer schema `version`, naming the Pixy that wrote it when
     /// the file says.
     fn newer(&self, version: u64, document: &serde_json::Value) -> Error {

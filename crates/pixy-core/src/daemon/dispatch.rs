@@ -36,8 +36,13 @@ impl Daemon {
         follow_ups: FollowUps,
     ) {
         let FollowUps { pastes, mut answers } = follow_ups;
-        if let Some(refusal) = self.refusal.as_ref().filter(|_| !matches!(request, Request::Ping | Request::Shutdown)) {
-            let _ = out.send(Event::Error { kind: refusal.kind, message: refusal.message.clone() }).await;
+        let answered_anyway = matches!(request, Request::Ping | Request::Shutdown | Request::Doctor);
+        if let Some(refusal) = self.refusal.as_ref().filter(|_| !answered_anyway) {
+            let _ = out.send(Event::Error { kind: refusal.error.kind, message: refusal.error.message.clone() }).await;
+            if !refusal.lasts {
+                self.quit.notify_waiters();
+                self.quit.notify_one();
+            }
             return;
         }
         let result = match request {

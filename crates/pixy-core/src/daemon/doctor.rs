@@ -74,6 +74,7 @@ impl Daemon {
         report.known_problems = [
             catalog.problem.clone(),
             self.index_problem.clone(),
+            self.refusal.as_ref().map(|r| format!("every request is refused: {}", r.error.message)),
             self.registrations_refused.as_ref().map(|e| e.message.clone()),
         ]
         .into_iter()

@@ -55,7 +55,7 @@ pub(super) struct RunningLink {
     /// Stops it.
     pub(super) stop: oneshot::Sender<()>,
     /// Tells that it has ended (and its port is free).
-    ended: oneshot::Receiver<()>,
+    pub(super) ended: oneshot::Receiver<()>,
     /// The loopback port it listens on for the redirect, once known (`pixy doctor` lists it).
     pub(super) port: Option<u16>,
 }

@@ -89,6 +89,14 @@ pub struct DaemonConfig {
     pub desktop: bool,
 }
 
+/// Why a daemon refuses every request, and whether that lasts: an index of a newer Pixy does,
+/// until Pixy is upgraded; a failure to read or migrate it may pass, so the daemon that said it
+/// stops and the next request starts one that tries again.
+struct Refusal {
+    error: crate::error::Error,
+    lasts: bool,
+}
+
 /// A provider built from a definition, with the catalog it came from (`None` for the demo).
 type Built = (Option<Arc<Catalog>>, Provider);
 
@@ -109,7 +117,7 @@ pub struct Daemon {
     /// start one failing daemon after another; and it replaces itself when a new version is
     /// installed over its executable like any daemon, so installing the Pixy the message asks
     /// for is all it takes.
-    refusal: Option<crate::error::Error>,
+    refusal: Option<Refusal>,
     /// Links the last daemon left pending, for [`Daemon::reconcile`].
     pending_at_start: Mutex<Vec<String>>,
     config: DaemonConfig,
@@ -150,7 +158,8 @@ impl Daemon {
             Ok(loaded) => (loaded, None),
             Err(e) => {
                 tracing::error!(error = %e, "the account index cannot be used; every request is refused with why");
-                (crate::index::LoadedIndex::default(), Some(e))
+                let lasts = index.is_newer();
+                (crate::index::LoadedIndex::default(), Some(Refusal { error: e, lasts }))
             }
         };
         let mut accounts = loaded.accounts;

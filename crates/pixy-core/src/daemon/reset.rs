@@ -22,6 +22,9 @@ use crate::ipc::protocol::{Event, ResetStep};
 use crate::revoke::Revocation;
 use crate::store::{blocking, SERVICE};
 
+/// How long a cancelled link may take to end (one exchanging its code finishes first).
+const LINK_END: std::time::Duration = std::time::Duration::from_secs(40);
+
 impl Daemon {
     /// Resets Pixy, or with `dry_run` says what a reset would do.
     pub(super) async fn reset(&self, dry_run: bool, out: &mpsc::Sender<Event>) -> Result<Event> {
@@ -34,10 +37,14 @@ impl Daemon {
         let links: Vec<_> = self.running.lock().expect("running lock").drain().collect();
         for (provider, link) in links.into_iter().filter(|(_, link)| !link.stop.is_closed()) {
             let _ = link.stop.send(());
+            // A link already exchanging its code finishes and stores its account: wait for it, so
+            // that account is revoked below rather than left behind (or its tokens deleted unrevoked).
+            let ended = tokio::time::timeout(LINK_END, link.ended).await.is_ok();
+            let outcome = if ended { "cancelled" } else { "cancelled, but it had not ended yet" };
             report(
                 out,
                 &mut steps,
-                ResetStep { item: format!("link with {provider}"), outcome: "cancelled".into(), ok: true },
+                ResetStep { item: format!("link with {provider}"), outcome: outcome.into(), ok: ended },
             )
             .await;
         }

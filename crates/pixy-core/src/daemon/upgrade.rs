@@ -13,6 +13,10 @@
 //! a refresh the old one finished is used, not repeated; it says which version it replaced
 //! ([`UPGRADED_FROM`]).
 //!
+//! Security: the daemon runs the new file by itself, holding every secret, so it runs it only
+//! when the file and its directory belong to root or to the daemon's user and no one else may
+//! write to either (as ssh's StrictModes asks of its files); else it says so and runs on.
+//!
 //! Invariants: the account locks are held from the moment the daemon is found quiet until the
 //! exec ([`Quiet`]), so no refresh starts in between and none is cut off once it reached the
 //! provider (its rotated refresh token would be lost). An exec that fails leaves no half-stopped
@@ -40,6 +44,13 @@ struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
     executable: bool,
+    /// The file and its directory belong to root or this user, and no one else may write them.
+    trusted: bool,
+}
+
+/// Whether a file belongs to root or this user, and no group or other user may write to it.
+fn only_ours(meta: &std::fs::Metadata) -> bool {
+    (meta.uid() == 0 || meta.uid() == crate::ipc::paths::uid()) && meta.mode() & 0o022 == 0
 }
 
 impl Stamp {
@@ -51,6 +62,8 @@ impl Stamp {
             len: meta.len(),
             modified: meta.modified().ok(),
             executable: meta.mode() & 0o111 != 0,
+            trusted: only_ours(&meta)
+                && path.parent().and_then(|dir| std::fs::metadata(dir).ok()).is_some_and(|d| only_ours(&d)),
         })
     }
 
@@ -97,10 +110,17 @@ impl Executable {
         let before = std::mem::replace(&mut self.seen, now);
         let Some(now) = now.filter(|now| !now.same_file(&self.started)) else { return false };
         if self.announced.is_none_or(|seen| !seen.same_file(&now)) {
-            tracing::info!(path = %self.path.display(), "a new version is on disk; the daemon replaces itself once idle");
+            if now.trusted {
+                tracing::info!(path = %self.path.display(), "a new version is on disk; the daemon replaces itself once idle");
+            } else {
+                tracing::warn!(
+                    path = %self.path.display(),
+                    "a new file is on disk, but it or its directory may be written by others: the daemon does not run it"
+                );
+            }
             self.announced = Some(now);
         }
-        now.executable && before == Some(now)
+        now.executable && now.trusted && before == Some(now)
     }
 
     /// Runs the file at the path in place of this process, with the same arguments and PID;
@@ -180,11 +200,29 @@ mod tests {
     }
 
     #[test]
+    fn a_new_file_others_may_write_is_never_run() {
+        let dir = std::env::temp_dir().join(format!("pixy-upgrade-untrusted-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = install(&dir, "pixy", b"version 1", 0o755);
+        let mut exe = Executable::at(path.clone(), vec!["pixy".into(), "daemon".into()]).unwrap();
+        let new = install(&dir, "pixy.new", b"version 2", 0o757);
+        std::fs::rename(&new, &path).unwrap();
+        assert!(!exe.replaced() && !exe.replaced(), "a file anyone may write is not run");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(!exe.replaced() && !exe.replaced(), "nor one in a directory anyone may write");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(!exe.replaced() && exe.replaced(), "the same file, once only its owner may change it, is");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn an_exec_that_fails_says_why_and_where() {
         let exe = Executable {
             path: PathBuf::from("/nonexistent/pixy"),
             args: vec!["pixy".into()],
-            started: Stamp { device: 0, inode: 0, len: 0, modified: None, executable: true },
+            started: Stamp { device: 0, inode: 0, len: 0, modified: None, executable: true, trusted: true },
             seen: None,
             announced: None,
         };

@@ -138,9 +138,14 @@ async fn connect_or_start() -> Result<UnixStream> {
                 return Ok(stream);
             }
             Err(e) => {
-                if let Some(why) = daemon.stopped() {
-                    // Another daemon may have won the race it lost: that one serves.
-                    return connect().await.map_err(|_| Error::new(ErrorKind::DaemonUnavailable, why));
+                match daemon.stopped() {
+                    // It found another daemon holding the lock and left it be: that one may still
+                    // be starting (a daemon re-executing itself after an upgrade), so wait for it.
+                    Some(Stopped { gave_way: true, .. }) => {}
+                    Some(Stopped { why, .. }) => {
+                        return connect().await.map_err(|_| Error::new(ErrorKind::DaemonUnavailable, why))
+                    }
+                    None => {}
                 }
                 if Instant::now() >= deadline {
                     // It may still come up: it is left to run, and reaped when it ends.
@@ -245,14 +250,28 @@ fn daemon_keeps(name: &str) -> bool {
 /// A daemon this client started, until it answers or stops.
 struct Starting {
     child: std::process::Child,
+    /// It was found stopped once already (and what it said was read then).
+    seen_stopped: bool,
+}
+
+/// A daemon that stopped before it answered.
+struct Stopped {
+    /// It exited successfully: another daemon held the lock, and it left that one be.
+    gave_way: bool,
+    /// Why, from what it said on stderr, for the person.
+    why: String,
 }
 
 impl Starting {
-    /// Why the daemon stopped before it answered, from what it said on stderr; `None` while it
-    /// runs.
-    fn stopped(&mut self) -> Option<String> {
+    /// Whether the daemon stopped before it answered, and why; `None` while it runs, and after
+    /// the first time it was found stopped.
+    fn stopped(&mut self) -> Option<Stopped> {
         use std::io::Read;
+        if self.seen_stopped {
+            return None;
+        }
         let status = self.child.try_wait().ok().flatten()?;
+        self.seen_stopped = true;
         let mut said = String::new();
         if let Some(mut err) = self.child.stderr.take() {
             let _ = err.read_to_string(&mut said);
@@ -262,7 +281,7 @@ impl Starting {
             0 => format!("the Pixy daemon stopped as it started ({status})"),
             n => format!("the Pixy daemon stopped as it started: {}", said[n.saturating_sub(3)..].join("; ")),
         };
-        Some(format!("{why} — its log: {}", log_path().display()))
+        Some(Stopped { gave_way: status.success(), why: format!("{why} — its log: {}", log_path().display()) })
     }
 
     /// The daemon answers (or is given up on): its stderr is no longer read (it writes its own
@@ -305,7 +324,7 @@ fn start_daemon() -> Result<Starting> {
     let child = command.spawn().map_err(|e| {
         Error::new(ErrorKind::DaemonUnavailable, format!("cannot start the Pixy daemon ({}: {e})", binary.display()))
     })?;
-    Ok(Starting { child })
+    Ok(Starting { child, seen_stopped: false })
 }
 
 #[cfg(test)]
