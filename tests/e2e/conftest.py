@@ -472,6 +472,12 @@ class OidcServer:
         """The code and code_verifier of the latest authorization_code request (test route)."""
         return self._get_json("/_test/last-code-exchange")
 
+    def hold_tokens(self, hold=True):
+        """Holds every token answer once made, until called with hold=False (test route)."""
+        path = "/_test/hold-tokens" if hold else "/_test/release-tokens"
+        status, body = self._open(urllib.request.Request(self.issuer + path, data=b"", method="POST"))
+        assert status == 204, f"POST {path} answered {status}: {body}"
+
     def counters(self):
         """Token-endpoint requests per grant type, revocations, introspections (test route)."""
         return self._get_json("/_test/counters")

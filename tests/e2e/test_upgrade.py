@@ -98,7 +98,7 @@ def version_of(binary):
 
 def test_an_upgrade_during_a_refresh_replaces_the_daemon_once_it_is_done_without_a_refresh_lost_or_repeated(
         pixy, oidc_factory, tmp_path):
-    server = oidc_factory(OIDC_TOKEN_DELAY_MS=4000)
+    server = oidc_factory()
     installed = daemon_from_a_copy(pixy, tmp_path)
     account_id = link_oidc(pixy, server)
     pixy.allow(account_id)
@@ -106,11 +106,18 @@ def test_an_upgrade_during_a_refresh_replaces_the_daemon_once_it_is_done_without
     assert exe_of(pid) == str(installed), "the daemon runs from the installed copy"
     assert refresh_counts(server) == (0, 0)
 
+    # The refresh's answer (a rotated refresh token) is held at the provider until the new
+    # version has been seen on disk.
+    server.hold_tokens()
     refresh = subprocess.Popen([pixy.bin, "refresh", account_id], env=pixy.env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         wait_for("the refresh to be in flight at the provider", lambda: server.counters()["token_in_flight"] == 1, 30)
         install_over(installed, pixy.bin)
+        wait_for("the daemon to see the new version", lambda: "a new version is on disk" in pixy.daemon_log(),
+                 3 * POLL + 5)
+        assert the_daemon(pixy) == pid and exe_of(pid) != str(installed), "it waits while the refresh is in flight"
+        server.hold_tokens(False)
         out, err = refresh.communicate(timeout=60)
     finally:
         if refresh.poll() is None:

@@ -40,6 +40,9 @@
 // Test-only routes (never part of a real provider):
 //   GET /_test/counters  -> {"token_requests": {GRANT_TYPE: n}, "token_errors": {GRANT_TYPE: n},
 //                            "revocations": n, "introspections": n, "token_in_flight": n}
+//   POST /_test/hold-tokens, POST /_test/release-tokens -> from the first until the second, every
+//                            token answer is held once made (counted in token_in_flight), so a test
+//                            acts while one is on its way, however long that takes
 //   GET /_test/last-code-exchange -> {"code": ..., "code_verifier": ...} of the latest
 //                            authorization_code request, so a test can look for those secrets in
 //                            Pixy's logs and output (they are never printed here)
@@ -91,6 +94,9 @@ const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: crypto.random
 
 const counters = { token_requests: {}, token_errors: {}, revocations: 0, introspections: 0, token_in_flight: 0 };
 let lastCodeExchange = {};
+// POST /_test/hold-tokens: token answers are held (made, not sent) until POST /_test/release-tokens.
+let holding = false;
+const releaseHeld = [];
 
 function bump(map, key) {
   map[key] = (map[key] ?? 0) + 1;
@@ -202,12 +208,24 @@ server.listen(port, '127.0.0.1', () => {
       ctx.body = lastCodeExchange;
       return;
     }
+    if (ctx.method === 'POST' && ctx.path === '/_test/hold-tokens') {
+      holding = true;
+      ctx.status = 204;
+      return;
+    }
+    if (ctx.method === 'POST' && ctx.path === '/_test/release-tokens') {
+      holding = false;
+      releaseHeld.splice(0).forEach((release) => release());
+      ctx.status = 204;
+      return;
+    }
     await next();
     const route = ctx.oidc?.route;
-    if (route === 'token' && tokenDelayMs > 0) {
+    if (route === 'token' && (tokenDelayMs > 0 || holding)) {
       counters.token_in_flight += 1;
       try {
-        await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
+        if (holding) await new Promise((resolve) => releaseHeld.push(resolve));
+        else await new Promise((resolve) => setTimeout(resolve, tokenDelayMs));
       } finally {
         counters.token_in_flight -= 1;
       }
