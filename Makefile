@@ -162,6 +162,7 @@ test-package: package
 # drift from it. The .deb is then re-packed with xz, dpkg's own default (the bundler writes gzip).
 # AppImage is configured but not built: its bundler downloads tools at build time.
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 PKG_DIR := build/pkg
 PKG_PIXY := $(PKG_DIR)/pixy-$(HOST_TRIPLE)
@@ -177,8 +178,8 @@ package: setup
 	$(PKG_PIXY) completions zsh > $(PKG_DIR)/completions/_pixy
 	$(PKG_PIXY) completions fish > $(PKG_DIR)/completions/pixy.fish
 	npm --prefix ui exec -- tauri build --bundles deb,rpm --config packaging/bundle-cli.conf.json
-	packaging/recompress-deb.sh "$(BUNDLE_DIR)/deb/Pixy_$(VERSION)_amd64.deb"
-	@ls -l "$(BUNDLE_DIR)/deb/Pixy_$(VERSION)_amd64.deb" "$(BUNDLE_DIR)"/rpm/Pixy-$(VERSION)-*.rpm
+	packaging/recompress-deb.sh "$(BUNDLE_DIR)/deb/Pixy_$(VERSION)_$(DEB_ARCH).deb"
+	@ls -l "$(BUNDLE_DIR)/deb/Pixy_$(VERSION)_$(DEB_ARCH).deb" "$(BUNDLE_DIR)"/rpm/Pixy-$(VERSION)-*.rpm
 
 # The icons are committed (the window embeds one when it is compiled); this regenerates them.
 icons: setup-npm

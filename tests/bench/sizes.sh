@@ -9,7 +9,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pixy/target}"
 release="$CARGO_TARGET_DIR/release"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$here/Cargo.toml" | head -n1)"
-deb="$release/bundle/deb/Pixy_${version}_amd64.deb"
+deb="$release/bundle/deb/Pixy_${version}_$(dpkg --print-architecture).deb"
 
 if [[ ! -f "$deb" || ! -x "$release/pixy" || ! -x "$release/pixy-desktop" ]]; then
     make -C "$here" --no-print-directory package
@@ -30,7 +30,7 @@ check() { # NAME FILE BUDGET_MIB
 echo "== Release sizes (Pixy $version) =="
 check "pixy-desktop (window)" "$release/pixy-desktop" 15
 check "pixy (CLI and daemon)" "$release/pixy" 10
-check "Pixy_${version}_amd64.deb" "$deb" 5
+check "$(basename "$deb")" "$deb" 5
 
 minimal="$release/minimal-window"
 if [[ -x "$minimal" ]]; then

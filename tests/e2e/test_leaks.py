@@ -231,6 +231,9 @@ def test_a_link_refresh_and_handout_at_debug_level_leave_no_secret_in_any_log_fi
     assert files, "the daemon wrote its log"
     log = pixy.daemon_log()
     assert " DEBUG " in log, "PIXY_LOG=debug reaches the daemon: the test reads a debug log"
+    targets = {line.split(" DEBUG ", 1)[1].split()[0] for line in log.splitlines() if " DEBUG " in line}
+    foreign = sorted(t for t in targets if not t.startswith("pixy"))
+    assert not foreign, f"a level alone applies to Pixy's own code; other crates stay at warn: {foreign}"
     assert all(len(s) >= 16 for s in secrets), "every secret looked for is a real value"
     for path in [*files, *(pixy.state_home / "pixy").glob("*.log*")]:
         # Not even the sign-in link: it holds the state.

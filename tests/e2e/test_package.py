@@ -46,8 +46,11 @@ def workspace_version(cargo_toml):
 VERSION = workspace_version(REPO / "Cargo.toml")
 
 
+DEB_ARCH = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+
+
 def bundle_of(bundle_dir, version):
-    deb = Path(bundle_dir) / "deb" / f"Pixy_{version}_amd64.deb"
+    deb = Path(bundle_dir) / "deb" / f"Pixy_{version}_{DEB_ARCH}.deb"
     rpms = sorted((Path(bundle_dir) / "rpm").glob(f"Pixy-{version}-*.rpm"))
     assert deb.is_file(), f"{deb} is missing: `make package` must produce it"
     assert rpms, f"no Pixy-{version} .rpm under {bundle_dir}/rpm"

@@ -50,7 +50,12 @@ def release_config():
 
 
 def validate_in(directory, config):
-    shutil.copy(REPO / "Cargo.toml", directory / "Cargo.toml")
+    """Validates `config` in a directory of its own, beside the smallest package the CLI accepts
+    as the app's (it reads the crate's metadata once the config passes)."""
+    version = re.search(r'^version = "([^"]+)"', (REPO / "Cargo.toml").read_text(), re.M).group(1)
+    (directory / "Cargo.toml").write_text(f'[package]\nname = "pixy-desktop"\nversion = "{version}"\n'
+                                          'edition = "2021"\n\n[[bin]]\nname = "pixy-desktop"\npath = "main.rs"\n')
+    (directory / "main.rs").write_text("fn main() {}\n")
     (directory / "tauri.conf.json").write_text(json.dumps(config))
     return tauri_validate(directory)
 

@@ -23,6 +23,7 @@ use pixy_core::ipc::{client, paths, Request};
 use pixy_core::store::keyring::KeyringStore;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use crate::tray;
 
@@ -79,14 +80,27 @@ async fn control(args: &DaemonArgs) -> Option<ExitCode> {
     })
 }
 
-/// What is logged: `PIXY_LOG` (a level, or directives such as `info,pixy_core=debug`), else info.
-/// `Targets` reads the same directives as tracing's `EnvFilter` but for its regular expressions,
-/// whose engine would be an eighth of the binary.
-fn log_filter() -> tracing_subscriber::filter::Targets {
-    std::env::var("PIXY_LOG")
-        .ok()
-        .and_then(|directives| directives.parse().ok())
-        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO))
+/// What is logged: `PIXY_LOG`, else info. A level alone (`debug`) applies to Pixy's own code,
+/// which logs booleans and redacted URLs only; other crates (the HTTP stack, D-Bus, TLS) stay at
+/// warn, since their debug and trace output is not held to that rule. Directives that name their
+/// targets (`warn,pixy_core=debug,hyper=trace`) are taken as written. `Targets` reads the same
+/// directives as tracing's `EnvFilter` but for its regular expressions, whose engine would be an
+/// eighth of the binary.
+fn log_filter() -> Targets {
+    let own_code = |level: LevelFilter| {
+        ["pixy", "pixy_core", "pixy_demo"]
+            .into_iter()
+            .fold(Targets::new().with_default(LevelFilter::WARN.min(level)), |t, crate_name| {
+                t.with_target(crate_name, level)
+            })
+    };
+    match std::env::var("PIXY_LOG") {
+        Ok(directives) if directives.contains('=') => {
+            directives.parse().unwrap_or_else(|_| own_code(LevelFilter::INFO))
+        }
+        Ok(level) => own_code(level.trim().parse().unwrap_or(LevelFilter::INFO)),
+        Err(_) => own_code(LevelFilter::INFO),
+    }
 }
 
 fn stderr_is_terminal() -> bool {

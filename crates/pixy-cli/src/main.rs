@@ -56,7 +56,7 @@ const AFTER_LONG_HELP: &str = "Files:
 
 Environment:
   BROWSER                the browser to open for sign-in (else the desktop's default)
-  PIXY_LOG               the daemon's log level (error, warn, info, debug; default info)
+  PIXY_LOG               the daemon's log level for Pixy's own code (error, warn, info, debug; default info)
   PIXY_CONSENT_TIMEOUT   seconds a consent question waits for you (default 60)
 
 Exit status: 0 done, 1 failed, 2 usage error.";
