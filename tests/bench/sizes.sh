@@ -34,7 +34,7 @@ check "$(basename "$deb")" "$deb" 5
 
 minimal="$release/minimal-window"
 if [[ -x "$minimal" ]]; then
-    printf '%-28s %8s MiB   (the minimal Tauri window, same profile; ratio %.2fx)\n' "minimal-window" \
+    printf '%-28s %8s MiB   (the minimal Tauri window as the window bench built it; ratio %.2fx)\n' "minimal-window" \
         "$(mib "$minimal")" "$(awk -v a="$(stat -c %s "$release/pixy-desktop")" -v b="$(stat -c %s "$minimal")" 'BEGIN { print a / b }')"
 fi
 exit "$failed"

@@ -274,6 +274,7 @@ def test_copy_diagnostics_puts_the_doctor_report_on_the_clipboard_and_no_secret(
     secrets = [item["secret"] for item in pixy_keyring_items(account["id"]).values() if item["secret"]]
     assert secrets, "the account's tokens are in the keyring to look for"
     assert not any(secret in report for secret in secrets), "no token of the account is in the report"
+    driver.script("document.querySelector('#diagnostics-said').scrollIntoView({block: 'end'})")
     shoot(pixy, display, "state-diagnostics-copied")
 
 
