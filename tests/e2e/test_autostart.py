@@ -57,6 +57,12 @@ def checked(driver):
     return driver.script("return document.querySelector(arguments[0]).checked", CHECKBOX)
 
 
+def loaded(driver):
+    """Waits for the lists above the setting to be filled: a click aimed while they fill lands
+    wherever the setting was before the page grew."""
+    assert driver.wait_for('li.provider[data-provider-id="demo"]', timeout=60), driver.page_text()
+
+
 def settle(driver, state, timeout=15):
     """Waits until the setting shows `state` ("on"/"off") with no change on its way."""
     return wait_until(lambda: driver.script(
@@ -109,6 +115,7 @@ def test_start_at_login_is_off_at_first_writes_an_entry_that_starts_only_the_dae
     driver, display, _ = window
     home = a_home_of_its_own
     assert driver.wait_for(CHECKBOX, timeout=60), driver.page_text()
+    loaded(driver)
     assert entry_shown(driver) == "off", "a fresh configuration does not start Pixy at login"
     assert not checked(driver)
     assert not entry_path(home).exists() and not (home / ".config" / "autostart").exists(), \
@@ -165,6 +172,7 @@ def test_start_at_login_is_off_at_first_writes_an_entry_that_starts_only_the_dae
     # Reopened: the setting is read from the entry, so it is still on.
     driver.start(pixy.desktop_bin)
     assert driver.wait_for(CHECKBOX, timeout=60), driver.page_text()
+    loaded(driver)
     assert entry_shown(driver) == "on" and checked(driver), "the setting survives closing the window"
 
     assert driver.click_first(CHECKBOX)
@@ -234,6 +242,7 @@ def test_a_login_folder_that_cannot_be_written_is_said_beside_the_setting_which_
         pixy, a_login_folder_that_is_a_file, window):
     driver, display, _ = window
     assert driver.wait_for(CHECKBOX, timeout=60), driver.page_text()
+    loaded(driver)
     assert entry_shown(driver) == "off"
     assert driver.click_first(CHECKBOX)
     said = wait_until(lambda: driver.first_attribute("#autostart-error", "hidden") is None

@@ -134,6 +134,8 @@ def test_an_upgrade_during_a_refresh_replaces_the_daemon_once_it_is_done_without
     assert log.index("a new version is on disk") < log.index("refreshed account="), \
         "the new version was noticed while the refresh was in flight"
     assert log.index("refreshed account=") < log.index("starting it in place"), "and replaced once it was done"
+    # It logs that line as it starts, and binds its socket a moment later.
+    wait_for("the new daemon to answer", lambda: pixy.run("daemon", "--ping").returncode == 0, 30)
     ping = pixy.run("daemon", "--ping")
     assert ping.returncode == 0 and f"pixy daemon {version} (pid {pid})" in ping.stdout, ping.stdout + ping.stderr
 

@@ -254,6 +254,8 @@ def test_a_keyring_that_is_not_there_is_said_before_any_browser_opens(pixy, no_k
 def copy_diagnostics(driver, display):
     """Clicks Copy diagnostics; returns (what the window said, the clipboard's text)."""
     said = lambda: driver.first_text("#diagnostics-said") or ""
+    # The lists above fill first: a click aimed while they grow lands where the button was.
+    assert driver.wait_for('li.provider[data-provider-id="demo"]', timeout=60), driver.page_text()
     assert driver.click_first("#copy-diagnostics")
     assert wait_until(lambda: said().startswith(("Diagnostics copied", "Nothing was copied")), timeout=30), said()
     pasted = subprocess.run(["xclip", "-o", "-selection", "clipboard"], env=dict(os.environ, DISPLAY=display),
