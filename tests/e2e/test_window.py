@@ -336,7 +336,8 @@ def test_a_server_whose_metadata_names_another_resource_fails_at_that_step_in_th
         assert failed == ["resource metadata"], f"the step that failed is the one marked: {failed}"
         assert "another resource" in (driver.first_text("#by-url-flow") or "")
         assert not pixy.approve_marker.exists(), "no browser was opened"
-        driver.script("document.querySelector('#by-url-flow').scrollIntoView()")
+        # The address field at the top, so the card's Add button (indigo) shows above the failed step.
+        driver.script("document.querySelector('#resource-url').scrollIntoView({block: 'start'})")
         names = windows_named(display, "^Pixy$")
         assert names and wait_painted(display, names[0], pixy.artifacts / "window-mcp-error.png", indigo) is not None
         time.sleep(1)
