@@ -11,8 +11,10 @@ cd "$here"
 for level in s 3; do
     export CARGO_TARGET_DIR="$base-opt-$level" CARGO_PROFILE_RELEASE_OPT_LEVEL="$level" \
         CARGO_PROFILE_BENCH_OPT_LEVEL="$level"
-    # The receiver and access-token benches run the daemon's code in-process; no keyring needed.
-    cargo bench --quiet -p pixy-core --bench pkce --bench receiver --bench access_token -- --noplot >/dev/null
+    # The access-token bench runs the daemon's code in-process; no keyring needed. The receiver
+    # bench prints its own percentiles, kept per level.
+    cargo bench --quiet -p pixy-core --bench pkce --bench access_token -- --noplot >/dev/null
+    cargo bench --quiet -p pixy-core --bench receiver >"$CARGO_TARGET_DIR/receiver-bench.txt"
 done
 
 median_ns() { # TARGET BENCH_PATH -> the median in ns
@@ -24,4 +26,8 @@ for bench in $(cd "$base-opt-s/criterion" && find . -path '*/new/estimates.json'
     s="$(median_ns "$base-opt-s" "$bench")"
     three="$(median_ns "$base-opt-3" "$bench")"
     awk -v b="$bench" -v s="$s" -v t="$three" 'BEGIN { printf "%-36s s %10.0f ns   3 %10.0f ns   s/3 %.2fx\n", b, s, t, s / t }'
+done
+for level in s 3; do
+    echo "-- the loopback receiver at opt-level \"$level\""
+    cat "$base-opt-$level/receiver-bench.txt"
 done
