@@ -18,7 +18,7 @@ impl Daemon {
     /// The report, with the findings left for the client to work out ([`Report::finish`]).
     pub(super) async fn doctor(&self) -> Report {
         let daemon = DaemonState::Running {
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: crate::VERSION.into(),
             pid: std::process::id(),
             uptime_secs: self.started.elapsed().as_secs(),
         };

@@ -113,7 +113,7 @@ impl Daemon {
     fn reset_keeps(&self) -> Vec<String> {
         vec![
             format!("{} (your provider definitions)", self.config.providers_path.display()),
-            format!("{} (the daemon's log: diagnostics, never a secret)", crate::ipc::client::log_path().display()),
+            format!("{} (the daemon's log: diagnostics, never a secret)", crate::ipc::paths::log_path().display()),
         ]
     }
 

@@ -152,7 +152,7 @@ async fn connect_or_start() -> Result<UnixStream> {
                     daemon.started();
                     return Err(Error::new(
                         ErrorKind::DaemonUnavailable,
-                        format!("{}; the daemon did not start — see {}", e.message, log_path().display()),
+                        format!("{}; the daemon did not start — see {}", e.message, paths::log_path().display()),
                     ));
                 }
                 tokio::time::sleep(Duration::from_millis(40)).await
@@ -180,11 +180,6 @@ async fn start_lock() -> Result<std::fs::File> {
     .ok()
     .flatten()
     .ok_or_else(|| Error::new(ErrorKind::DaemonUnavailable, "cannot take the daemon start lock"))
-}
-
-/// The daemon's current log file.
-pub fn log_path() -> PathBuf {
-    paths::log_path()
 }
 
 /// The `pixy` binary: `$PIXY_BIN`, else the one beside this program, else `pixy` on PATH.
@@ -281,7 +276,7 @@ impl Starting {
             0 => format!("the Pixy daemon stopped as it started ({status})"),
             n => format!("the Pixy daemon stopped as it started: {}", said[n.saturating_sub(3)..].join("; ")),
         };
-        Some(Stopped { gave_way: status.success(), why: format!("{why} — its log: {}", log_path().display()) })
+        Some(Stopped { gave_way: status.success(), why: format!("{why} — its log: {}", paths::log_path().display()) })
     }
 
     /// The daemon answers (or is given up on): its stderr is no longer read (it writes its own
